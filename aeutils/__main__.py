@@ -1,0 +1,3 @@
+from aeutils.cli import main
+
+raise SystemExit(main())

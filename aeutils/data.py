@@ -1,0 +1,102 @@
+"""Face datasets: CelebA split by identity, folders of images, and tiny fixtures for the smoke profile.
+
+Splits are identity-disjoint (see ../shared/data/README.md): CelebA identities 0-159 train,
+160-169 validation, 170-199 test.
+"""
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from aeutils import config
+from aeutils.images import load_rgb, sample_faces, to_tensor
+
+CELEBA_SPLITS = {"train": range(0, 160), "val": range(160, 170), "test": range(170, 200)}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def celeba_files(split: str, root: Path | None = None) -> list[Path]:
+    """Paths of the CelebA images of one identity-disjoint split, sorted by name."""
+    root = Path(root) if root else config.celeba_dir()
+    ids = CELEBA_SPLITS[split]
+    with open(root / "identity.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["identity"]) in ids]
+    return sorted(root / "img_align_celeba" / r["image"] for r in rows)
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """All images in a folder (not recursive), sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def have_celeba() -> bool:
+    return (config.celeba_dir() / "identity.csv").is_file()
+
+
+def smoke_images(n: int = 8, size: int = 96, seed: int = 0) -> list[Image.Image]:
+    """A few face images made from the photographs installed packages ship (no data needed):
+    random crops, flips and small rescales of the astronaut and Grace Hopper faces."""
+    rng = random.Random(seed)
+    faces = list(sample_faces().values())
+    out = []
+    for i in range(n):
+        im = faces[i % len(faces)]
+        s = rng.uniform(0.8, 1.0)
+        w, h = int(im.width * s), int(im.height * s)
+        x, y = rng.randint(0, im.width - w), rng.randint(0, im.height - h)
+        crop = im.crop((x, y, x + w, y + h)).resize((size, size), Image.BICUBIC)
+        out.append(crop.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop)
+    return out
+
+
+class FaceImages(Dataset):
+    """Face images as float tensors (3, H, W) in [0, 1].
+
+    `crop`: side of a random crop (with a random horizontal flip) for training; None keeps the whole
+    image (evaluation at native size). `resize`: optional (W, H) applied first. Decoded images are
+    kept in memory, since the face sets here are small and decoding JPEG dominates a CPU step."""
+
+    def __init__(self, images: list[Path] | list[Image.Image], crop: int | None = None,
+                 resize: tuple[int, int] | None = None, flip: bool = True):
+        self.items = list(images)
+        self.crop, self.resize, self.flip = crop, resize, flip
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def image(self, i: int) -> torch.Tensor:
+        if i not in self._cache:
+            item = self.items[i]
+            im = item if isinstance(item, Image.Image) else load_rgb(item)
+            if self.resize:
+                im = im.resize(self.resize, Image.BICUBIC)
+            self._cache[i] = (to_tensor(im) * 255).round().to(torch.uint8)
+        return self._cache[i].float() / 255.0
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.image(i)
+        if self.crop:
+            _, h, w = x.shape
+            c = min(self.crop, h, w)
+            top, left = random.randint(0, h - c), random.randint(0, w - c)
+            x = x[:, top:top + c, left:left + c]
+            if self.flip and random.random() < 0.5:
+                x = x.flip(-1)
+        return x
+
+
+def face_split(split: str, profile: str, crop: int | None = None, limit: int | None = None,
+               resize: tuple[int, int] | None = None) -> FaceImages:
+    """The CelebA split for a profile; the smoke profile (or a machine without the data) gets the
+    tiny fixture instead, so every notebook runs anywhere."""
+    if profile == "smoke" or not have_celeba():
+        images = smoke_images(n=limit or 8, seed={"train": 0, "val": 1, "test": 2}[split])
+    else:
+        images = celeba_files(split)[:limit]
+    return FaceImages(images, crop=crop, resize=resize)

@@ -1,0 +1,56 @@
+"""TensorBoard logging shared by all notebooks: scalars, image grids, hparams, and an embedded
+TensorBoard that never blocks a cell (and is skipped in the smoke profile)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision.utils as vutils
+from torch.utils.tensorboard import SummaryWriter
+
+
+class Logger:
+    """A SummaryWriter for one named run (`runs/<name>`), with the project's conventions."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.writer = SummaryWriter(str(self.run_dir))
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for key, value in values.items():
+            self.writer.add_scalar(key, float(value), step)
+
+    def images(self, tag: str, batch: torch.Tensor, step: int, nrow: int = 8) -> None:
+        """Log a batch (N, 3, H, W) in [0, 1] as one grid image."""
+        grid = vutils.make_grid(batch.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2)
+        self.writer.add_image(tag, grid, step)
+
+    def hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        """Record the run's hyperparameters beside its final metrics (TensorBoard's HPARAMS tab)."""
+        flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
+        self.writer.add_hparams(flat, {f"hparam/{k}": float(v) for k, v in metrics.items()}, run_name=".")
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def embed_tensorboard(logdir: str | Path, port: int, profile: str) -> str:
+    """Start TensorBoard inside the notebook on the experiment's port, without blocking the cell.
+
+    Uses the `%tensorboard` machinery (which returns at once); skipped in the smoke profile and
+    outside IPython, returning a line that says what happened."""
+    if profile == "smoke":
+        return f"TensorBoard skipped in the smoke profile (logdir {logdir})"
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        get_ipython = None
+    ip = get_ipython() if get_ipython else None
+    if ip is None:
+        return f"not in a notebook: run `tensorboard --logdir {logdir} --port {port}`"
+    ip.run_line_magic("load_ext", "tensorboard")
+    ip.run_line_magic("tensorboard", f"--logdir {logdir} --port {port} --bind_all")
+    return f"TensorBoard on port {port} (logdir {logdir})"

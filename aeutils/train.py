@@ -1,0 +1,146 @@
+"""The training loop every notebook shares.
+
+One loop for all models: the model-specific part is a `step_fn(model, batch) -> {"loss": ..., ...}`
+and an `evaluate(model) -> {"psnr": ..., ...}` on the validation split. The loop logs every key to
+TensorBoard, checkpoints atomically (`last.pt` to resume, `best.pt` chosen on validation), stops at
+a step count or a wall-clock budget, and resumes where it stopped when run again.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+from aeutils import checkpoint
+from aeutils.tb import Logger
+
+
+@dataclass
+class LoopConfig:
+    """How long and how often: the part of an experiment's hparams that the loop itself uses."""
+
+    max_steps: int
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    val_every: int = 500
+    image_every: int = 1000
+    ckpt_every: int = 200
+    max_minutes: float | None = None  # wall-clock budget (cpu profile); None = until max_steps
+    select_key: str = "psnr"  # validation metric that picks best.pt
+    select_mode: str = "max"
+    grad_clip: float | None = 1.0
+    progress: bool = True
+    hparams: dict = field(default_factory=dict)  # everything else, recorded with the run
+
+
+def infinite(loader: Iterable):
+    """Cycle a DataLoader forever (a new shuffle each pass)."""
+    while True:
+        yield from loader
+
+
+def fit(
+    model: torch.nn.Module,
+    step_fn: Callable[[torch.nn.Module, object], dict],
+    train_loader: Iterable,
+    evaluate: Callable[[torch.nn.Module], dict],
+    run_dir: str | Path,
+    cfg: LoopConfig,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    images: Callable[[torch.nn.Module], dict[str, torch.Tensor]] | None = None,
+    params: Iterable[torch.nn.Parameter] | None = None,
+) -> dict:
+    """Train `model` until `cfg.max_steps` (or `cfg.max_minutes`), resuming from `run_dir/last.pt`.
+
+    Returns a summary: steps done, the best validation metrics and where best.pt is."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if optimizer is None:
+        trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sign = 1.0 if cfg.select_mode == "max" else -1.0
+    state = {"step": 0, "best": -math.inf, "best_metrics": {}, "seconds": 0.0}
+    last = run_dir / "last.pt"
+    if last.exists():
+        ck = checkpoint.load(last)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        state = ck["state"]
+        torch.set_rng_state(ck["rng"])
+
+    def save_last():
+        checkpoint.save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+             "rng": torch.get_rng_state()},
+            last,
+        )
+
+    def validate():
+        model.eval()
+        with torch.no_grad():
+            metrics = evaluate(model)
+        model.train()
+        log.scalars({f"val/{k}": v for k, v in metrics.items()}, state["step"])
+        score = sign * metrics[cfg.select_key]
+        if score > state["best"]:
+            state["best"], state["best_metrics"] = score, dict(metrics, step=state["step"])
+            checkpoint.save({"model": model.state_dict(), "metrics": state["best_metrics"],
+                             "hparams": cfg.hparams}, run_dir / "best.pt")
+        return metrics
+
+    log = Logger(run_dir)
+    model.train()
+    batches = infinite(train_loader)
+    start, session_start = state["seconds"], time.time()
+    bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not cfg.progress, desc=run_dir.name)
+    while state["step"] < cfg.max_steps:
+        if cfg.max_minutes is not None and (time.time() - session_start) / 60 >= cfg.max_minutes:
+            break
+        out = step_fn(model, next(batches))
+        optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+        optimizer.step()
+        state["step"] += 1
+        state["seconds"] = start + time.time() - session_start
+        bar.update(1)
+        if state["step"] % 20 == 0:
+            log.scalars({f"train/{k}": float(v) for k, v in out.items()}, state["step"])
+        if state["step"] % cfg.val_every == 0:
+            validate()
+        if images is not None and state["step"] % cfg.image_every == 0:
+            model.eval()
+            with torch.no_grad():
+                for tag, grid in images(model).items():
+                    log.images(tag, grid, state["step"])
+            model.train()
+        if state["step"] % cfg.ckpt_every == 0:
+            save_last()
+    bar.close()
+    if not state["best_metrics"] or state["best_metrics"].get("step") != state["step"]:
+        validate()
+    save_last()
+    log.hparams(dict(cfg.hparams, max_steps=cfg.max_steps, lr=cfg.lr),
+                {k: v for k, v in state["best_metrics"].items() if k != "step"})
+    log.close()
+    summary = {"steps": state["step"], "train_seconds": round(state["seconds"], 1),
+               "best": state["best_metrics"], "best_checkpoint": str(run_dir / "best.pt"),
+               "config": {k: v for k, v in asdict(cfg).items() if k != "hparams"}, "hparams": cfg.hparams}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def load_best(model: torch.nn.Module, run_dir: str | Path) -> dict:
+    """Load the checkpoint chosen on validation into `model`; returns its validation metrics."""
+    ck = checkpoint.load(Path(run_dir) / "best.pt")
+    model.load_state_dict(ck["model"])
+    return ck["metrics"]
