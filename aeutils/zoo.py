@@ -1,0 +1,60 @@
+"""Shipped models: `weights/<name>.pt` files, each with a model card `weights/<name>.md`.
+
+A shipped file is a small dict: the task it serves, the keyword arguments that rebuild its
+architecture, the weights (stored in float16 to keep files small), and its measured test numbers.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from aeutils import config
+from aeutils.errors import UserError
+from aeutils.images import atomic_write_bytes
+
+
+def save_shipped(path: str | Path, task: str, arch: dict, model: torch.nn.Module,
+                 metrics: dict | None = None, **extra) -> None:
+    """Write a model for shipping: float tensors in float16 (halves the file; restored to float32)."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save({"task": task, "arch": arch, "state_dict": state, "metrics": metrics or {}, **extra}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def resolve(name_or_path: str) -> Path:
+    """A shipped model's file from its name (`weights/<name>.pt`) or a path to a .pt file."""
+    p = Path(name_or_path)
+    if p.suffix == ".pt" and p.is_file():
+        return p
+    p = config.WEIGHTS_DIR / f"{name_or_path}.pt"
+    if p.is_file():
+        return p
+    known = ", ".join(sorted(list_names())) or "none"
+    raise UserError(f"unknown model {name_or_path!r}; shipped models: {known}")
+
+
+def load_shipped(name_or_path: str, task: str | None = None) -> dict:
+    """Load a shipped file (weights back in float32); check it serves `task` when given."""
+    path = resolve(name_or_path)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a damaged or foreign .pt file
+        raise UserError(f"cannot read model file {path}: {e.__class__.__name__}") from None
+    if not isinstance(ck, dict) or "task" not in ck:
+        raise UserError(f"{path} is not an aeutils model file")
+    if task is not None and ck["task"] != task:
+        raise UserError(f"model {path.stem!r} is a {ck['task']} model, not a {task} model")
+    ck["state_dict"] = {k: (v.float() if v.is_floating_point() else v) for k, v in ck["state_dict"].items()}
+    ck["name"] = path.stem
+    return ck
+
+
+def list_names(task: str | None = None) -> list[str]:
+    names = []
+    for p in sorted(config.WEIGHTS_DIR.glob("*.pt")):
+        if task is None or torch.load(p, map_location="cpu", weights_only=False).get("task") == task:
+            names.append(p.stem)
+    return names
