@@ -100,3 +100,53 @@ def face_split(split: str, profile: str, crop: int | None = None, limit: int | N
     else:
         images = celeba_files(split)[:limit]
     return FaceImages(images, crop=crop, resize=resize)
+
+
+# --- Compiled frame datasets (aeutils compile-voxceleb2 / compile-images) ---------------------------
+
+MANIFEST_FIELDS = ("split", "identity", "video", "utterance", "time_s", "path")
+VOXCELEB2_FRAMES = config.REPO_ROOT / "data" / "voxceleb2-frames"
+
+
+def read_manifest(root: str | Path, split: str | None = None) -> list[dict[str, str]]:
+    """Rows of a compiled dataset's `manifest.csv` (columns MANIFEST_FIELDS, `path` relative to
+    `root`), optionally only one split; a trailing half-written line (an interrupted run) is ignored."""
+    path = Path(root) / "manifest.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    rows = list(csv.DictReader(lines))
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+class VoxCeleb2Frames(FaceImages):
+    """The frames of one split of a compiled dataset, as float tensors (3, H, W) in [0, 1].
+
+    `root` is what `aeutils compile-voxceleb2` (or `compile-images`, same manifest) wrote; by default
+    data/voxceleb2-frames. Crops, flips and resizes are FaceImages's. `limit` keeps the first rows of
+    the manifest; `cache=False` decodes the PNGs on every access (for sets too big for memory).
+    `rows[i]` is frame i's manifest row (identity, video, utterance, time_s, path)."""
+
+    def __init__(self, split: str, root: str | Path | None = None, crop: int | None = None,
+                 resize: tuple[int, int] | None = None, flip: bool = True,
+                 limit: int | None = None, cache: bool = True):
+        self.root = Path(root) if root else VOXCELEB2_FRAMES
+        self.rows = read_manifest(self.root, split)[:limit]
+        if not self.rows:
+            raise FileNotFoundError(f"no {split!r} frames in {self.root / 'manifest.csv'}; "
+                                    f"compile them with `aeutils compile-voxceleb2`")
+        super().__init__([self.root / r["path"] for r in self.rows], crop=crop, resize=resize, flip=flip)
+        self.cache = cache
+
+    def image(self, i: int) -> torch.Tensor:
+        x = super().image(i)
+        if not self.cache:
+            self._cache.pop(i, None)
+        return x
+
+    @property
+    def identities(self) -> list[str]:
+        return sorted({r["identity"] for r in self.rows})

@@ -82,6 +82,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -113,3 +116,15 @@ def sample_faces() -> dict[str, Image.Image]:
         "astronaut": astronaut.crop((150, 20, 262, 157)),
         "grace_hopper": hopper.crop((130, 30, 400, 360)),
     }
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad (..., H, W) on the bottom and right, replicating the border, to multiples of `multiple`;
+    crop back with `x[..., :H, :W]`."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph == 0 and pw == 0:
+        return x
+    squeeze = x.ndim == 3
+    x = torch.nn.functional.pad(x[None] if squeeze else x, (0, pw, 0, ph), mode="replicate")
+    return x[0] if squeeze else x

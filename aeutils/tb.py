@@ -2,6 +2,8 @@
 TensorBoard that never blocks a cell (and is skipped in the smoke profile)."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -51,6 +53,10 @@ def embed_tensorboard(logdir: str | Path, port: int, profile: str) -> str:
     ip = get_ipython() if get_ipython else None
     if ip is None:
         return f"not in a notebook: run `tensorboard --logdir {logdir} --port {port}`"
+    # the notebook's kernel may run from a virtualenv whose bin/ is not on PATH
+    binary = Path(sys.executable).with_name("tensorboard")
+    if binary.exists():
+        os.environ.setdefault("TENSORBOARD_BINARY", str(binary))
     ip.run_line_magic("load_ext", "tensorboard")
     ip.run_line_magic("tensorboard", f"--logdir {logdir} --port {port} --bind_all")
     return f"TensorBoard on port {port} (logdir {logdir})"
