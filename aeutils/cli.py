@@ -1,7 +1,8 @@
 """The `aeutils` command line (also `python -m aeutils`).
 
 Each feature module registers its own subcommands through `register(subparsers)`; this file only
-assembles them and turns bad input into a one-line error with exit status 2.
+imports the one module the command needs (so a command starts fast) and turns bad input into a
+one-line error with exit status 2.
 """
 from __future__ import annotations
 
@@ -12,10 +13,20 @@ import sys
 from aeutils import __version__
 from aeutils.errors import UserError
 
-# Modules that add subcommands, in the order `aeutils --help` lists them.
-COMMAND_MODULES = [
-    "aeutils.train_cli",
-]
+# command -> (module that registers it, one-line help), in the order `aeutils --help` lists them
+COMMANDS = {
+    "compile-voxceleb2": ("aeutils.compile", "sample face frames from VoxCeleb2 clips into PNGs + manifest"),
+    "compile-images": ("aeutils.compile", "re-encode a folder of face images (CelebA) into PNGs + manifest"),
+    "train": ("aeutils.train_cli", "train a model (codec, cae, repair, colorize, superres)"),
+    "compress": ("aeutils.codec", "compress an image into a learned-codec file"),
+    "decompress": ("aeutils.codec", "decode a learned-codec file to an image"),
+    "repair": ("aeutils.repair", "repair a damaged face image (noise, holes, mosaic, blur, JPEG)"),
+    "colorize": ("aeutils.colorize", "colorize a (grayscale) face image"),
+    "upscale": ("aeutils.superres", "enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN"),
+    "compare-codecs": ("aeutils.compare", "rate-distortion comparison of classical and learned codecs"),
+    "demo": ("aeutils.demo", "run every shipped model on faces and write an HTML report"),
+    "models": ("aeutils.codec", "list the shipped models and what they reach"),
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -25,19 +36,24 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with a known `command`, only that command's module is imported and registered."""
     parser = OneLineParser(prog="aeutils", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"aeutils {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    if command in COMMANDS:
+        importlib.import_module(COMMANDS[command][0]).register(sub)
+    else:
+        for name, (_, help_line) in COMMANDS.items():
+            sub.add_parser(name, help=help_line)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         result = args.func(args)
     except UserError as e:

@@ -114,7 +114,8 @@ def fit(
         state["seconds"] = start + time.time() - session_start
         bar.update(1)
         if state["step"] % 20 == 0:
-            log.scalars({f"train/{k}": float(v) for k, v in out.items()}, state["step"])
+            log.scalars({f"train/{k}": float(v.detach() if torch.is_tensor(v) else v)
+                         for k, v in out.items()}, state["step"])
         if state["step"] % cfg.val_every == 0:
             validate()
         if images is not None and state["step"] % cfg.image_every == 0:

@@ -9,7 +9,13 @@ import importlib
 from aeutils.errors import UserError
 
 # task name -> module whose main(argv) trains it
-TASKS: dict[str, str] = {}
+TASKS: dict[str, str] = {
+    "colorize": "aeutils.colorize",
+    "superres": "aeutils.superres",
+    "codec": "aeutils.codec_train",
+    "cae": "aeutils.experiments",
+    "repair": "aeutils.repair",
+}
 
 
 def register(sub) -> None:

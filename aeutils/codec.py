@@ -1,0 +1,371 @@
+"""`aeutils compress` / `decompress` / `models`: learned face codecs that write real files.
+
+The path of one image, straight through:
+    load (RGB, EXIF applied) -> pad to the model's stride -> analyse (g_a, h_a) -> quantise
+    -> entropy-code z, then y (ANS, `constriction`) -> header + payload + CRC -> file
+and back:
+    file -> check header and CRC -> decode z -> exact integer hyper-synthesis -> decode y
+    -> synthesise (g_s) -> crop -> PNG
+
+Determinism: everything the entropy decoder depends on (the hyper-synthesis that predicts each
+symbol's mean and scale, the gains, the probability tables) is computed in exact integer arithmetic
+or read from tables stored in the model file, so a file decodes on every machine and thread count
+(Balle et al. 2019, "Integer networks for data compression", in spirit). The final synthesis runs
+single-threaded, so its pixels do not depend on the thread count either.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import math
+import time
+from pathlib import Path
+
+import constriction
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from aeutils import bitstream, zoo
+from aeutils.entropy import SCALE_TABLE, gaussian_tables
+from aeutils.errors import UserError
+from aeutils.images import check_output, load_rgb, pad_to_multiple, to_image, to_tensor, to_uint8, atomic_write_bytes
+from aeutils.models.hyperprior import MeanScaleHyperprior
+
+FRAC_ACT, FRAC_W = 8, 12  # fixed-point fractional bits of activations and weights (hyper-synthesis)
+Z_RADIUS = 48  # the hyper-latent is coded over -48..48 per channel
+DEFAULT_CODEC = "face-codec"
+
+
+@contextlib.contextmanager
+def single_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def model_tag(state_dict: dict) -> bytes:
+    """4 bytes that identify exact weights (written into each file, checked on decode)."""
+    h = hashlib.sha256()
+    for k in sorted(state_dict):
+        h.update(k.encode())
+        h.update(state_dict[k].detach().cpu().half().numpy().tobytes())
+    return h.digest()[:4]
+
+
+def coding_tables(model: MeanScaleHyperprior) -> dict:
+    """The numbers the coder reads instead of recomputing them with transcendental functions:
+    z's per-channel tables, y's Gaussian tables, fixed-point gains and scale thresholds.
+    Computed once when a model is exported and stored with it."""
+    with torch.no_grad():
+        gain = model.log_gain.double().exp()  # (levels, M)
+        # sigma_q = softplus(s) * gain >= SCALE_TABLE[j]  <=>  s >= log(expm1(SCALE_TABLE[j] / gain))
+        ratio = torch.as_tensor(SCALE_TABLE[:-1], dtype=torch.float64).view(1, 1, -1) / gain[..., None]
+        thresholds = torch.log(torch.expm1(ratio))
+    return {
+        "z_probs": model.prior.tables(Z_RADIUS),
+        "y_probs": gaussian_tables(),
+        "gain_int": torch.round(gain * 2**FRAC_W).long().numpy(),
+        "thresholds_int": torch.floor(thresholds * 2**FRAC_ACT).long().numpy(),
+    }
+
+
+def export(model: MeanScaleHyperprior, path: str | Path, metrics: dict | None = None, **extra) -> None:
+    """Write a trained codec as a shipped model file, with its coding tables."""
+    model = model.eval()
+    zoo.save_shipped(path, "codec", {"N": model.N, "M": model.M, "levels": model.levels}, model,
+                     metrics, tables=coding_tables(model), **extra)
+
+
+class FaceCodec:
+    """A shipped entropy-coded model (mean-scale hyperprior), ready to code files."""
+
+    kind = "learned"
+    payload_kind = bitstream.ENTROPY_CODED
+
+    def __init__(self, ck: dict):
+        self.name = ck["name"]
+        self.model = MeanScaleHyperprior(**ck["arch"]).eval()
+        self.model.load_state_dict(ck["state_dict"])
+        self.tag = model_tag(self.model.state_dict())
+        self.tables = ck["tables"]
+        self.levels = ck["arch"]["levels"]
+        self.metrics = ck.get("metrics", {})
+        self.qualities = list(range(1, self.levels + 1))
+        self.description = (f"learned face codec {self.name}: mean-scale hyperprior, "
+                            f"{self.levels} quality levels, ANS-coded")
+        # exact fixed-point copies of the hyper-synthesis (integer-valued float64 tensors)
+        self._int_layers = []
+        for layer in self.model.h_s:
+            if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                w = torch.round(layer.weight.detach().double() * 2**FRAC_W)
+                b = torch.round(layer.bias.detach().double() * 2 ** (FRAC_W + FRAC_ACT))
+                self._int_layers.append([layer, w, b, False])
+            elif isinstance(layer, torch.nn.ReLU):
+                self._int_layers[-1][3] = True
+        self._y_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["y_probs"]]
+        self._y_radius = [(len(p) - 1) // 2 for p in self.tables["y_probs"]]
+
+    def _entropy_parameters(self, z_hat: torch.Tensor, level: int):
+        """Exact (mu_q, scale index) for every latent symbol from integer z_hat (1, N, h, w).
+
+        All values are integers below 2^53 held in float64, so every sum is exact whatever the
+        order of summation: the result is the same on any machine and thread count."""
+        a = z_hat.double() * 2**FRAC_ACT
+        for layer, w, b, relu in self._int_layers:
+            if isinstance(layer, torch.nn.ConvTranspose2d):
+                acc = F.conv_transpose2d(a, w, None, layer.stride, layer.padding, layer.output_padding)
+            else:
+                acc = F.conv2d(a, w, None, layer.stride, layer.padding)
+            acc = acc + b.view(1, -1, 1, 1)
+            if relu:
+                acc = acc.clamp(min=0)
+            a = torch.floor(acc / 2**FRAC_W)
+        mu_int, s_int = a.chunk(2, dim=1)
+        gain = torch.as_tensor(self.tables["gain_int"][level], dtype=torch.float64).view(1, -1, 1, 1)
+        mu_q = mu_int * gain / 2 ** (FRAC_ACT + FRAC_W)
+        thresholds = torch.as_tensor(self.tables["thresholds_int"][level], dtype=torch.float64)
+        index = (s_int[..., None] > thresholds.view(1, -1, 1, 1, thresholds.shape[-1])).sum(-1)
+        return mu_q, index
+
+    def _synthesize(self, k: torch.Tensor, mu_q: torch.Tensor, level: int, h: int, w: int) -> torch.Tensor:
+        y_hat = (k + mu_q).float() * self.model.log_inv_gain[level].exp().view(1, -1, 1, 1)
+        with torch.no_grad(), single_thread():
+            return self.model.g_s(y_hat)[0, :, :h, :w].clamp(0, 1)
+
+    def _level(self, quality) -> int:
+        if int(quality) != quality or not 1 <= quality <= self.levels:
+            raise UserError(f"quality must be an integer from 1 to {self.levels} for {self.name}")
+        return int(quality) - 1
+
+    @torch.no_grad()
+    def analyse(self, im: Image.Image, quality) -> tuple[dict, torch.Tensor]:
+        """Quantised symbols of an image and the reconstruction the decoder will produce."""
+        level = self._level(quality)
+        x = to_tensor(im)
+        h, w = x.shape[-2:]
+        xp = pad_to_multiple(x, self.model.stride)[None]
+        y = self.model.g_a(xp)
+        z_hat = torch.round(self.model.h_a(y)).clamp(-Z_RADIUS, Z_RADIUS)
+        mu_q, index = self._entropy_parameters(z_hat, level)
+        y_q = y.double() * self.model.log_gain[level].double().exp().view(1, -1, 1, 1)
+        k = torch.round(y_q - mu_q)
+        radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index]
+        clamped = int((k.abs() > radius).sum())
+        k = torch.maximum(torch.minimum(k, radius), -radius)
+        symbols = {"z": z_hat, "k": k, "index": index, "clamped": clamped}
+        return symbols, self._synthesize(k, mu_q, level, h, w)
+
+    def encode(self, im: Image.Image, quality) -> bytes:
+        """The whole compressed file for one RGB image."""
+        sym, _ = self.analyse(im, quality)
+        z = sym["z"][0].numpy().astype(np.int32)  # (N, h, w)
+        k, index = sym["k"][0].numpy().astype(np.int32), sym["index"][0].numpy()
+        coder = constriction.stream.stack.AnsCoder()
+        # ANS is a stack: encode in the reverse of the decoding order (z, then y by scale level)
+        for level in reversed(range(len(self._y_models))):
+            sel = k[index == level]
+            if sel.size:
+                coder.encode_reverse(sel + self._y_radius[level], self._y_models[level])
+        z_probs = self.tables["z_probs"]
+        rows = np.repeat(z_probs, z.shape[1] * z.shape[2], axis=0)
+        coder.encode_reverse((z.reshape(-1) + Z_RADIUS).astype(np.int32),
+                             constriction.stream.model.Categorical(perfect=False), rows)
+        payload = coder.get_compressed().astype("<u4").tobytes()
+        header = bitstream.Header(self.payload_kind, self.name, self.tag, im.width, im.height, int(quality))
+        return bitstream.pack(header, payload)
+
+    def decode_payload(self, header: bitstream.Header, payload: bytes) -> torch.Tensor:
+        if len(payload) % 4:
+            raise UserError("corrupt payload (length is not a whole number of 32-bit words)")
+        level = self._level(header.quality)
+        hp, wp = (-(-header.height // self.model.stride) * self.model.stride,
+                  -(-header.width // self.model.stride) * self.model.stride)
+        n, zh, zw = self.model.N, hp // 64, wp // 64
+        try:
+            coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+            rows = np.repeat(self.tables["z_probs"], zh * zw, axis=0)
+            z = coder.decode(constriction.stream.model.Categorical(perfect=False), rows).astype(np.float64)
+            z_hat = torch.from_numpy(z - Z_RADIUS).view(1, n, zh, zw)
+            mu_q, index = self._entropy_parameters(z_hat, level)
+            idx = index[0].numpy()
+            k = np.zeros(idx.shape, dtype=np.float64)
+            for lv, model in enumerate(self._y_models):
+                count = int((idx == lv).sum())
+                if count:
+                    k[idx == lv] = coder.decode(model, count) - self._y_radius[lv]
+        except (ValueError, RuntimeError, IndexError, AssertionError) as e:
+            raise UserError(f"corrupt payload ({e.__class__.__name__})") from None
+        return self._synthesize(torch.from_numpy(k)[None], mu_q, level, header.height, header.width)
+
+    def decode(self, data: bytes) -> Image.Image:
+        header, payload = bitstream.unpack(data)
+        self.check(header)
+        return to_image(self.decode_payload(header, payload))
+
+    def check(self, header: bitstream.Header) -> None:
+        if header.kind != self.payload_kind or header.tag != self.tag:
+            raise UserError(f"file was written by model {header.model!r} with other weights "
+                            f"than the shipped {self.name!r}")
+
+
+class FixedLengthCodec:
+    """The experiments' quantised autoencoder (experiments 5 and 7): every latent value at
+    `num_bits` bits, plus float16 per-channel min/max as side information; no entropy coding."""
+
+    kind = "learned"
+    payload_kind = bitstream.FIXED_LENGTH
+
+    def __init__(self, ck: dict):
+        from aeutils.models.cae import CompressiveAutoencoder
+
+        self.name = ck["name"]
+        self.model = CompressiveAutoencoder(**ck["arch"]).eval()
+        self.model.load_state_dict(ck["state_dict"])
+        self.tag = model_tag(self.model.state_dict())
+        self.bits = int(ck["arch"]["num_bits"])
+        self.channels = int(ck["arch"]["hidden_state_num_channels"])
+        self.stride = 8
+        self.metrics = ck.get("metrics", {})
+        self.qualities = [self.bits]
+        self.description = (f"{self.name}: compressive autoencoder, {self.channels} latent channels at 1/8, "
+                            f"{self.bits}-bit fixed-length codes, no entropy coding")
+
+    @torch.no_grad()
+    def encode(self, im: Image.Image, quality=None) -> bytes:
+        x = pad_to_multiple(to_tensor(im), self.stride)
+        codes, lo, hi = self.model.quantized_latent(x)
+        side = np.concatenate([lo.numpy(), hi.numpy()]).astype(">f2").tobytes()
+        bits = np.unpackbits(codes.numpy().astype(">u2").view(np.uint8).reshape(-1, 2), axis=1)[:, 16 - self.bits:]
+        header = bitstream.Header(self.payload_kind, self.name, self.tag, im.width, im.height, self.bits)
+        return bitstream.pack(header, side + np.packbits(bits.reshape(-1)).tobytes())
+
+    @torch.no_grad()
+    def decode(self, data: bytes) -> Image.Image:
+        header, payload = bitstream.unpack(data)
+        self.check(header)
+        return to_image(self.decode_payload(header, payload))
+
+    def decode_payload(self, header: bitstream.Header, payload: bytes) -> torch.Tensor:
+        c = self.channels
+        hp, wp = -(-header.height // 8) * 8, -(-header.width // 8) * 8
+        count = c * (hp // 8) * (wp // 8)
+        if len(payload) != 4 * c + math.ceil(count * self.bits / 8):
+            raise UserError("corrupt or truncated payload (wrong length)")
+        side = np.frombuffer(payload[:4 * c], dtype=">f2").astype(np.float32)
+        lo, hi = torch.from_numpy(side[:c].copy()), torch.from_numpy(side[c:].copy())
+        bits = np.unpackbits(np.frombuffer(payload[4 * c:], dtype=np.uint8))[:count * self.bits]
+        weights = 1 << np.arange(self.bits - 1, -1, -1)
+        codes = (bits.reshape(-1, self.bits) * weights).sum(1).reshape(c, hp // 8, wp // 8)
+        with single_thread():
+            x = self.model.reconstruct_from_codes(torch.from_numpy(codes), lo, hi)
+        return x[:, :header.height, :header.width].clamp(0, 1)
+
+    def check(self, header: bitstream.Header) -> None:
+        if header.kind != self.payload_kind or header.tag != self.tag:
+            raise UserError(f"file was written by model {header.model!r} with other weights "
+                            f"than the shipped {self.name!r}")
+
+
+def load_codec(name: str):
+    """A shipped codec by name: the entropy-coded face codec or an experiment's fixed-length model."""
+    ck = zoo.load_shipped(name)
+    if ck["task"] == "codec":
+        return FaceCodec(ck)
+    if ck["task"] == "cae":
+        return FixedLengthCodec(ck)
+    raise UserError(f"model {name!r} is a {ck['task']} model, not a codec")
+
+
+def learned_codecs() -> list:
+    """Every shipped codec of the project, for `compare-codecs`."""
+    return [load_codec(n) for n in zoo.list_names("codec") + zoo.list_names("cae")]
+
+
+def compress_file(src: str | Path, dst: str | Path, model: str = DEFAULT_CODEC, quality=4,
+                  force: bool = False) -> dict:
+    """Compress one image file; returns what was written (bytes, bpp, times)."""
+    im = load_rgb(src)
+    dst = check_output(dst, force)
+    codec = load_codec(model)
+    t0 = time.perf_counter()
+    data = codec.encode(im, quality)
+    seconds = time.perf_counter() - t0
+    atomic_write_bytes(dst, data)
+    return {"bytes": len(data), "bpp": 8 * len(data) / (im.width * im.height), "width": im.width,
+            "height": im.height, "model": codec.name, "quality": quality, "encode_s": seconds}
+
+
+def decompress_file(src: str | Path, dst: str | Path, force: bool = False) -> dict:
+    """Decode a file written by `compress_file` with the shipped model it names."""
+    src = Path(src)
+    if not src.is_file():
+        raise UserError(f"no such file: {src}")
+    dst = check_output(dst, force)
+    data = src.read_bytes()
+    header, _ = bitstream.unpack(data)
+    if header.model not in zoo.list_names():
+        raise UserError(f"file needs model {header.model!r}, which is not shipped here")
+    codec = load_codec(header.model)
+    t0 = time.perf_counter()
+    im = codec.decode(data)
+    seconds = time.perf_counter() - t0
+    from aeutils.images import save_image
+
+    save_image(im, dst)
+    return {"width": im.width, "height": im.height, "model": codec.name, "decode_s": seconds}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compress", help="compress an image into a learned-codec file",
+                       description="Compress an image with a shipped learned codec. Any RGB, gray, "
+                       "palette or RGBA image; EXIF orientation is applied.")
+    p.add_argument("input", help="image file (PNG, JPEG, ...)")
+    p.add_argument("output", help="compressed file to write (e.g. face.aez)")
+    p.add_argument("--model", default=DEFAULT_CODEC, help=f"shipped codec (default {DEFAULT_CODEC}; see `aeutils models`)")
+    p.add_argument("--quality", type=int, default=4, help="rate point: 1 (smallest) .. 8 (best) for the face codec")
+    p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+    p.set_defaults(func=_run_compress)
+
+    p = sub.add_parser("decompress", help="decode a learned-codec file to an image",
+                       description="Decode a file written by `aeutils compress` (PNG unless the output's "
+                       "extension names another format).")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+    p.set_defaults(func=_run_decompress)
+
+    p = sub.add_parser("models", help="list the shipped models and what they reach",
+                       description="List the models in weights/ with their task and measured numbers.")
+    p.set_defaults(func=_run_models)
+
+
+def _run_compress(args) -> int:
+    r = compress_file(args.input, args.output, args.model, args.quality, args.force)
+    print(f"{args.output}: {r['bytes']} bytes, {r['bpp']:.3f} bpp (ratio {24 / r['bpp']:.1f}), "
+          f"{r['width']}x{r['height']}, model {r['model']} quality {r['quality']}, {1000 * r['encode_s']:.0f} ms")
+    return 0
+
+
+def _run_decompress(args) -> int:
+    r = decompress_file(args.input, args.output, args.force)
+    print(f"{args.output}: {r['width']}x{r['height']}, model {r['model']}, {1000 * r['decode_s']:.0f} ms")
+    return 0
+
+
+def _run_models(args) -> int:
+    names = zoo.list_names()
+    if not names:
+        print("no shipped models in", zoo.config.WEIGHTS_DIR)
+        return 0
+    for name in names:
+        ck = zoo.load_shipped(name)
+        params = sum(v.numel() for v in ck["state_dict"].values())
+        summary = ck.get("metrics", {}).get("summary", "")
+        print(f"{name:24s} {ck['task']:10s} {params / 1e6:5.2f}M params  {summary}")
+    return 0

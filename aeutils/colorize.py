@@ -1,0 +1,460 @@
+"""Colorization of grayscale faces (notebook 10): data, training, evaluation, and `aeutils colorize`.
+
+Lab colour space: the model sees the lightness L and predicts the chroma ab; the output keeps the
+input's L (chroma is fitted to the sRGB gamut at constant L, `color.combine`).
+
+- `LabFaces`: (L, ab) pairs from the face images.
+- `train(approach, profile, ...)` / `main(argv)` (`aeutils train colorize`): one of `APPROACHES`.
+- `evaluate(colorizers, images)`: ab RMSE, PSNR, AuC of the per-pixel ab error (Zhang et al. 2016)
+  and colourfulness with its gap to the ground truth, for models and the "gray" / "mean ab" baselines
+  on the same images; all measured on the 8-bit RGB outputs.
+- `colorize_image(model, image)`: any size; large images get their ab from a downscaled copy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from aeutils import config, data, metrics, zoo
+from aeutils.color import combine, rgb_to_lab
+from aeutils.errors import UserError
+from aeutils.images import check_output, load_rgb, save_image, to_image, to_tensor, to_uint8
+from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
+from aeutils.train import LoopConfig, fit, load_best
+
+TASK = "colorize"
+DEFAULT_MODEL = "colorize-faces"
+
+# name -> (encoder, head). "pretrained" is VGG16 ImageNet when the user has its weights, else the
+# project's face-codec encoder (aeutils.features.pretrained_encoder).
+APPROACHES = {
+    "scratch": ("scratch", "regression"),
+    "pretrained": ("pretrained", "regression"),
+    "scratch-classify": ("scratch", "classification"),
+    "pretrained-classify": ("pretrained", "classification"),
+}
+
+# Hyperparameters per profile (the notebook's table). Faces are CelebA's 178x218 resized to 64x78
+# (cpu); training takes random 64x64 crops with flips, evaluation the whole 64x78 image.
+HPARAMS = {
+    "smoke": dict(size=(32, 32), crop=32, batch=4, steps=3, lr=1e-3, val_every=3, image_every=3,
+                  val_limit=4, test_limit=4, prior_limit=8, train_limit=8, enc_channels=(8, 16, 24, 32),
+                  widths=(24, 16, 16)),
+    "cpu": dict(size=(64, 78), crop=64, batch=16, steps=250, lr=1e-3, val_every=50, image_every=200,
+                val_limit=100, test_limit=None, prior_limit=1000, train_limit=None,
+                enc_channels=(16, 32, 64, 128), widths=(64, 32, 24)),
+    "paper": dict(size=(128, 156), crop=128, batch=64, steps=20000, lr=3e-4, val_every=500, image_every=1000,
+                  val_limit=None, test_limit=None, prior_limit=None, train_limit=None,
+                  enc_channels=(32, 64, 128, 256), widths=(128, 64, 48)),
+}
+WORK_SIDE = 64  # `colorize_image` predicts ab on a copy whose shorter side is this (the training scale)
+
+
+class LabFaces(Dataset):
+    """(L, ab) pairs from a face dataset of RGB tensors: L (1, H, W) in [0, 100], ab (2, H, W)."""
+
+    def __init__(self, faces: Dataset):
+        self.faces = faces
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lab = rgb_to_lab(self.faces[i])
+        return lab[:1], lab[1:]
+
+
+def default_run_dir(approach: str, profile: str) -> Path:
+    return config.RUNS_DIR / "colorize" / profile / approach
+
+
+def faces(split: str, profile: str, crop: int | None = None, limit: int | None = None) -> data.FaceImages:
+    hp = HPARAMS[profile]
+    return data.face_split(split, profile, crop=crop, limit=limit, resize=hp["size"])
+
+
+def build(arch: dict) -> Colorizer:
+    """A Colorizer from its architecture dict (what a checkpoint or shipped file records)."""
+    encoder = arch["encoder"]
+    if encoder != "scratch":
+        from aeutils.features import pretrained_encoder
+
+        source = {"vgg16-imagenet": "vgg16", "face-codec-encoder": "face"}.get(encoder, encoder)
+        encoder = pretrained_encoder(source=source)
+    return Colorizer(encoder, arch["head"], tuple(arch["enc_channels"]), tuple(arch["widths"]))
+
+
+def make_arch(approach: str, profile: str, encoder_source: str = "auto") -> dict:
+    """The architecture dict of an approach; a pretrained encoder is resolved to its actual source
+    (e.g. "face-codec-encoder" when VGG16 ImageNet weights are not in $TORCH_HOME)."""
+    if approach not in APPROACHES:
+        raise UserError(f"unknown approach {approach!r}; choose from {', '.join(APPROACHES)}")
+    encoder, head = APPROACHES[approach]
+    if encoder == "pretrained":
+        from aeutils.features import pretrained_encoder
+
+        encoder = pretrained_encoder(source=encoder_source).source
+    hp = HPARAMS[profile]
+    return {"encoder": encoder, "head": head, "enc_channels": list(hp["enc_channels"]), "widths": list(hp["widths"])}
+
+
+def ab_statistics(images: data.FaceImages, bins: torch.Tensor | None = None,
+                  limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mean ab (2,) over the pixels of (whole, uncropped) training images, the "mean ab" baseline,
+    and the count of pixels per ab bin (Q,) when `bins` are given (for class rebalancing)."""
+    total, n = torch.zeros(2, dtype=torch.float64), 0
+    counts = None if bins is None else torch.zeros(len(bins), dtype=torch.float64)
+    for i in range(len(images) if limit is None else min(limit, len(images))):
+        ab = rgb_to_lab(images.image(i))[1:]
+        total += ab.double().sum((1, 2))
+        n += ab.shape[1] * ab.shape[2]
+        if bins is not None:
+            counts += torch.bincount(nearest_bin(ab[None], bins).flatten(), minlength=len(bins)).double()
+    return (total / n).float(), counts
+
+
+def step_fn(model: Colorizer, batch) -> dict:
+    """One training step's losses; the targets are the ab averaged to the head's half resolution."""
+    L, ab = batch
+    out = model(L)
+    target = F.avg_pool2d(ab, 2)
+    if model.head_kind == "regression":
+        rmse = ((out["ab_half"].detach() - target) ** 2).sum(1).mean().sqrt()
+        return {"loss": F.mse_loss(out["ab_half"] / AB_SCALE, target / AB_SCALE), "ab_rmse": rmse}
+    return {"loss": classification_loss(out["logits"], target, model.bins, model.class_weights)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Colorizing and measuring
+
+def colorize_tensor(model: Colorizer | None, rgb: torch.Tensor, work_side: int | None = WORK_SIDE,
+                    const_ab: torch.Tensor | None = None) -> torch.Tensor:
+    """RGB (N, 3, H, W) in [0, 1] (colour or gray) -> colorized RGB (N, 3, H, W) with the same L.
+
+    The ab are predicted on a copy whose shorter side is `work_side` (never enlarged; None = full
+    size), then upsampled bilinearly and recombined with the full-resolution L. `model=None` gives
+    the constant-chroma baselines: `const_ab` (2,) everywhere, or gray when that is None too."""
+    L = rgb_to_lab(rgb)[:, :1]
+    h, w = L.shape[-2:]
+    if model is None:
+        ab = torch.zeros(L.shape[0], 2, h, w) if const_ab is None else const_ab.view(1, 2, 1, 1).expand(L.shape[0], 2, h, w)
+    else:
+        scale = 1.0 if not work_side else min(1.0, work_side / min(h, w))
+        small = L if scale == 1.0 else F.interpolate(
+            L, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", antialias=True,
+            align_corners=False)
+        ab = predict_ab(model, small)
+        if ab.shape[-2:] != (h, w):
+            ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+    return combine(L, ab)
+
+
+def image_metrics(pred_u8: np.ndarray, true_u8: np.ndarray) -> dict[str, float]:
+    """Colorization metrics of one 8-bit RGB output (H, W, 3) against its ground truth.
+
+    ab_rmse: root mean square of the per-pixel Euclidean ab error (Lab units); auc: area under the
+    curve of the fraction of pixels within an ab distance t, t = 0..150, normalised to [0, 1]
+    (Zhang et al. 2016); psnr on RGB; colourfulness (Hasler and Suesstrunk) of the output and the
+    truth; l_dev: the largest change of L against the truth's (the input's) L."""
+    p = rgb_to_lab(torch.from_numpy(pred_u8).permute(2, 0, 1).double() / 255)
+    t = rgb_to_lab(torch.from_numpy(true_u8).permute(2, 0, 1).double() / 255)
+    d = (p[1:] - t[1:]).norm(dim=0).flatten().numpy()
+    thresholds = np.arange(0, 151)
+    within = np.searchsorted(np.sort(d), thresholds, side="right") / d.size
+    return {
+        "ab_rmse": float(np.sqrt(np.mean(d ** 2))),
+        "psnr": metrics.psnr(pred_u8, true_u8),
+        "auc": float(np.trapezoid(within, thresholds) / 150),
+        "colorfulness": metrics.colorfulness(pred_u8),
+        "colorfulness_gt": metrics.colorfulness(true_u8),
+        "l_dev": float((p[0] - t[0]).abs().max()),
+    }
+
+
+def _summarise(rows: list[dict]) -> dict[str, float]:
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "l_dev"}
+    out["colorfulness_gap"] = out["colorfulness"] - out["colorfulness_gt"]
+    out["l_dev_max"] = float(max(r["l_dev"] for r in rows))
+    out["n_images"] = len(rows)
+    return out
+
+
+def evaluate(colorizers: dict, images, work_side: int | None = WORK_SIDE, progress: bool = False,
+             batch: int = 32) -> dict[str, dict]:
+    """Metrics averaged over images for each entry of `colorizers`: a Colorizer, "gray", or a
+    (2,) tensor of constant ab (the "mean ab" baseline). `images`: a sequence of RGB tensors (3, H, W);
+    consecutive images of one size are colorized as a batch."""
+    images = list(images)
+    groups, start = [], 0
+    while start < len(images):
+        end = start + 1
+        while end < len(images) and end - start < batch and images[end].shape == images[start].shape:
+            end += 1
+        groups.append(torch.stack(images[start:end]))
+        start = end
+    rows: dict[str, list] = {name: [] for name in colorizers}
+    for m in colorizers.values():
+        if isinstance(m, torch.nn.Module):
+            m.eval()
+    with torch.no_grad():
+        for x in tqdm(groups, desc="evaluate", disable=not progress):
+            truth = [to_uint8(t) for t in x]
+            for name, m in colorizers.items():
+                if isinstance(m, torch.nn.Module):
+                    y = colorize_tensor(m, x, work_side)
+                else:
+                    y = colorize_tensor(None, x, const_ab=None if isinstance(m, str) else m)
+                rows[name] += [image_metrics(to_uint8(yi), ti) for yi, ti in zip(y, truth)]
+    return {name: _summarise(r) for name, r in rows.items()}
+
+
+def comparison_grid(colorizers: dict, images, work_side: int | None = WORK_SIDE) -> tuple[list[str], torch.Tensor]:
+    """Rows gray input / each colorizer / ground truth for a few images: (names, (R, N, 3, H, W))."""
+    names = ["gray input"] + list(colorizers) + ["ground truth"]
+    rows = []
+    with torch.no_grad():
+        batch = torch.stack(list(images))
+        rows.append(colorize_tensor(None, batch))
+        for m in colorizers.values():
+            if isinstance(m, torch.nn.Module):
+                m.eval()
+                rows.append(colorize_tensor(m, batch, work_side))
+            else:
+                rows.append(colorize_tensor(None, batch, const_ab=None if isinstance(m, str) else m))
+        rows.append(batch)
+    return names, torch.stack(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def train(approach: str, profile: str, run_dir: str | Path | None = None, steps: int | None = None,
+          minutes: float | None = None, progress: bool = True, encoder_source: str = "auto") -> dict:
+    """Train one approach on the train identities, choosing best.pt on validation AuC; resumes
+    from `run_dir/last.pt`. Returns fit's summary plus the architecture and the mean ab."""
+    torch.manual_seed(0)
+    hp = HPARAMS[profile]
+    run_dir = Path(run_dir) if run_dir else default_run_dir(approach, profile)
+    if (run_dir / "summary.json").is_file() and (run_dir / "arch.json").is_file():
+        done = json.loads((run_dir / "summary.json").read_text())
+        if done["steps"] >= (steps or hp["steps"]):  # finished: nothing to train or recompute
+            return dict(done, **json.loads((run_dir / "arch.json").read_text()))
+    arch = make_arch(approach, profile, encoder_source)
+    model = build(arch)
+    train_faces = faces("train", profile, crop=hp["crop"], limit=hp["train_limit"])
+    classify = arch["head"] == "classification"
+    mean_ab, counts = ab_statistics(train_faces, model.bins if classify else None, hp["prior_limit"])
+    if classify:
+        model.class_weights.copy_(rebalance_weights(counts, model.bins))
+    loader = DataLoader(LabFaces(train_faces), batch_size=hp["batch"], shuffle=True, drop_last=True)
+    val = faces("val", profile, limit=hp["val_limit"])
+    val_images = [val[i] for i in range(len(val))]
+    shown = torch.stack(val_images[:8])
+
+    def evaluate_val(m):
+        return evaluate({"m": m}, val_images)["m"]
+
+    def images(m):
+        _, grid = comparison_grid({"prediction": m}, shown)
+        return {"val/gray_prediction_truth": grid.flatten(0, 1)}
+
+    n_trainable = sum(p.numel() for p in model.trainable_parameters())
+    cfg = LoopConfig(max_steps=steps or hp["steps"], lr=hp["lr"], val_every=hp["val_every"],
+                     image_every=hp["image_every"], ckpt_every=50, max_minutes=minutes, select_key="auc",
+                     select_mode="max", progress=progress,
+                     hparams=dict(approach=approach, profile=profile, batch=hp["batch"], crop=hp["crop"],
+                                  size=str(hp["size"]), encoder=arch["encoder"], head=arch["head"],
+                                  trainable_params=n_trainable))
+    summary = fit(model, step_fn, loader, evaluate_val, run_dir, cfg, images=images,
+                  params=model.trainable_parameters())
+    info = {"arch": arch, "mean_ab": mean_ab.tolist(), "trainable_params": n_trainable,
+            "params": sum(p.numel() for p in model.parameters())}
+    (run_dir / "arch.json").write_text(json.dumps(info, indent=2))
+    return dict(summary, **info)
+
+
+def load_run(run_dir: str | Path) -> Colorizer:
+    """The checkpoint of a run chosen on validation, in eval mode."""
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "arch.json").read_text())
+    model = build(info["arch"])
+    load_best(model, run_dir)
+    return model.eval()
+
+
+def val_curves(run_dir: str | Path, tags=("val/auc", "val/ab_rmse", "val/colorfulness")) -> dict[str, list]:
+    """Validation curves of a run from its TensorBoard events: {tag: [(step, value), ...]}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    have = set(acc.Tags()["scalars"])
+    return {t: sorted({e.step: e.value for e in acc.Scalars(t)}.items()) for t in tags if t in have}
+
+
+def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: bool = True) -> dict:
+    """Evaluate a run's chosen checkpoint once on the test identities and write weights/<name>.pt."""
+    run_dir = Path(run_dir)
+    model = load_run(run_dir)
+    info = json.loads((run_dir / "arch.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    test = faces("test", profile, limit=HPARAMS[profile]["test_limit"])
+    result = evaluate({"model": model}, [test[i] for i in range(len(test))], progress=progress)["model"]
+    zoo.save_shipped(config.WEIGHTS_DIR / f"{name}.pt", TASK, info["arch"], model, result,
+                     approach=approach, profile=profile, steps=summary["steps"],
+                     train_seconds=summary["train_seconds"], val=summary["best"])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="aeutils train colorize", description="Train a face colorizer (L -> ab).")
+    p.add_argument("--approach", choices=list(APPROACHES), default="scratch-classify")
+    p.add_argument("--profile", choices=config.PROFILES, default=None)
+    p.add_argument("--run-dir", default=None, help="default runs/colorize/<profile>/<approach>")
+    p.add_argument("--steps", type=int, default=None, help="default: the profile's")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
+    p.add_argument("--encoder-source", choices=["auto", "vgg16", "face"], default="auto",
+                   help="pretrained encoder: VGG16 ImageNet (needs its weights in $TORCH_HOME) or the face codec's")
+    p.add_argument("--ship", metavar="NAME", default=None,
+                   help="after training, evaluate on the test identities once and write weights/NAME.pt")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    profile = config.get_profile(args.profile)
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.approach, profile)
+    t0 = time.time()
+    summary = train(args.approach, profile, run_dir, args.steps, args.minutes, not args.no_progress,
+                    args.encoder_source)
+    print(f"{args.approach}: {summary['steps']} steps, {summary['train_seconds']:.0f} s of training; "
+          f"best on validation: {json.dumps(summary['best'])} ({time.time() - t0:.0f} s this session)")
+    if args.ship:
+        result = ship(run_dir, args.ship, profile, args.approach, not args.no_progress)
+        print(f"wrote weights/{args.ship}.pt; test: {json.dumps(result)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting: Kodak images, tables, figures (the notebook's; drawn from results, not re-run)
+
+def kodak_images(limit: int | None = None, max_side: int | None = None) -> list[torch.Tensor]:
+    """Kodak photographs (non-face images) as RGB tensors, optionally shrunk to `max_side`; [] if absent."""
+    folder = config.kodak_dir()
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in data.image_files(folder)[:limit]:
+        im = load_rgb(path)
+        if max_side and max(im.size) > max_side:
+            im.thumbnail((max_side, max_side), Image.BICUBIC)
+        out.append(to_tensor(im))
+    return out
+
+
+METRIC_COLUMNS = [("ab_rmse", "ab RMSE", 2), ("psnr", "PSNR (dB)", 2), ("auc", "AuC", 3),
+                  ("colorfulness", "colourfulness", 1), ("colorfulness_gap", "gap to truth", 1)]
+
+
+def results_table(results: dict[str, dict]) -> str:
+    """A markdown table of `evaluate`'s output (one row per colorizer)."""
+    head = "| | " + " | ".join(label for _, label, _ in METRIC_COLUMNS) + " |"
+    lines = [head, "|---" * (len(METRIC_COLUMNS) + 1) + "|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.{d}f}" for k, _, d in METRIC_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def plot_rows(names: list[str], grid: torch.Tensor, title: str | None = None):
+    """`comparison_grid` output as a figure: one row per name, one column per image."""
+    import matplotlib.pyplot as plt
+
+    rows, cols = grid.shape[:2]
+    h, w = grid.shape[-2:]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols * w / h, 1.35 * rows), squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.imshow(to_uint8(grid[r, c]))
+            ax.set_xticks([]), ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(names[r], rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(runs: dict[str, Path], keys=("val/auc", "val/ab_rmse", "val/colorfulness"),
+                truth: float | None = None):
+    """Validation curves of several runs side by side; `truth`: the validation images' colourfulness."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2))
+    for name, run in runs.items():
+        curves = val_curves(run, keys)
+        for ax, key in zip(axes, keys):
+            if key in curves:
+                steps, values = zip(*curves[key])
+                ax.plot(steps, values, marker=".", label=name)
+    for ax, key in zip(axes, keys):
+        ax.set_title(key.split("/")[-1]), ax.set_xlabel("step"), ax.grid(alpha=0.3)
+        if key.endswith("colorfulness") and truth is not None:
+            ax.axhline(truth, color="k", ls="--", lw=1, label="ground truth")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: aeutils colorize IN OUT
+
+def load_model(name: str) -> Colorizer:
+    ck = zoo.load_shipped(name, TASK)
+    model = build(ck["arch"])
+    model.load_state_dict(ck["state_dict"])
+    return model.eval()
+
+
+def colorize_image(model: Colorizer, im: Image.Image, work_side: int | None = WORK_SIDE) -> Image.Image:
+    """Colorize one image (colour input uses only its lightness); same size, same L."""
+    with torch.no_grad():
+        return to_image(colorize_tensor(model, to_tensor(im)[None], work_side)[0])
+
+
+def register(sub) -> None:
+    p = sub.add_parser("colorize", help="colorize a (grayscale) face image",
+                       description="Colorize an image with a shipped model: the output keeps the input's "
+                                   "lightness (CIE Lab L) and gets predicted chroma (ab). A colour input is "
+                                   "accepted; only its lightness is used. Large images get their ab from a "
+                                   "copy downscaled to the training scale, upsampled and recombined with the "
+                                   "full-resolution L.")
+    p.add_argument("input", help="image file (any size; gray or colour)")
+    p.add_argument("output", help="output image file (format from the extension; PNG keeps it lossless)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped model name or .pt path (default {DEFAULT_MODEL})")
+    p.add_argument("--work-side", type=int, default=WORK_SIDE,
+                   help=f"shorter side of the copy the ab are predicted on (default {WORK_SIDE}, the training "
+                        "scale; 0 = full size)")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    out = check_output(args.output, args.force)
+    if args.work_side < 0:
+        raise UserError("--work-side must be 0 or positive")
+    im = load_rgb(args.input)
+    model = load_model(args.model)
+    torch.set_num_threads(1)
+    result = colorize_image(model, im, args.work_side or None)
+    save_image(result, out)
+    print(f"wrote {out} ({im.width}x{im.height}, model {args.model})")
+    return 0

@@ -1,0 +1,111 @@
+"""The project's face codec: a mean-scale hyperprior with gain units for variable rate.
+
+After Balle et al. 2018 ("Variational image compression with a scale hyperprior"), Minnen et al.
+2018 (mean-scale Gaussian prior) and Cui et al. 2021 (gain units: one model, several rates).
+
+    x --g_a--> y --*gain[q]--> y_q --round(. - mu_q) + mu_q--> y_hat --*inv_gain[q]--> g_s --> x_hat
+                \                                  ^
+                 h_a --> z --round--> z_hat --h_s--+ (mu, sigma), scaled by gain[q]
+                                        |
+                              factorized prior (coded first)
+
+Coded symbols: round(z) under the factorized prior, then round(y_q - mu_q) under N(0, sigma_q).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from aeutils.entropy import FactorizedPrior, gaussian_likelihood
+
+# lambda per quality level (MSE on [0, 1] images, loss = lambda * 255^2 * MSE + bpp)
+DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization (Balle et al. 2016) in its simplified L1 form
+    (Johnston et al. 2019): y = x / (beta + gamma * |x|); inverse=True multiplies instead (IGDN)."""
+
+    def __init__(self, channels: int, inverse: bool = False):
+        super().__init__()
+        self.inverse = inverse
+        self.beta = nn.Parameter(torch.ones(channels))
+        self.gamma = nn.Parameter(0.1 * torch.eye(channels).view(channels, channels, 1, 1))
+
+    def forward(self, x):
+        beta = self.beta.abs() + 1e-6
+        norm = F.conv2d(x.abs(), self.gamma.abs(), beta)
+        return x * norm if self.inverse else x / norm
+
+
+def conv(cin, cout, k=5, s=2):
+    return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
+
+
+def deconv(cin, cout, k=5, s=2):
+    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
+
+
+class MeanScaleHyperprior(nn.Module):
+    """Variable-rate mean-scale hyperprior. Inputs (N, 3, H, W) in [0, 1], H and W multiples of 64.
+
+    forward(x, q) with q a LongTensor (N,) of quality levels returns
+    {"x_hat": (N, 3, H, W), "likelihoods": {"y": ..., "z": ...}}."""
+
+    stride = 64
+
+    def __init__(self, N: int = 64, M: int = 128, levels: int = len(DEFAULT_LAMBDAS)):
+        super().__init__()
+        self.N, self.M, self.levels = N, M, levels
+        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+        self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                 deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
+                                 nn.LeakyReLU(inplace=True), conv(N, N))
+        # ReLU here (not leaky) so the coder can run h_s in exact integer arithmetic
+        self.h_s = nn.Sequential(deconv(N, N), nn.ReLU(inplace=True), deconv(N, 3 * M // 2),
+                                 nn.ReLU(inplace=True), conv(3 * M // 2, 2 * M, 3, 1))
+        self.prior = FactorizedPrior(N)
+        # log-gains: level q scales the latent by exp(log_gain[q]); spread so levels start apart
+        init = torch.linspace(-1.5, 1.0, levels).view(levels, 1).repeat(1, M)
+        self.log_gain = nn.Parameter(init.clone())
+        self.log_inv_gain = nn.Parameter(-init.clone())
+
+    def entropy_parameters(self, z_hat: torch.Tensor):
+        """(mu, sigma) of the un-gained latent from the decoded hyper-latent."""
+        mu, s = self.h_s(z_hat).chunk(2, dim=1)
+        return mu, F.softplus(s)
+
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict:
+        y = self.g_a(x)
+        z = self.h_a(y)
+        if self.training:
+            z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        else:
+            z_hat = torch.round(z)
+        mu, sigma = self.entropy_parameters(z_hat)
+        gain = self.log_gain[q].exp()[:, :, None, None]
+        inv_gain = self.log_inv_gain[q].exp()[:, :, None, None]
+        y_q, mu_q, sigma_q = y * gain, mu * gain, sigma * gain
+        if self.training:
+            y_noisy = y_q + torch.empty_like(y_q).uniform_(-0.5, 0.5)
+            # rate on noise, reconstruction on straight-through rounding (Minnen & Singh 2020)
+            y_hat = y_q + (torch.round(y_q - mu_q) + mu_q - y_q).detach()
+            y_lik = gaussian_likelihood(y_noisy, mu_q, sigma_q)
+        else:
+            y_hat = torch.round(y_q - mu_q) + mu_q
+            y_lik = gaussian_likelihood(y_hat, mu_q, sigma_q)
+        x_hat = self.g_s(y_hat * inv_gain)
+        return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.prior(z_hat)}}
+
+
+def rate_distortion_loss(out: dict, x: torch.Tensor, lambdas: torch.Tensor) -> dict:
+    """Per-image bpp + lambda * 255^2 * MSE, averaged over the batch (lambdas: (N,) per image)."""
+    n, _, h, w = x.shape
+    bits = sum(-torch.log2(l).reshape(n, -1).sum(1) for l in out["likelihoods"].values())
+    bpp = bits / (h * w)
+    mse = F.mse_loss(out["x_hat"], x, reduction="none").reshape(n, -1).mean(1)
+    loss = (bpp + lambdas * 255**2 * mse).mean()
+    return {"loss": loss, "bpp_loss": bpp.mean(), "mse_loss": mse.mean(),
+            "psnr": (10 * torch.log10(1 / mse.clamp(min=1e-10))).mean()}

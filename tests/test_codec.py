@@ -1,0 +1,167 @@
+"""The learned codec: bitstream format, exact entropy parameters, round trips, fuzzing, CLI."""
+import random
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aeutils import bitstream, codec, zoo
+from aeutils.errors import UserError
+from aeutils.images import to_tensor, to_uint8
+from aeutils.models.hyperprior import MeanScaleHyperprior
+
+
+@pytest.fixture(scope="module")
+def tiny_codec(tmp_path_factory):
+    """A small randomly initialised codec, exported exactly as shipped models are."""
+    torch.manual_seed(0)
+    model = MeanScaleHyperprior(N=8, M=16)
+    path = tmp_path_factory.mktemp("w") / "tiny-codec.pt"
+    codec.export(model, path)
+    return codec.FaceCodec(zoo.load_shipped(str(path)))
+
+
+def face(w=70, h=90, seed=0):
+    rng = np.random.default_rng(seed)
+    base = np.linspace(0, 255, w)[None, :, None] * np.ones((h, 1, 3))
+    return Image.fromarray(np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8))
+
+
+def test_bitstream_round_trip_and_checks():
+    header = bitstream.Header(bitstream.ENTROPY_CODED, "m", b"abcd", 70, 90, 3)
+    data = bitstream.pack(header, b"payload")
+    assert bitstream.unpack(data) == (header, b"payload")
+    with pytest.raises(UserError, match="magic"):
+        bitstream.unpack(b"\x89PNG" + data[4:])
+    with pytest.raises(UserError, match="checksum"):
+        bitstream.unpack(data[:-5] + bytes([data[-5] ^ 1]) + data[-4:])
+    with pytest.raises(UserError):
+        bitstream.unpack(data[:12])
+
+
+def test_round_trip_matches_encoder_reconstruction(tiny_codec):
+    im = face()
+    for q in (1, 5, 8):
+        data = tiny_codec.encode(im, q)
+        out = tiny_codec.decode(data)
+        _, rec = tiny_codec.analyse(im, q)
+        assert out.size == im.size
+        assert np.array_equal(np.asarray(out), to_uint8(rec))
+
+
+def test_rate_grows_with_quality(tiny_codec):
+    im = face()
+    sizes = [len(tiny_codec.encode(im, q)) for q in (1, 8)]
+    assert sizes[0] < sizes[1]
+
+
+def test_decoding_is_deterministic_across_thread_counts(tiny_codec):
+    im = face(100, 80, seed=1)
+    data = tiny_codec.encode(im, 6)
+    z = torch.randint(-3, 4, (1, 8, 2, 2)).double()
+    outs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        outs.append(np.asarray(tiny_codec.decode(data)))
+        outs.append(tiny_codec._entropy_parameters(z, 3)[0].numpy())
+    assert np.array_equal(outs[0], outs[2]) and np.array_equal(outs[1], outs[3])
+
+
+def test_integer_entropy_parameters_track_the_float_model(tiny_codec):
+    torch.manual_seed(1)
+    z = torch.randint(-2, 3, (1, 8, 2, 2)).float()
+    mu_q, index = tiny_codec._entropy_parameters(z, 4)
+    m = tiny_codec.model
+    with torch.no_grad():
+        mu, sigma = m.entropy_parameters(z)
+        gain = m.log_gain[4].exp().view(1, -1, 1, 1)
+    assert torch.allclose(mu_q.float(), mu * gain, atol=0.05)
+    table = torch.as_tensor(codec.SCALE_TABLE)[index]
+    assert ((table.float() >= (sigma * gain).clamp(max=63) * 0.98)).all()
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "I;16"])
+def test_any_image_mode_codes(tiny_codec, mode):
+    im = face(33, 47)
+    im = im.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257)
+    from aeutils.images import to_rgb
+    out = tiny_codec.decode(tiny_codec.encode(to_rgb(im), 2))
+    assert out.size == (33, 47) and out.mode == "RGB"
+
+
+def test_fuzzed_files_fail_cleanly(tiny_codec):
+    rng = random.Random(0)
+    good = tiny_codec.encode(face(), 4)
+    header_len = len(good) - len(bitstream.unpack(good)[1]) - 4
+    for trial in range(60):
+        data = bytearray(good)
+        if trial % 3 == 0:
+            data = bytearray(rng.randbytes(rng.randint(0, 200)))
+        elif trial % 3 == 1:
+            data = data[: rng.randint(0, len(data) - 1)]
+        else:  # mutate the payload and fix the CRC, so the decoder itself must cope
+            for _ in range(rng.randint(1, 8)):
+                i = rng.randrange(header_len, len(data) - 4)
+                data[i] = rng.randrange(256)
+            body = bytes(data[:-4])
+            data = bytearray(body + struct.pack(">I", zlib.crc32(body)))
+        try:
+            out = tiny_codec.decode(bytes(data))
+            assert out.size == (70, 90)
+        except UserError:
+            pass
+
+
+def test_fixed_length_payload_layout():
+    codes = np.arange(24) % 64
+    bits = np.unpackbits(codes.astype(">u2").view(np.uint8).reshape(-1, 2), axis=1)[:, 10:]
+    packed = np.packbits(bits.reshape(-1))
+    assert len(packed) == 24 * 6 // 8
+    back = np.unpackbits(packed)[: 24 * 6].reshape(-1, 6) @ (1 << np.arange(5, -1, -1))
+    assert np.array_equal(back, codes)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "aeutils", *map(str, args)], capture_output=True, text=True)
+
+
+shipped = pytest.mark.skipif(codec.DEFAULT_CODEC not in zoo.list_names(), reason="no shipped face codec yet")
+
+
+@shipped
+def test_cli_round_trip_with_shipped_model(tmp_path):
+    src = tmp_path / "face.png"
+    face(64, 80).save(src)
+    r = run_cli("compress", src, tmp_path / "f.aez", "--quality", 3)
+    assert r.returncode == 0, r.stderr
+    size = (tmp_path / "f.aez").stat().st_size
+    assert f"{size} bytes" in r.stdout
+    assert run_cli("decompress", tmp_path / "f.aez", tmp_path / "out.png").returncode == 0
+    out = Image.open(tmp_path / "out.png")
+    shipped_codec = codec.load_codec(codec.DEFAULT_CODEC)
+    _, rec = shipped_codec.analyse(Image.open(src).convert("RGB"), 3)
+    assert np.array_equal(np.asarray(out), to_uint8(rec))
+    # never overwrite without --force
+    r = run_cli("decompress", tmp_path / "f.aez", tmp_path / "out.png")
+    assert r.returncode == 2 and "--force" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_bad_inputs_exit_2_with_one_line(tmp_path):
+    (tmp_path / "notimage.png").write_bytes(b"hello")
+    (tmp_path / "foreign.aez").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    cases = [
+        ("compress", tmp_path / "missing.png", tmp_path / "a.aez"),
+        ("compress", tmp_path / "notimage.png", tmp_path / "b.aez"),
+        ("decompress", tmp_path / "foreign.aez", tmp_path / "c.png"),
+        ("decompress", tmp_path / "missing.aez", tmp_path / "d.png"),
+        ("compress", tmp_path / "notimage.png", tmp_path / "e.aez", "--model", "no-such-model"),
+    ]
+    for args in cases:
+        r = run_cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
