@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
-from aeutils import config, data
+from aeutils import config, data, zoo
 from aeutils.images import pad_to_multiple, to_uint8
 from aeutils.metrics import psnr
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--init", default=None, help="start from a shipped codec (name or .pt), e.g. face-codec, "
+                   "to continue its training in a new session (ignored when the run folder has last.pt)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     loader = DataLoader(train, batch_size=hp["batch_size"], shuffle=True, drop_last=True)
     lambdas = torch.tensor(DEFAULT_LAMBDAS)
     model = build_model(hp)
+    if args.init and not (Path(run_dir) / "last.pt").exists():
+        model.load_state_dict(zoo.load_shipped(args.init, task="codec")["state_dict"])
 
     def step(model, x):
         q = torch.randint(0, len(DEFAULT_LAMBDAS), (x.shape[0],))
