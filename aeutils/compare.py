@@ -29,7 +29,7 @@ from PIL import Image
 from aeutils import config
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb, save_image
-from aeutils.metrics import MS_SSIM_WEIGHTS, bd_rate, bpp, psnr
+from aeutils.metrics import bd_rate, bpp, psnr, ssim_and_ms_ssim
 
 DATASETS = ("voxceleb2", "celeba", "kodak", "faces")
 DATASET_TITLES = {"voxceleb2": "VoxCeleb2 test identity", "celeba": "CelebA test identities",
@@ -130,45 +130,6 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores; each coder on one thread"
 
 
-def structural_similarity(a: np.ndarray, b: np.ndarray, win: int = 11, sigma: float = 1.5,
-                          peak: float = 255.0) -> tuple[float, float]:
-    """(SSIM, MS-SSIM) of two 8-bit (H, W, 3) images in one pass: the same definitions as
-    `metrics.ssim` and `metrics.ms_ssim` (the tests check they agree), computed with OpenCV's
-    separable filter because the sweep evaluates thousands of Kodak-sized images on a CPU, where
-    this is about ten times faster. The first scale's SSIM map is SSIM itself."""
-    import cv2
-
-    x, y = a.astype(np.float64), b.astype(np.float64)
-    side = min(x.shape[:2])
-    scales = 1
-    while scales < 5 and side // 2 ** scales >= win:
-        scales += 1
-    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-    weights = np.asarray(MS_SSIM_WEIGHTS[:scales]) / sum(MS_SSIM_WEIGHTS[:scales])
-    values, first_ssim = [], None
-    for i in range(scales):
-        w = min(win, *x.shape[:2])
-        g = np.exp(-((np.arange(w) - (w - 1) / 2) ** 2) / (2 * sigma**2))
-        g /= g.sum()
-        r0, r1 = (w - 1) // 2, w // 2  # crop to the 'valid' region, as a convolution without padding
-
-        def blur(t):
-            return cv2.sepFilter2D(t, cv2.CV_64F, g, g, borderType=cv2.BORDER_REFLECT)[r0:t.shape[0] - r1,
-                                                                                      r0:t.shape[1] - r1]
-        mx, my = blur(x), blur(y)
-        sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-        cs = (2 * sxy + c2) / (sxx + syy + c2)
-        s = (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs
-        if i == 0:
-            first_ssim = float(s.mean())
-        values.append(max(float((s if i == scales - 1 else cs).mean()), 0.0))
-        if i < scales - 1:
-            h, wd = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-            x = x[:h, :wd].reshape(h // 2, 2, wd // 2, 2, -1).mean(axis=(1, 3))
-            y = y[:h, :wd].reshape(h // 2, 2, wd // 2, 2, -1).mean(axis=(1, 3))
-    return first_ssim, float(np.prod(np.asarray(values) ** weights))
-
-
 def measure(codec, im: Image.Image, quality) -> dict:
     """Encode and decode one image at one quality: whole-file bpp, quality metrics, and times in ms:
     CPU time of this process (`encode_ms`, `decode_ms`; what the coder costs, even on a machine
@@ -181,7 +142,7 @@ def measure(codec, im: Image.Image, quality) -> dict:
     if out.size != im.size:
         raise RuntimeError(f"{codec.name} decoded {out.size}, expected {im.size}")
     a, b = np.array(im.convert("RGB")), np.array(out.convert("RGB"))
-    s, ms = structural_similarity(a, b)
+    s, ms = ssim_and_ms_ssim(a, b)
     return {"bpp": bpp(len(data), *im.size), "psnr": psnr(a, b), "ssim": s, "ms_ssim": ms,
             "encode_ms": 1000 * (c1 - c0), "decode_ms": 1000 * (c2 - c1),
             "encode_wall_ms": 1000 * (t1 - t0), "decode_wall_ms": 1000 * (t2 - t1)}

@@ -45,18 +45,6 @@ def test_bd_rate_refuses_curves_without_overlap_or_with_too_few_points():
         bd_rate(RATES[:3], PSNRS[:3], RATES, PSNRS)
 
 
-# ------------------------------------------------------------------------------------ metrics
-@pytest.mark.parametrize("shape", [(9, 7, 3), (64, 48, 3), (120, 100, 3)])
-def test_structural_similarity_matches_the_metrics_module(shape):
-    rng = np.random.default_rng(1)
-    a = rng.integers(0, 256, shape, dtype=np.uint8)
-    b = np.clip(a.astype(int) + rng.integers(-40, 40, shape), 0, 255).astype(np.uint8)
-    s, ms = compare.structural_similarity(a, b)
-    assert s == pytest.approx(ssim(a, b), abs=1e-10)
-    assert ms == pytest.approx(ms_ssim(a, b), abs=1e-10)
-    assert compare.structural_similarity(a, a) == pytest.approx((1.0, 1.0))
-
-
 # ----------------------------------------------------------------------------- classical codecs
 @pytest.fixture(scope="module")
 def face():

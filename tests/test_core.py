@@ -1,0 +1,133 @@
+"""The foundation: profiles and data root, metrics, image I/O, the training loop, the CLI shell."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.metrics import structural_similarity as sk_ssim
+
+from aeutils import config, images, metrics
+from aeutils.errors import UserError
+from aeutils.train import LoopConfig, fit, load_best
+
+
+def test_profile_from_override_env_and_default(monkeypatch):
+    monkeypatch.setenv("AEUTILS_PROFILE", "paper")
+    assert config.get_profile() == "paper"
+    assert config.get_profile("smoke") == "smoke"
+    monkeypatch.delenv("AEUTILS_PROFILE")
+    assert config.get_profile() == "cpu"
+    with pytest.raises(ValueError):
+        config.get_profile("gpu")
+
+
+def test_data_root_prefers_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("AEUTILS_DATA", str(tmp_path))
+    assert config.data_root() == tmp_path and config.kodak_dir() == tmp_path / "kodak"
+    monkeypatch.delenv("AEUTILS_DATA")
+    shared = config.REPO_ROOT.parent / "shared" / "data"
+    assert config.data_root() == (shared if shared.is_dir() else config.REPO_ROOT / "data")
+
+
+def test_psnr_on_known_errors():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 255  # MSE = 255^2 / 48
+    assert metrics.psnr(a, b) == pytest.approx(10 * np.log10(48))
+    assert metrics.psnr(a, a) == float("inf")
+
+
+@pytest.mark.parametrize("shape", [(64, 48, 3), (120, 100, 3)])
+def test_ssim_matches_scikit_image(shape):
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, shape), 0, 255).astype(np.uint8)
+    ref = sk_ssim(a, b, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                  data_range=255)
+    assert metrics.ssim(a, b) == pytest.approx(ref, abs=2e-3)
+    assert metrics.ssim_and_ms_ssim(a, a) == pytest.approx((1.0, 1.0))
+    assert 0 < metrics.ms_ssim(a, b) < 1
+
+
+def test_colorfulness_and_rate_helpers():
+    gray = np.full((8, 8, 3), 128, np.uint8)
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    assert metrics.colorfulness(gray) == 0 and metrics.colorfulness(red) > 50
+    assert metrics.bpp(1000, 100, 80) == 1.0 and metrics.compression_ratio(2.25) == pytest.approx(10.667, abs=1e-3)
+
+
+def test_load_rgb_applies_exif_orientation_and_flattens_alpha(tmp_path):
+    arr = np.zeros((10, 20, 3), np.uint8)
+    arr[:, :10] = 255
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    im.save(tmp_path / "rot.jpg", exif=exif)
+    assert images.load_rgb(tmp_path / "rot.jpg").size == (10, 20)
+    rgba = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    rgba.save(tmp_path / "clear.png")
+    assert np.asarray(images.load_rgb(tmp_path / "clear.png")).min() == 255
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(UserError):
+        images.load_rgb(tmp_path / "bad.png")
+
+
+def test_outputs_are_never_overwritten_without_force(tmp_path):
+    out = tmp_path / "x.png"
+    out.write_bytes(b"keep")
+    with pytest.raises(UserError, match="--force"):
+        images.check_output(out, force=False)
+    assert images.check_output(out, force=True) == out
+    images.atomic_write_bytes(out, b"new")
+    assert out.read_bytes() == b"new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_to_uint8_clamps_and_rounds():
+    x = torch.tensor([[[-0.1, 0.6 / 255, 1.2]]]).repeat(3, 1, 1)
+    assert images.to_uint8(x)[0, :, 0].tolist() == [0, 1, 255]
+
+
+def test_pad_to_multiple_replicates_the_border():
+    x = torch.arange(6.0).view(1, 2, 3)
+    p = images.pad_to_multiple(x, 4)
+    assert p.shape == (1, 4, 4) and p[0, 3, 3] == x[0, 1, 2]
+
+
+def _tiny_fit(run_dir, steps):
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 3, 1)
+    data = [torch.rand(2, 3, 8, 8) for _ in range(4)]
+
+    def step(m, x):
+        return {"loss": ((m(x) - x) ** 2).mean()}
+
+    def evaluate(m):
+        return {"psnr": float(-10 * torch.log10(((m(data[0]) - data[0]) ** 2).mean()))}
+
+    cfg = LoopConfig(max_steps=steps, lr=1e-2, val_every=2, ckpt_every=1, progress=False)
+    return model, fit(model, step, data, evaluate, run_dir, cfg)
+
+
+def test_training_loop_checkpoints_resumes_and_selects_on_validation(tmp_path):
+    _, first = _tiny_fit(tmp_path, 4)
+    assert first["steps"] == 4 and (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
+    model, second = _tiny_fit(tmp_path, 10)  # resumes at step 4
+    assert second["steps"] == 10
+    metrics_best = load_best(model, tmp_path)
+    assert metrics_best["psnr"] == second["best"]["psnr"] >= first["best"]["psnr"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "aeutils", *args], capture_output=True, text=True)
+
+
+def test_cli_help_and_usage_errors():
+    r = run_cli("--help")
+    assert r.returncode == 0 and "compress" in r.stdout and "demo" in r.stdout
+    r = run_cli("no-such-command")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("train", "no-such-task")
+    assert r.returncode == 2 and "unknown task" in r.stderr and "Traceback" not in r.stderr
