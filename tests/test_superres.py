@@ -1,0 +1,219 @@
+"""Super-resolution: the SRResNet / discriminator shapes, the x8-from-x4 start, tiled inference,
+the losses and sharpness measures, the training phases end to end (smoke), and `aeutils upscale`."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from PIL import Image, ImageFilter
+
+from aeutils import config, data, metrics, superres, zoo
+from aeutils.images import to_tensor, to_uint8
+from aeutils.models.sr import Discriminator, SRResNet, SubPixelUpsample
+from conftest import needs_celeba
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "aeutils", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("scale", [4, 8])
+def test_generator_enlarges_by_its_scale(scale):
+    g = SRResNet(scale, channels=16, blocks=2)
+    assert g(torch.rand(2, 3, 11, 13)).shape == (2, 3, 11 * scale, 13 * scale)
+
+
+def test_untrained_generator_starts_near_bicubic():
+    """The global residual over bicubic: with a zeroed tail the output IS the bicubic upscale."""
+    g = SRResNet(4, channels=8, blocks=1)
+    nn.init.zeros_(g.tail.weight)
+    nn.init.zeros_(g.tail.bias)
+    lr = torch.rand(1, 3, 8, 8)
+    bic = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.allclose(g(lr), bic)
+
+
+def test_nearest_stage_is_exact_nearest_upsampling():
+    up = SubPixelUpsample(5)
+    up.reset_to_nearest()
+    x = torch.randn(2, 5, 6, 7)
+    assert torch.allclose(up(x), x.repeat_interleave(2, -2).repeat_interleave(2, -1))
+
+
+def test_x8_generator_starts_from_x4_weights():
+    x4, x8 = SRResNet(4, channels=32, blocks=2), SRResNet(8, channels=32, blocks=2)
+    new = x8.load_from_smaller_scale(x4.state_dict())
+    assert new == ["up.2.act.weight", "up.2.conv.bias", "up.2.conv.weight"]
+    assert torch.equal(x8.body[0].body[0].weight, x4.body[0].body[0].weight)
+    assert torch.equal(x8.tail.weight, x4.tail.weight)
+
+
+def test_discriminator_judges_any_crop_size():
+    d = Discriminator(8)
+    assert d(torch.rand(3, 3, 64, 64)).shape == (3,)
+    assert d(torch.rand(2, 3, 96, 96)).shape == (2,)
+
+
+def test_downscale_is_8bit_and_antialiased():
+    hr = torch.rand(2, 3, 32, 48)
+    lr = superres.downscale(hr, 4)
+    assert lr.shape == (2, 3, 8, 12)
+    assert torch.equal(lr, (lr * 255).round() / 255)
+    # A pixel-wide checkerboard averages to grey with antialiasing (plain bicubic would alias it).
+    board = (torch.arange(64)[:, None] + torch.arange(64)[None]) % 2
+    lr = superres.downscale(board.float().expand(3, 64, 64), 4)
+    assert (lr[:, 2:-2, 2:-2] - 0.5).abs().max() < 0.02
+
+
+def test_tiled_upscaling_matches_whole_image():
+    torch.manual_seed(0)
+    g = SRResNet(4, channels=8, blocks=1).eval()
+    lr = torch.rand(3, 37, 50)
+    whole = to_uint8(g(lr[None])[0])
+    tiled = superres.upscale_tiled(g, lr, tile=16, overlap=16)
+    assert tiled.shape == whole.shape == (148, 200, 3)
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+    # Without context the tile seams show: the overlap is what makes tiling invisible.
+    seams = superres.upscale_tiled(g, lr, tile=16, overlap=0)
+    assert np.abs(seams.astype(int) - whole.astype(int)).max() > 1
+
+
+def test_adversarial_losses_at_chance():
+    zero = torch.zeros(4)
+    assert superres.discriminator_loss(zero, zero).item() == pytest.approx(2 * np.log(2))
+    assert superres.generator_adversarial_loss(zero).item() == pytest.approx(np.log(2))
+    assert superres.discriminator_loss(torch.full((4,), 9.0), torch.full((4,), -9.0)).item() < 1e-3
+
+
+class TinyEncoder(nn.Module):
+    """Stands in for aeutils.features' encoder: 4 maps at strides 2, 4, 8, 16."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(c, 4, 3, 2, 1) for c in (3, 4, 4, 4))
+
+    def forward(self, x):
+        out = []
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+            out.append(x)
+        return out
+
+
+def test_sharpness_measures_rank_blur_below_the_original():
+    torch.manual_seed(0)
+    face = data.smoke_images(1, size=96)[0]
+    ref = np.asarray(face)
+    blurred = np.asarray(face.filter(ImageFilter.GaussianBlur(2)))
+    enc = TinyEncoder().eval()
+    same = superres.sharpness_metrics(ref, ref, enc)
+    blur = superres.sharpness_metrics(blurred, ref, enc)
+    assert same["grad_ratio"] == pytest.approx(1.0) and same["feature_dist"] == pytest.approx(0.0)
+    assert blur["grad_ratio"] < 0.7 and blur["feature_dist"] > 0.0
+
+
+def test_measure_compares_methods_on_the_same_images():
+    hrs = [superres.center_crop(to_tensor(im), 64) for im in data.smoke_images(3, size=80)]
+
+    def nearest(lr):
+        return torch.nn.functional.interpolate(lr[None], scale_factor=4, mode="nearest")[0]
+
+    def perfect(lr, _hr=iter(hrs)):
+        return next(_hr)
+
+    means, examples = superres.measure({"nearest": nearest, "oracle": perfect}, hrs, 4, keep=2)
+    assert means["oracle"]["psnr"] == float("inf") and means["oracle"]["ssim"] == pytest.approx(1.0)
+    assert 15 < means["nearest"]["psnr"] < 40 and means["nearest"]["grad_ratio"] < 1.0
+    assert len(examples) == 2 and examples[0]["lr"].shape == (16, 16, 3)
+
+
+def test_baselines_upscale_to_the_right_size():
+    methods = superres.classical_methods(4)
+    lr = torch.rand(3, 10, 12)
+    for fn in methods.values():
+        assert fn(lr).shape == (3, 40, 48)
+
+
+def test_training_phases_and_evaluation_end_to_end(tmp_path):
+    """smoke profile: SRResNet, SRGAN from it, then test evaluation with shipping into a tmp folder."""
+    args = ["--profile", "smoke", "--no-progress"]
+    assert superres.main(args + ["--run-dir", str(tmp_path / "smoke-x4-srresnet")]) == 0
+    assert superres.main(args + ["--phase", "srgan", "--run-dir", str(tmp_path / "smoke-x4-srgan"),
+                                 "--init", str(tmp_path / "smoke-x4-srresnet")]) == 0
+    for phase in ("srresnet", "srgan"):
+        summary = json.loads((tmp_path / f"smoke-x4-{phase}" / "summary.json").read_text())
+        assert summary["steps"] == superres.hparams("smoke", 4, phase).steps
+        assert (tmp_path / f"smoke-x4-{phase}" / "best.pt").is_file()
+    results, examples = superres.evaluate_test(4, "smoke", tmp_path / "out", run_root=tmp_path, keep=2)
+    saved = json.loads((tmp_path / "out" / "results_x4.json").read_text())
+    assert set(saved["methods"]) == {"bicubic", "lanczos", "srresnet", "srgan"}
+    for m in saved["methods"].values():
+        assert 10 < m["psnr"] < 50 and 0 < m["ssim"] <= 1 and m["grad_ratio"] > 0
+    assert saved["feature_source"] in ("vgg16-imagenet", "face-codec-encoder")
+    assert set(examples[0]) == {"lr", "hr", "bicubic", "lanczos", "srresnet", "srgan"}
+    written = superres.ship(4, "smoke", results, run_root=tmp_path, weights_dir=tmp_path)
+    assert [p.name for p in written] == ["sr-x4-srresnet.pt", "sr-x4-srgan.pt"]
+    card = (tmp_path / "sr-x4-srgan.md").read_text()
+    assert "non-commercial" in card and "| bicubic |" in card and saved["feature_source"] in card
+    g = superres.load_model(str(written[1]))
+    assert g.scale == 4
+
+
+def test_srgan_phase_needs_a_pretrained_srresnet(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path)
+    with pytest.raises(superres.UserError, match="SRResNet"):
+        superres.train(superres.hparams("smoke", 4, "srgan"), "smoke", tmp_path / "gan", progress=False)
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    g = SRResNet(4, channels=8, blocks=1)
+    path = tmp_path / "tiny-x4.pt"
+    zoo.save_shipped(path, "superres", g.arch(), g)
+    return path
+
+
+def test_cli_upscale_writes_a_4x_image_and_refuses_to_overwrite(tmp_path, tiny_model):
+    src = tmp_path / "face.png"
+    data.smoke_images(1, size=40)[0].save(src)
+    out = tmp_path / "big.png"
+    r = cli("upscale", src, out, "--model", tiny_model, "--tile", 16, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out).size == (160, 160)
+    r = cli("upscale", src, out, "--model", tiny_model, "--no-progress")
+    assert r.returncode == 2 and "--force" in r.stderr and "Traceback" not in r.stderr
+    assert cli("upscale", src, out, "--model", tiny_model, "--force", "--no-progress").returncode == 0
+
+
+@pytest.mark.parametrize("case", ["missing", "not_image", "unknown_model", "wrong_scale"])
+def test_cli_upscale_bad_input_is_one_line(tmp_path, tiny_model, case):
+    src = tmp_path / "face.png"
+    data.smoke_images(1, size=24)[0].save(src)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    args = {"missing": [tmp_path / "nope.png", tmp_path / "o.png", "--model", tiny_model],
+            "not_image": [junk, tmp_path / "o.png", "--model", tiny_model],
+            "unknown_model": [src, tmp_path / "o.png", "--model", "no-such-model"],
+            "wrong_scale": [src, tmp_path / "o.png", "--model", tiny_model, "--scale", 8]}[case]
+    r = cli("upscale", *args)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.skipif(not (config.WEIGHTS_DIR / "sr-x4-srresnet.pt").is_file(), reason="sr-x4-srresnet not shipped")
+def test_shipped_srresnet_beats_bicubic_on_faces_it_never_saw():
+    g = superres.load_model("sr-x4-srresnet")
+    hrs = [superres.center_crop(to_tensor(im), 96) for im in data.smoke_images(4, size=96, seed=5)]
+    means, _ = superres.measure({"srresnet": superres.model_method(g), **superres.classical_methods(4)}, hrs, 4)
+    assert means["srresnet"]["psnr"] > means["bicubic"]["psnr"]
+
+
+@needs_celeba
+def test_celeba_evaluation_crops_divide_both_scales():
+    hrs = superres.eval_images("test", "cpu", 3)
+    assert len(hrs) == 3 and all(h.shape == (3, 176, 176) for h in hrs)
+    assert metrics.psnr(to_uint8(hrs[0]), to_uint8(hrs[0])) == float("inf")
