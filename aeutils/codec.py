@@ -82,10 +82,26 @@ def export(model: MeanScaleHyperprior, path: str | Path, metrics: dict | None = 
                      metrics, tables=coding_tables(model), **extra)
 
 
-class FaceCodec:
-    """A shipped entropy-coded model (mean-scale hyperprior), ready to code files."""
+class LearnedCodec:
+    """What both kinds of shipped codec share: decoding a whole file after checking it is theirs."""
 
     kind = "learned"
+
+    @torch.no_grad()
+    def decode(self, data: bytes) -> Image.Image:
+        header, payload = bitstream.unpack(data)
+        self.check(header)
+        return to_image(self.decode_payload(header, payload))
+
+    def check(self, header: bitstream.Header) -> None:
+        if header.kind != self.payload_kind or header.tag != self.tag:
+            raise UserError(f"file was written by model {header.model!r} with other weights "
+                            f"than the shipped {self.name!r}")
+
+
+class FaceCodec(LearnedCodec):
+    """A shipped entropy-coded model (mean-scale hyperprior), ready to code files."""
+
     payload_kind = bitstream.ENTROPY_CODED
 
     def __init__(self, ck: dict):
@@ -203,22 +219,11 @@ class FaceCodec:
             raise UserError(f"corrupt payload ({e.__class__.__name__})") from None
         return self._synthesize(torch.from_numpy(k)[None], mu_q, level, header.height, header.width)
 
-    def decode(self, data: bytes) -> Image.Image:
-        header, payload = bitstream.unpack(data)
-        self.check(header)
-        return to_image(self.decode_payload(header, payload))
 
-    def check(self, header: bitstream.Header) -> None:
-        if header.kind != self.payload_kind or header.tag != self.tag:
-            raise UserError(f"file was written by model {header.model!r} with other weights "
-                            f"than the shipped {self.name!r}")
-
-
-class FixedLengthCodec:
+class FixedLengthCodec(LearnedCodec):
     """The experiments' quantised autoencoder (experiments 5 and 7): every latent value at
     `num_bits` bits, plus float16 per-channel min/max as side information; no entropy coding."""
 
-    kind = "learned"
     payload_kind = bitstream.FIXED_LENGTH
 
     def __init__(self, ck: dict):
@@ -245,12 +250,6 @@ class FixedLengthCodec:
         header = bitstream.Header(self.payload_kind, self.name, self.tag, im.width, im.height, self.bits)
         return bitstream.pack(header, side + np.packbits(bits.reshape(-1)).tobytes())
 
-    @torch.no_grad()
-    def decode(self, data: bytes) -> Image.Image:
-        header, payload = bitstream.unpack(data)
-        self.check(header)
-        return to_image(self.decode_payload(header, payload))
-
     def decode_payload(self, header: bitstream.Header, payload: bytes) -> torch.Tensor:
         c = self.channels
         hp, wp = -(-header.height // 8) * 8, -(-header.width // 8) * 8
@@ -265,11 +264,6 @@ class FixedLengthCodec:
         with single_thread():
             x = self.model.reconstruct_from_codes(torch.from_numpy(codes), lo, hi)
         return x[:, :header.height, :header.width].clamp(0, 1)
-
-    def check(self, header: bitstream.Header) -> None:
-        if header.kind != self.payload_kind or header.tag != self.tag:
-            raise UserError(f"file was written by model {header.model!r} with other weights "
-                            f"than the shipped {self.name!r}")
 
 
 def load_codec(name: str):

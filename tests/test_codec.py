@@ -165,3 +165,17 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path):
         r = run_cli(*args)
         assert r.returncode == 2, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif("cae-exp7" not in zoo.list_names(), reason="no shipped experiment-7 model")
+def test_fixed_length_files_count_every_bit_and_round_trip():
+    c = codec.load_codec("cae-exp7")
+    im = face(70, 90)
+    data = c.encode(im, c.qualities[0])
+    header, payload = bitstream.unpack(data)
+    symbols = c.channels * 9 * 12  # 70x90 padded to 72x96, latent at 1/8
+    assert len(payload) == 4 * c.channels + -(-symbols * c.bits // 8)
+    x = codec.pad_to_multiple(to_tensor(im), 8)
+    codes, lo, hi = c.model.quantized_latent(x)
+    expected = c.model.reconstruct_from_codes(codes, lo.half().float(), hi.half().float())[:, :90, :70]
+    assert np.array_equal(np.asarray(c.decode(data)), to_uint8(expected))
