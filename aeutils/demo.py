@@ -38,8 +38,8 @@ CODEC = "face-codec"
 CODEC_QUALITIES = (1, 4, 8)  # of the face codec's 1..8: its lowest, a middle and its highest rate
 CLASSICAL = ("jpeg420", "jpeg2000", "webp", "avif444")  # JPEG, JPEG 2000, WebP, AVIF
 FALLBACK_BPP = (0.25, 0.5, 1.0)  # rates of the classical-only comparison when the face codec is missing
-REPAIR = "repair-blind"
-DAMAGES = {"blocks": "telea", "noise": "nlm", "blur": "unsharp"}  # damage -> classical baseline shown
+REPAIR = "repair-blind"  # used for a damage whose specialist (repair-KIND) is not shipped
+DAMAGES = {"blocks": "biharmonic", "noise": "nlm", "blur": "unsharp"}  # damage -> classical baseline shown
 COLORIZE = "colorize-faces"
 SR_SCALE = 4
 UPSCALE = ("sr-x4-srresnet", "sr-x4-srgan")
@@ -138,7 +138,7 @@ class Models:
         if name == CODEC:
             from aeutils.codec import load_codec
             return load_codec(name)
-        if name == REPAIR:
+        if name.startswith("repair-"):
             from aeutils.repair import load_model
             return load_model(name)[0]
         if name == COLORIZE:
@@ -150,10 +150,15 @@ class Models:
 
 def model_table() -> dict[str, dict]:
     """The demo's models and every other shipped file: shipped? model card? used here?"""
-    used = (CODEC, REPAIR, COLORIZE, *UPSCALE)
+    used = (CODEC, *(repair_model(kind) for kind in DAMAGES), COLORIZE, *UPSCALE)
     others = sorted(p.stem for p in config.WEIGHTS_DIR.glob("*.pt") if p.stem not in used)
     return {n: {"shipped": shipped(n), "card": (config.WEIGHTS_DIR / f"{n}.md").is_file(), "used": n in used}
             for n in (*used, *others)}
+
+
+def repair_model(kind: str) -> str:
+    """The model `aeutils repair --damage KIND` would use: the damage's specialist, else the blind one."""
+    return f"repair-{kind}" if shipped(f"repair-{kind}") else REPAIR
 
 
 def missing(name: str, what: str) -> str:
@@ -214,12 +219,15 @@ def repair(im: Image.Image, w: Writer, models: Models) -> dict:
     from aeutils import baselines
     from aeutils.repair import repair_array
 
-    model = models.get(REPAIR)
-    if model is None:
+    if not any(shipped(repair_model(kind)) for kind in DAMAGES):
         return {"available": False, "note": missing(REPAIR, "repair"), "groups": []}
     x = to_tensor(im)
     groups = []
     for i, (kind, baseline) in enumerate(DAMAGES.items()):
+        name = repair_model(kind)
+        model = models.get(name)
+        if model is None:
+            continue
         d = damage.apply(kind, x, seed=i)
         bad = to_uint8(d.image)
         mask = None if d.mask is None else d.mask[0].numpy() > 0.5
@@ -231,11 +239,12 @@ def repair(im: Image.Image, w: Writer, models: Models) -> dict:
                                 (", hole mask given" if mask is not None else ""),
                        "items": [w.item("original", "original", w.original, score=False),
                                  w.item(f"damaged: {kind}", f"damaged-{kind}", bad),
-                                 w.item(REPAIR, f"repaired-{kind}", fixed, cpu_ms=cpu, wall_ms=wall),
+                                 w.item(name, f"repaired-{kind}", fixed, cpu_ms=cpu, wall_ms=wall),
                                  w.item(f"classical: {baseline}", f"{baseline}-{kind}", classic, cpu_ms=bcpu,
                                         wall_ms=bwall)]})
-    return {"available": True, "note": f"One blind model ({REPAIR}) for every damage; the classical baseline "
-                                       "is given the true damage parameters.", "groups": groups}
+    return {"available": True, "note": "Each damage's specialist model (repair-KIND) where shipped, else the "
+                                       f"blind {REPAIR}; the classical baseline is given the true damage "
+                                       "parameters.", "groups": groups}
 
 
 def colorize(im: Image.Image, w: Writer, models: Models) -> dict:

@@ -5,7 +5,7 @@ A repair model reads the damaged RGB plus a hole-mask channel (`damage.model_inp
 the damage has no holes or the mask is unknown) and returns the repaired RGB. Training pairs are
 made on the fly: the whole face is damaged (so holes, grid periods and mosaic blocks have the
 scale they have at test time), then a random crop of damaged and clean is taken together.
-Where a mask is given, its holes are first filled by fast classical inpainting (Telea), the network
+Where a mask is given, its holes are first filled by classical biharmonic inpainting, the network
 refines that fill, and known pixels are kept: only holes are replaced by the model's output.
 
     aeutils train repair --profile cpu --arch unet --damage blind --minutes 35
@@ -120,9 +120,9 @@ def damage_index(kind: str) -> int:
 
 # --- inference ------------------------------------------------------------------------------
 def prefill(im: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Fill known holes with fast classical inpainting (Telea) before the network sees them, so it
-    starts from a plausible fill and only has to refine it. uint8 (H, W, 3), bool (H, W) -> uint8."""
-    return baselines.inpaint_telea(im, mask) if mask.any() else im
+    """Fill known holes with the smoothest classical fill (biharmonic; the best baseline on every hole
+    damage) before the network sees them, so it only has to refine it. uint8 (H, W, 3), bool (H, W)."""
+    return baselines.inpaint_biharmonic(im, mask) if mask.any() else im
 
 
 @torch.no_grad()
@@ -130,11 +130,11 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
                  overlap: int = 32, progress: bool = False) -> np.ndarray:
     """Repair an 8-bit image (H, W, 3) of any size in tiles: each `tile`-sized window is run with
     `overlap` pixels of context on every side and only its centre is kept, so memory is bounded by
-    the tile, not the image. `mask`: bool (H, W), True = hole; holes are prefilled (`prefill`), the
-    mask goes in as the fourth channel, and known pixels are kept. Returns uint8 (H, W, 3)."""
+    the tile, not the image. `mask`: bool (H, W), True = hole; holes are prefilled (`prefill`) in each
+    window, as in training, the mask goes in as the fourth channel, and known pixels are kept.
+    Returns uint8 (H, W, 3)."""
     model.eval()
     h, w = im.shape[:2]
-    src = im if mask is None else prefill(im, mask)
     out = np.empty_like(im)
     step = max(tile - 2 * overlap, 16)
     if h <= tile and w <= tile:
@@ -143,7 +143,8 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
     for top, left in tqdm(origins, disable=not progress, desc="tiles"):
         y0, x0 = max(top - overlap, 0), max(left - overlap, 0)
         y1, x1 = min(top + step + overlap, h), min(left + step + overlap, w)
-        x = torch.from_numpy(np.ascontiguousarray(src[y0:y1, x0:x1])).permute(2, 0, 1).float()[None] / 255
+        window = im[y0:y1, x0:x1] if mask is None else prefill(im[y0:y1, x0:x1], mask[y0:y1, x0:x1])
+        x = torch.from_numpy(np.ascontiguousarray(window)).permute(2, 0, 1).float()[None] / 255
         m = None if mask is None else torch.from_numpy(mask[y0:y1, x0:x1].astype(np.float32))[None, None]
         y = to_uint8(model(damage.model_input(x, m))[0])
         bottom, right = min(top + step, h), min(left + step, w)
@@ -317,15 +318,22 @@ def _step(model: nn.Module, batch) -> dict:
 
 
 def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps: int | None = None,
-                minutes: float | None = None, progress: bool = True, seed: int = 0,
+                minutes: float | None = None, progress: bool = True, seed: int = 0, init: str | None = None,
                 **overrides) -> tuple[nn.Module, dict]:
     """Train one repair model on `kinds` (the blind model: all of them) with the shared loop;
     best.pt is chosen on PSNR over a fixed validation mix. `overrides` replace entries of the
-    profile's HPARAMS (e.g. crop=32). Returns the best model and the summary."""
+    profile's HPARAMS (e.g. crop=32). `init`: a shipped model of the same architecture to start from
+    (e.g. the blind model, to specialise it on one damage); ignored when the run resumes.
+    Returns the best model and the summary."""
     hp = dict(HPARAMS[profile], **overrides)
     torch.manual_seed(seed)
     random.seed(seed)
     model = build(arch)
+    if init and not (Path(run_dir) / "last.pt").exists():
+        start, ck = load_model(init)
+        if ck["arch"] != arch:
+            raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
+        model.load_state_dict(start.state_dict())
     faces = face_split("train", profile, limit=None if profile != "smoke" else 8)
     loader = DataLoader(RepairPairs(faces, kinds, hp["crop"], hp["mask_keep"]), batch_size=hp["batch"],
                         shuffle=True, drop_last=True)
@@ -382,6 +390,23 @@ def blind_model(profile: str, progress: bool = False) -> tuple[nn.Module, str]:
     return model, str(run_dir)
 
 
+def specialist_models(profile: str, progress: bool = False) -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """The per-damage models `aeutils repair --damage KIND` uses: weights/repair-KIND.pt where shipped
+    (cpu/paper), else tiny ones trained on the spot (smoke). Returns {kind: model} and where each came from."""
+    models, sources = {}, {}
+    for kind in damage.KINDS:
+        name = f"repair-{kind}"
+        if profile != "smoke" and (config.WEIGHTS_DIR / f"{name}.pt").is_file():
+            models[kind], _ = load_model(name)
+            sources[kind] = f"weights/{name}.pt"
+        elif profile == "smoke":
+            run_dir = config.RUNS_DIR / f"repair-unet-{kind}-{profile}"
+            models[kind], _ = train_model(MODELS["unet"][profile], [kind], profile, run_dir, steps=4,
+                                          progress=progress)
+            sources[kind] = str(run_dir)
+    return models, sources
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="aeutils train repair", description="Train a damage-repair model.")
     p.add_argument("--profile", default=None, help="smoke | cpu | paper (default: $AEUTILS_PROFILE or cpu)")
@@ -392,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--init", default=None, help="start from a shipped repair model of the same architecture "
+                   "(name or .pt), e.g. repair-blind to specialise it on one damage")
     p.add_argument("--ship", type=Path, default=None, help="after training, write the best model here "
                    "(a weights/*.pt file; the model card is written separately)")
     p.add_argument("--no-progress", action="store_true")
@@ -402,64 +429,75 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir or config.RUNS_DIR / f"repair-{args.arch}-{args.damage}-{profile}"
     arch = MODELS[args.arch][profile]
     start = time.time()
-    model, summary = train_model(arch, kinds, profile, run_dir, args.steps, args.minutes, not args.no_progress)
+    model, summary = train_model(arch, kinds, profile, run_dir, args.steps, args.minutes, not args.no_progress,
+                                 init=args.init)
     print(json.dumps({"run_dir": str(run_dir), "steps": summary["steps"], "best": summary["best"],
                       "session_seconds": round(time.time() - start, 1)}))
     if args.ship:
         zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, damage=args.damage,
                          inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
-                         profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"])
+                         profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
+                         init=args.init)
     return 0
 
 
 def model_card(weights: Path, results: dict, name: str) -> str:
-    """The model card of a shipped repair model: architecture, data and its terms, training, and
-    the measured test table (`results` as `evaluate` returns it or results.json holds it; `name`:
-    the model's column in it)."""
+    """The model card of a shipped repair model (blind or specialised on one damage): architecture,
+    data and its terms, training, and the measured test table (`results` as `evaluate` returns it or
+    results.json holds it; `name`: the model's column in it)."""
     ck = zoo.load_shipped(str(weights), task="repair")
     model = build(ck["arch"])
     params = sum(p.numel() for p in model.parameters())
     val = ck["metrics"].get("val", {})
+    kind = ck.get("damage", damage.BLIND)
+    hp = HPARAMS[ck.get("profile", "cpu")]
+    if kind == damage.BLIND:
+        what = ("Blind damage-repair model of notebook 09 (`aeutils repair`): one network for seven damages "
+                "(heavy\nGaussian noise, blocks over the face, random squares, grid lines, pixelation, blur, "
+                "JPEG artifacts).")
+        drawn, shown = "a random kind per sample", results
+    else:
+        what = (f"Damage-repair model of notebook 09 specialised on **{kind}**: `aeutils repair --damage {kind}` "
+                f"uses it.\nStarted from `{ck.get('init') or 'scratch'}` and trained on this damage alone.")
+        drawn = f"{kind} (seeded strengths as in `aeutils/damage.py`)"
+        shown = dict(results, table={kind: results["table"][kind]})
     return f"""# {weights.stem}
 
-Blind damage-repair model of notebook 09 (`aeutils repair`): one network for seven damages (heavy
-Gaussian noise, blocks over the face, random squares, grid lines, pixelation, blur, JPEG artifacts).
+{what}
 
 - Architecture: `{json.dumps(ck["arch"])}` (`aeutils.models.repair.build`), {params:,} parameters,
   stored in float16 ({weights.stat().st_size / 1e6:.1f} MB).
 - Input: RGB in [0, 1] plus a hole-mask channel (1 = missing; zeros when there is no mask or it is
-  unknown). With a mask, holes are prefilled by Telea inpainting and known pixels are kept.
+  unknown). With a mask, holes are prefilled by biharmonic inpainting and known pixels are kept.
 - Output: repaired RGB (clamp to [0, 1]). Any image size; `aeutils repair` runs large images in tiles.
-- Training data: CelebA aligned faces, identities 0-159 (4,800 images), 64x64 random crops of faces
-  damaged whole by a random kind per sample; checkpoint chosen on validation PSNR (identities
-  160-169, a fixed seeded mix of damages; best validation PSNR {val.get("psnr", float("nan")):.2f} dB at
-  step {val.get("step", "?")}).
-- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {HPARAMS[ck.get("profile", "cpu")]["batch"]},
-  Adam {HPARAMS[ck.get("profile", "cpu")]["lr"]:g}, MSE, {ck.get("train_seconds", 0) / 60:.0f} minutes wall on a
-  2-core CPU (no GPU), one thread, shared with other jobs.
+- Training data: CelebA aligned faces, identities 0-159 (4,800 images), {hp["crop"]}x{hp["crop"]} random crops of
+  faces damaged whole by {drawn}; checkpoint chosen on validation PSNR (identities 160-169, fixed
+  seeded damages; best validation PSNR {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")}).
+- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {hp["lr"]:g}, MSE,
+  {ck.get("train_seconds", 0) / 60:.0f} minutes wall on a 2-core CPU (no GPU), one thread.
 - Terms: CelebA is for non-commercial research only (Liu et al., "Deep Learning Face Attributes in
   the Wild", ICCV 2015); these weights inherit that restriction.
 
 ## Measured on CelebA test identities (170-199)
 
-{results["images"]} whole 178x218 test images, every damage, one seeded draw per image and damage;
-PSNR (dB) on 8-bit clamped outputs, averaged per image. Classical baselines ran on the same damaged
-images in the same run (notebook 09), given the true damage parameters where they need one.
+{results["images"]} whole 178x218 test images, one seeded draw per image and damage; PSNR (dB) on
+8-bit clamped outputs, averaged per image. Classical baselines ran on the same damaged images in the
+same run (notebook 09), given the true damage parameters where they need one.
 
 PSNR:
 
-{markdown_table(results, [name])}
+{markdown_table(shown, [name])}
 
 SSIM:
 
-{markdown_table(results, [name], key="ssim")}
+{markdown_table(shown, [name], key="ssim")}
 
-PSNR inside the holes only:
+PSNR inside the holes only (damages with holes):
 
-{markdown_table(results, [name], key="psnr_hole")}
+{markdown_table(shown, [name], key="psnr_hole")}
 
-Limits: trained briefly on a shared CPU; faces only (aligned, roughly 178x218); damage strengths
-outside the training ranges (see `aeutils/damage.py`) are untested.
+Limits: trained briefly on a CPU; faces only (aligned, roughly 178x218); damage strengths outside
+the training ranges (see `aeutils/damage.py`) are untested.
 """
 
 

@@ -72,6 +72,8 @@ def fit(
         ck = checkpoint.load(last)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
+        for group in optimizer.param_groups:  # the learning rate asked for now wins (e.g. a final low-lr phase)
+            group["lr"] = cfg.lr
         state = ck["state"]
         torch.set_rng_state(ck["rng"])
 

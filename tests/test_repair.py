@@ -10,6 +10,7 @@ from PIL import Image
 
 from aeutils import baselines, cli, damage, metrics, repair
 from aeutils.data import smoke_images
+from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models.repair import FCDenseNet, UNet, build
 
@@ -116,13 +117,24 @@ def test_tiled_repair_matches_whole_image_and_keeps_known_pixels():
     model = _random_unet()
     rng = np.random.default_rng(0)
     im = (rng.random((150, 170, 3)) * 255).astype(np.uint8)
+    whole = repair.repair_array(model, im, None, tile=256)
+    tiled = repair.repair_array(model, im, None, tile=64, overlap=16)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
     mask = np.zeros((150, 170), bool)
     mask[40:80, 60:100] = True
-    whole = repair.repair_array(model, im, mask, tile=256)
-    tiled = repair.repair_array(model, im, mask, tile=64, overlap=16)
-    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
-    assert np.array_equal(whole[~mask], im[~mask])
-    assert not np.array_equal(whole[mask], im[mask])
+    for tile in (256, 64):  # holes are prefilled window by window, so only the contract is the same
+        out = repair.repair_array(model, im, mask, tile=tile, overlap=16)
+        assert np.array_equal(out[~mask], im[~mask])
+        assert not np.array_equal(out[mask], im[mask])
+
+
+def test_holes_start_from_the_biharmonic_fill():
+    yy, xx = np.mgrid[0:64, 0:80]
+    clean = np.stack([yy * 3, xx * 3, (yy + xx) * 1.5], -1).astype(np.uint8)  # smooth ramps
+    mask = np.zeros((64, 80), bool)
+    mask[20:40, 30:50] = True
+    damaged = np.where(mask[..., None], 0, clean).astype(np.uint8)
+    assert np.abs(repair.prefill(damaged, mask).astype(int) - clean).max() <= 2
 
 
 def test_evaluate_reports_models_baselines_and_hole_psnr():
@@ -162,6 +174,34 @@ def test_model_card_states_data_terms_and_test_numbers(trained):
     card = repair.model_card(ship, results, "blind")
     assert "non-commercial" in card and "2-core CPU (no GPU)" in card
     assert "| grid | 30.00 | 31.50 (biharmonic) | -1.50 |" in card
+
+
+def test_specialist_starts_from_a_shipped_model_and_gets_its_own_card(trained):
+    tmp, ship = trained
+    spec = tmp / "repair-grid-test.pt"
+    assert repair.main(["--profile", "smoke", "--damage", "grid", "--init", str(ship), "--steps", "1",
+                        "--run-dir", str(tmp / "run-grid"), "--ship", str(spec), "--no-progress"]) == 0
+    model, ck = repair.load_model(str(spec))
+    assert ck["damage"] == "grid" and ck["init"] == str(ship)
+    start, _ = repair.load_model(str(ship))
+    weights = [(a, b) for (k, a), b in zip(model.state_dict().items(), start.state_dict().values())
+               if k.endswith("weight")]
+    assert any(not torch.equal(a, b) for a, b in weights)  # trained one step ...
+    assert max(float((a - b).abs().max()) for a, b in weights) < 0.01  # ... from the shipped weights
+    results = {"images": 3, "best_baseline": {"grid": "biharmonic", "noise": "nlm"},
+               "table": {"grid": {"spec": {"psnr": 32.0, "ssim": 0.9, "psnr_hole": 24.0},
+                                  "biharmonic": {"psnr": 31.5, "ssim": 0.95, "psnr_hole": 22.0}},
+                         "noise": {"spec": {"psnr": 20.0, "ssim": 0.5}, "nlm": {"psnr": 21.0, "ssim": 0.6}}}}
+    card = repair.model_card(spec, results, "spec")
+    assert "specialised on **grid**" in card and "| grid | 32.00 | 31.50 (biharmonic) | +0.50 |" in card
+    assert "| noise |" not in card
+
+
+def test_init_with_another_architecture_is_a_one_line_error(trained, tmp_path):
+    tmp, ship = trained
+    with pytest.raises(UserError, match="architecture"):
+        repair.main(["--profile", "smoke", "--arch", "shallow", "--init", str(ship), "--steps", "1",
+                     "--run-dir", str(tmp_path / "r"), "--no-progress"])
 
 
 def _cli(*args):
