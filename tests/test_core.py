@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from skimage.metrics import structural_similarity as sk_ssim
 
-from aeutils import config, images, metrics
+from aeutils import checkpoint, config, images, metrics
 from aeutils.errors import UserError
 from aeutils.train import LoopConfig, fit, load_best
 
@@ -96,7 +96,7 @@ def test_pad_to_multiple_replicates_the_border():
     assert p.shape == (1, 4, 4) and p[0, 3, 3] == x[0, 1, 2]
 
 
-def _tiny_fit(run_dir, steps):
+def _tiny_fit(run_dir, steps, lr=1e-2):
     torch.manual_seed(0)
     model = torch.nn.Conv2d(3, 3, 1)
     data = [torch.rand(2, 3, 8, 8) for _ in range(4)]
@@ -107,7 +107,7 @@ def _tiny_fit(run_dir, steps):
     def evaluate(m):
         return {"psnr": float(-10 * torch.log10(((m(data[0]) - data[0]) ** 2).mean()))}
 
-    cfg = LoopConfig(max_steps=steps, lr=1e-2, val_every=2, ckpt_every=1, progress=False)
+    cfg = LoopConfig(max_steps=steps, lr=lr, val_every=2, ckpt_every=1, progress=False)
     return model, fit(model, step, data, evaluate, run_dir, cfg)
 
 
@@ -118,6 +118,13 @@ def test_training_loop_checkpoints_resumes_and_selects_on_validation(tmp_path):
     assert second["steps"] == 10
     metrics_best = load_best(model, tmp_path)
     assert metrics_best["psnr"] == second["best"]["psnr"] >= first["best"]["psnr"]
+
+
+def test_resumed_training_takes_the_learning_rate_asked_for_now(tmp_path):
+    _tiny_fit(tmp_path, 2)
+    assert checkpoint.load(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-2
+    _tiny_fit(tmp_path, 3, lr=1e-3)  # e.g. a final low-learning-rate phase
+    assert checkpoint.load(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-3
 
 
 def run_cli(*args):
