@@ -311,8 +311,13 @@ def val_curves(runs: dict[str, Path], key: str = "val/psnr", path: Path | None =
 
 # --- training -------------------------------------------------------------------------------
 def _step(model: nn.Module, batch) -> dict:
+    """MSE of what `repair_array` returns: where a sample's mask marks holes, its known pixels are
+    kept from the input, so only the holes are learned (and scored) there."""
     clean, inp = batch
     out = model(inp)
+    mask = inp[:, 3:]
+    has_holes = mask.flatten(1).amax(1).view(-1, 1, 1, 1) > 0.5
+    out = torch.where(has_holes & (mask < 0.5), inp[:, :3], out)
     mse = torch.mean((out - clean) ** 2)
     return {"loss": mse, "psnr": -10 * torch.log10(mse.detach())}
 
@@ -326,6 +331,8 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
     (e.g. the blind model, to specialise it on one damage); ignored when the run resumes.
     Returns the best model and the summary."""
     hp = dict(HPARAMS[profile], **overrides)
+    if len(kinds) == 1 and kinds[0] in damage.HOLE_KINDS and "mask_keep" not in overrides:
+        hp["mask_keep"] = 1.0  # a hole specialist always has a mask: given, or the black pixels (`aeutils repair`)
     torch.manual_seed(seed)
     random.seed(seed)
     model = build(arch)
@@ -417,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--init", default=None, help="start from a shipped repair model of the same architecture "
                    "(name or .pt), e.g. repair-blind to specialise it on one damage")
     p.add_argument("--ship", type=Path, default=None, help="after training, write the best model here "
@@ -429,15 +437,16 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir or config.RUNS_DIR / f"repair-{args.arch}-{args.damage}-{profile}"
     arch = MODELS[args.arch][profile]
     start = time.time()
+    overrides = {"lr": args.lr} if args.lr else {}
     model, summary = train_model(arch, kinds, profile, run_dir, args.steps, args.minutes, not args.no_progress,
-                                 init=args.init)
+                                 init=args.init, **overrides)
     print(json.dumps({"run_dir": str(run_dir), "steps": summary["steps"], "best": summary["best"],
                       "session_seconds": round(time.time() - start, 1)}))
     if args.ship:
         zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, damage=args.damage,
                          inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
-                         init=args.init)
+                         init=args.init, lr=summary["config"]["lr"])
     return 0
 
 
@@ -473,7 +482,8 @@ def model_card(weights: Path, results: dict, name: str) -> str:
 - Training data: CelebA aligned faces, identities 0-159 (4,800 images), {hp["crop"]}x{hp["crop"]} random crops of
   faces damaged whole by {drawn}; checkpoint chosen on validation PSNR (identities 160-169, fixed
   seeded damages; best validation PSNR {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")}).
-- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {hp["lr"]:g}, MSE,
+- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {ck.get("lr", hp["lr"]):g}, MSE
+  (on what the command returns: with a mask, only the holes count),
   {ck.get("train_seconds", 0) / 60:.0f} minutes wall on a 2-core CPU (no GPU), one thread.
 - Terms: CelebA is for non-commercial research only (Liu et al., "Deep Learning Face Attributes in
   the Wild", ICCV 2015); these weights inherit that restriction.
