@@ -361,5 +361,7 @@ def _run_models(args) -> int:
         ck = zoo.load_shipped(name)
         params = sum(v.numel() for v in ck["state_dict"].values())
         summary = ck.get("metrics", {}).get("summary", "")
+        if ck["task"] == "repair":
+            summary = f"damage: {ck.get('damage', 'blind')} (aeutils repair --damage)"
         print(f"{name:24s} {ck['task']:10s} {params / 1e6:5.2f}M params  {summary}")
     return 0

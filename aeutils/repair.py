@@ -310,6 +310,9 @@ def val_curves(runs: dict[str, Path], key: str = "val/psnr", path: Path | None =
 
 
 # --- training -------------------------------------------------------------------------------
+LOSS = "MSE of what the command returns (known pixels kept where a mask is given: only holes count)"
+
+
 def _step(model: nn.Module, batch) -> dict:
     """MSE of what `repair_array` returns: where a sample's mask marks holes, its known pixels are
     kept from the input, so only the holes are learned (and scored) there."""
@@ -446,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, damage=args.damage,
                          inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
-                         init=args.init, lr=summary["config"]["lr"])
+                         init=args.init, lr=summary["config"]["lr"], loss=LOSS)
     return 0
 
 
@@ -482,8 +485,8 @@ def model_card(weights: Path, results: dict, name: str) -> str:
 - Training data: CelebA aligned faces, identities 0-159 (4,800 images), {hp["crop"]}x{hp["crop"]} random crops of
   faces damaged whole by {drawn}; checkpoint chosen on validation PSNR (identities 160-169, fixed
   seeded damages; best validation PSNR {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")}).
-- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {ck.get("lr", hp["lr"]):g}, MSE
-  (on what the command returns: with a mask, only the holes count),
+- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {ck.get("lr", hp["lr"]):g},
+  {ck.get("loss", "MSE over the whole crop")},
   {ck.get("train_seconds", 0) / 60:.0f} minutes wall on a 2-core CPU (no GPU), one thread.
 - Terms: CelebA is for non-commercial research only (Liu et al., "Deep Learning Face Attributes in
   the Wild", ICCV 2015); these weights inherit that restriction.
