@@ -146,6 +146,9 @@ def test_tables_from_known_curves():
     assert "| jpeg420 | 3.0 / 0.5 |" in compare.timing_table(by_dataset)
     full = compare.tables_markdown(by_dataset)
     assert "BD-rate against JPEG 2000" in full and "| jpeg420 | +25.0% |" in full
+    assert "BD-rate against AVIF 4:4:4" in full  # each of the anchors gets a table
+    with_avif = {"faces": [anchor, fake_result("avif444", [0.5 * r for r in RATES], PSNRS)]}
+    assert "| jpeg420 | +100.0% |" in compare.bd_rate_table(with_avif, "avif444")
 
 
 def test_at_size_picks_the_largest_file_within_the_budget(face):
