@@ -463,6 +463,7 @@ def model_card(weights: Path, results: dict, name: str) -> str:
     val = ck["metrics"].get("val", {})
     kind = ck.get("damage", damage.BLIND)
     hp = HPARAMS[ck.get("profile", "cpu")]
+    lr = ck.get("lr", hp["lr"])
     if kind == damage.BLIND:
         what = ("Blind damage-repair model of notebook 09 (`aeutils repair`): one network for seven damages "
                 "(heavy\nGaussian noise, blocks over the face, random squares, grid lines, pixelation, blur, "
@@ -470,7 +471,8 @@ def model_card(weights: Path, results: dict, name: str) -> str:
         drawn, shown = "a random kind per sample", results
     else:
         what = (f"Damage-repair model of notebook 09 specialised on **{kind}**: `aeutils repair --damage {kind}` "
-                f"uses it.\nStarted from `{ck.get('init') or 'scratch'}` and trained on this damage alone.")
+                f"uses it.\nStarted from {'`' + ck['init'] + '`' if ck.get('init') else 'a random initialisation'} and trained on "
+                "this damage alone.")
         drawn = f"{kind} (seeded strengths as in `aeutils/damage.py`)"
         shown = dict(results, table={kind: results["table"][kind]})
     return f"""# {weights.stem}
@@ -485,7 +487,7 @@ def model_card(weights: Path, results: dict, name: str) -> str:
 - Training data: CelebA aligned faces, identities 0-159 (4,800 images), {hp["crop"]}x{hp["crop"]} random crops of
   faces damaged whole by {drawn}; checkpoint chosen on validation PSNR (identities 160-169, fixed
   seeded damages; best validation PSNR {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")}).
-- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {ck.get("lr", hp["lr"]):g},
+- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {lr if isinstance(lr, str) else format(lr, "g")},
   {ck.get("loss", "MSE over the whole crop")},
   {ck.get("train_seconds", 0) / 60:.0f} minutes wall on a 2-core CPU (no GPU), one thread.
 - Terms: CelebA is for non-commercial research only (Liu et al., "Deep Learning Face Attributes in
