@@ -38,7 +38,7 @@ CODEC = "face-codec"
 CODEC_QUALITIES = (1, 4, 8)  # of the face codec's 1..8: its lowest, a middle and its highest rate
 CLASSICAL = ("jpeg420", "jpeg2000", "webp", "avif444")  # JPEG, JPEG 2000, WebP, AVIF
 FALLBACK_BPP = (0.25, 0.5, 1.0)  # rates of the classical-only comparison when the face codec is missing
-REPAIR = "repair-blind"  # used for a damage whose specialist (repair-KIND) is not shipped
+REPAIR = "repair-blind"  # named when no repair model is shipped at all
 DAMAGES = {"blocks": "biharmonic", "noise": "nlm", "blur": "unsharp"}  # damage -> classical baseline shown
 COLORIZE = "colorize-faces"
 SR_SCALE = 4
@@ -150,15 +150,12 @@ class Models:
 
 def model_table() -> dict[str, dict]:
     """The demo's models and every other shipped file: shipped? model card? used here?"""
-    used = (CODEC, *(repair_model(kind) for kind in DAMAGES), COLORIZE, *UPSCALE)
+    from aeutils.repair import model_for
+
+    used = (CODEC, *(model_for(kind) for kind in DAMAGES), COLORIZE, *UPSCALE)
     others = sorted(p.stem for p in config.WEIGHTS_DIR.glob("*.pt") if p.stem not in used)
     return {n: {"shipped": shipped(n), "card": (config.WEIGHTS_DIR / f"{n}.md").is_file(), "used": n in used}
             for n in (*used, *others)}
-
-
-def repair_model(kind: str) -> str:
-    """The model `aeutils repair --damage KIND` would use: the damage's specialist, else the blind one."""
-    return f"repair-{kind}" if shipped(f"repair-{kind}") else REPAIR
 
 
 def missing(name: str, what: str) -> str:
@@ -217,14 +214,14 @@ def _setting(name: str, quality) -> str:
 def repair(im: Image.Image, w: Writer, models: Models) -> dict:
     """Each of DAMAGES on a seeded copy: the damaged input, the repair model and a classical baseline."""
     from aeutils import baselines
-    from aeutils.repair import repair_array
+    from aeutils.repair import model_for, repair_array
 
-    if not any(shipped(repair_model(kind)) for kind in DAMAGES):
+    if not any(shipped(model_for(kind)) for kind in DAMAGES):
         return {"available": False, "note": missing(REPAIR, "repair"), "groups": []}
     x = to_tensor(im)
     groups = []
     for i, (kind, baseline) in enumerate(DAMAGES.items()):
-        name = repair_model(kind)
+        name = model_for(kind)
         model = models.get(name)
         if model is None:
             continue

@@ -154,6 +154,12 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
     return out
 
 
+def model_for(kind: str) -> str:
+    """The shipped model for a damage: its specialist `repair-KIND` where shipped, else the blind one."""
+    specific = f"repair-{kind}"
+    return specific if (config.WEIGHTS_DIR / f"{specific}.pt").is_file() else SHIPPED
+
+
 def load_model(name_or_path: str) -> tuple[nn.Module, dict]:
     """A shipped repair model (`weights/<name>.pt` or a path) in eval mode, and its file's contents."""
     ck = zoo.load_shipped(name_or_path, task="repair")
@@ -554,11 +560,7 @@ def run(args) -> int:
         raise UserError("--tile must be at least 64")
     im = load_rgb(args.input)
     out_path = check_output(args.output, args.force)
-    name = args.model
-    if name is None:
-        specific = f"repair-{args.damage}"
-        name = specific if (config.WEIGHTS_DIR / f"{specific}.pt").is_file() else SHIPPED
-    model, _ = load_model(name)
+    model, _ = load_model(args.model or model_for(args.damage))
     arr = np.asarray(im)
     mask = None
     if args.mask:
