@@ -160,12 +160,11 @@ class FaceCodec(LearnedCodec):
         return int(quality) - 1
 
     @torch.no_grad()
-    def analyse(self, im: Image.Image, quality) -> tuple[dict, torch.Tensor]:
-        """Quantised symbols of an image and the reconstruction the decoder will produce."""
+    def symbols(self, im: Image.Image, quality) -> dict:
+        """Quantised symbols of an image (z, k and each k's scale index) and the means they are
+        coded around; all the encoder needs, without the synthesis."""
         level = self._level(quality)
-        x = to_tensor(im)
-        h, w = x.shape[-2:]
-        xp = pad_to_multiple(x, self.model.stride)[None]
+        xp = pad_to_multiple(to_tensor(im), self.model.stride)[None]
         y = self.model.g_a(xp)
         z_hat = torch.round(self.model.h_a(y)).clamp(-Z_RADIUS, Z_RADIUS)
         mu_q, index = self._entropy_parameters(z_hat, level)
@@ -174,12 +173,16 @@ class FaceCodec(LearnedCodec):
         radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index]
         clamped = int((k.abs() > radius).sum())
         k = torch.maximum(torch.minimum(k, radius), -radius)
-        symbols = {"z": z_hat, "k": k, "index": index, "clamped": clamped}
-        return symbols, self._synthesize(k, mu_q, level, h, w)
+        return {"z": z_hat, "k": k, "index": index, "mu_q": mu_q, "clamped": clamped}
+
+    def analyse(self, im: Image.Image, quality) -> tuple[dict, torch.Tensor]:
+        """The symbols and the reconstruction the decoder will produce from them."""
+        sym = self.symbols(im, quality)
+        return sym, self._synthesize(sym["k"], sym["mu_q"], self._level(quality), im.height, im.width)
 
     def encode(self, im: Image.Image, quality) -> bytes:
         """The whole compressed file for one RGB image."""
-        sym, _ = self.analyse(im, quality)
+        sym = self.symbols(im, quality)
         z = sym["z"][0].numpy().astype(np.int32)  # (N, h, w)
         k, index = sym["k"][0].numpy().astype(np.int32), sym["index"][0].numpy()
         coder = constriction.stream.stack.AnsCoder()
@@ -322,7 +325,7 @@ def register(sub) -> None:
     p.add_argument("input", help="image file (PNG, JPEG, ...)")
     p.add_argument("output", help="compressed file to write (e.g. face.aez)")
     p.add_argument("--model", default=DEFAULT_CODEC, help=f"shipped codec (default {DEFAULT_CODEC}; see `aeutils models`)")
-    p.add_argument("--quality", type=int, default=4, help="rate point: 1 (smallest) .. 8 (best) for the face codec")
+    p.add_argument("--quality", type=int, default=6, help="rate point: 1 (smallest) .. 10 (best) for the face codec")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.set_defaults(func=_run_compress)
 

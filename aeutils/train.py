@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aeutils import checkpoint
+from aeutils.errors import UserError
 from aeutils.tb import Logger
 
 
@@ -70,7 +71,7 @@ def fit(
     last = run_dir / "last.pt"
     if last.exists():
         ck = checkpoint.load(last)
-        model.load_state_dict(ck["model"])
+        load_weights(model, ck["model"], last)
         optimizer.load_state_dict(ck["optimizer"])
         for group in optimizer.param_groups:  # the learning rate asked for now wins (e.g. a final low-lr phase)
             group["lr"] = cfg.lr
@@ -144,6 +145,16 @@ def fit(
 
 def load_best(model: torch.nn.Module, run_dir: str | Path) -> dict:
     """Load the checkpoint chosen on validation into `model`; returns its validation metrics."""
-    ck = checkpoint.load(Path(run_dir) / "best.pt")
-    model.load_state_dict(ck["model"])
+    path = Path(run_dir) / "best.pt"
+    ck = checkpoint.load(path)
+    load_weights(model, ck["model"], path)
     return ck["metrics"]
+
+
+def load_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:
+    """load_state_dict, with a one-line error when a run folder holds another architecture's run."""
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError:
+        raise UserError(f"{path} was written for another model architecture or size; "
+                        f"train into a new --run-dir (or remove that folder)") from None

@@ -179,3 +179,24 @@ def test_fixed_length_files_count_every_bit_and_round_trip():
     codes, lo, hi = c.model.quantized_latent(x)
     expected = c.model.reconstruct_from_codes(codes, lo.half().float(), hi.half().float())[:, :90, :70]
     assert np.array_equal(np.asarray(c.decode(data)), to_uint8(expected))
+
+
+def test_loading_fewer_levels_extrapolates_the_lowest_gains():
+    torch.manual_seed(0)
+    old = MeanScaleHyperprior(N=8, M=16, levels=8)
+    new = MeanScaleHyperprior(N=8, M=16, levels=10)
+    new.load_with_levels(old.state_dict())
+    assert torch.equal(new.log_gain[2:], old.log_gain)
+    assert torch.equal(new.log_inv_gain[2:], old.log_inv_gain)
+    # the new levels continue the spacing downwards: smaller gains, so fewer bits
+    assert (new.log_gain[:3].diff(dim=0) > 0).all() and (new.log_inv_gain[:3].diff(dim=0) < 0).all()
+
+
+def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
+    """`--crop 0` trains on whole fixture faces that are not multiples of the stride."""
+    r = run_cli("train", "codec", "--profile", "smoke", "--crop", "0", "--batch-size", "1", "--steps", "2",
+                "--run-dir", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "run" / "best.pt").is_file()
+    r = run_cli("train", "codec", "--profile", "smoke", "--crop", "100", "--run-dir", tmp_path / "bad")
+    assert r.returncode == 2 and "multiple of 64" in r.stderr and "Traceback" not in r.stderr

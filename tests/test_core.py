@@ -127,6 +127,16 @@ def test_resumed_training_takes_the_learning_rate_asked_for_now(tmp_path):
     assert checkpoint.load(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-3
 
 
+def test_a_run_folder_of_another_architecture_is_a_user_error(tmp_path):
+    _tiny_fit(tmp_path, 2)
+    wider = torch.nn.Conv2d(3, 4, 1)
+    with pytest.raises(UserError, match="another model architecture"):
+        load_best(wider, tmp_path)
+    with pytest.raises(UserError, match="new --run-dir"):
+        fit(wider, lambda m, x: {"loss": m(x).mean()}, [torch.rand(1, 3, 4, 4)], lambda m: {"psnr": 0.0},
+            tmp_path, LoopConfig(max_steps=3, progress=False))
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "aeutils", *args], capture_output=True, text=True)
 

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 
 from aeutils.entropy import FactorizedPrior, gaussian_likelihood
 
-# lambda per quality level (MSE on [0, 1] images, loss = lambda * 255^2 * MSE + bpp)
-DEFAULT_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+# lambda per quality level (MSE on [0, 1] images, loss = lambda * 255^2 * MSE + bpp); the two lowest
+# reach down to about 0.2 bpp on a face
+DEFAULT_LAMBDAS = (0.00045, 0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
 
 class GDN(nn.Module):
@@ -98,6 +99,18 @@ class MeanScaleHyperprior(nn.Module):
             y_lik = gaussian_likelihood(y_hat, mu_q, sigma_q)
         x_hat = self.g_s(y_hat * inv_gain)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.prior(z_hat)}}
+
+    def load_with_levels(self, state_dict: dict) -> None:
+        """Load weights trained with fewer quality levels: the missing lowest levels get gains
+        extrapolated geometrically from the two lowest trained ones, so they start at lower rates."""
+        state_dict = dict(state_dict)
+        for key in ("log_gain", "log_inv_gain"):
+            g = state_dict[key].float()
+            missing = self.levels - g.shape[0]
+            if missing > 0:
+                steps = torch.arange(missing, 0, -1, dtype=g.dtype).view(-1, 1)
+                state_dict[key] = torch.cat([g[:1] - steps * (g[1:2] - g[:1]), g])
+        self.load_state_dict(state_dict)
 
 
 def rate_distortion_loss(out: dict, x: torch.Tensor, lambdas: torch.Tensor) -> dict:
