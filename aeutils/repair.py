@@ -350,6 +350,7 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
         if ck["arch"] != arch:
             raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
         model.load_state_dict(start.state_dict())
+        hp["init"] = init
     faces = face_split("train", profile, limit=None if profile != "smoke" else 8)
     loader = DataLoader(RepairPairs(faces, kinds, hp["crop"], hp["mask_keep"]), batch_size=hp["batch"],
                         shuffle=True, drop_last=True)
@@ -373,7 +374,8 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
                            val_every=hp["val_every"], image_every=hp["image_every"], ckpt_every=100,
                            max_minutes=minutes, progress=progress,
                            hparams=dict(arch=json.dumps(arch), kinds=",".join(kinds), profile=profile,
-                                        crop=hp["crop"], batch=hp["batch"], mask_keep=hp["mask_keep"]))
+                                        crop=hp["crop"], batch=hp["batch"], mask_keep=hp["mask_keep"],
+                                        **({"init": init} if "init" in hp else {})))
     summary = train.fit(model, _step, loader, evaluate_val, run_dir, cfg, images=images)
     train.load_best(model, run_dir)
     return model.eval(), summary
@@ -455,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, damage=args.damage,
                          inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
-                         init=args.init, lr=summary["config"]["lr"], loss=LOSS)
+                         init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
+                         sessions=summary["sessions"], loss=LOSS)
     return 0
 
 

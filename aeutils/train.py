@@ -77,11 +77,14 @@ def fit(
             group["lr"] = cfg.lr
         state = ck["state"]
         torch.set_rng_state(ck["rng"])
+        # what earlier sessions recorded (e.g. the weights they started from) stays unless set anew
+        cfg.hparams = {**ck.get("hparams", {}), **cfg.hparams}
+    state.setdefault("sessions", []).append({"from_step": state["step"], "lr": cfg.lr})
 
     def save_last():
         checkpoint.save(
             {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-             "rng": torch.get_rng_state()},
+             "rng": torch.get_rng_state(), "hparams": cfg.hparams},
             last,
         )
 
@@ -138,6 +141,7 @@ def fit(
     log.close()
     summary = {"steps": state["step"], "train_seconds": round(state["seconds"], 1),
                "best": state["best_metrics"], "best_checkpoint": str(run_dir / "best.pt"),
+               "sessions": state["sessions"],
                "config": {k: v for k, v in asdict(cfg).items() if k != "hparams"}, "hparams": cfg.hparams}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

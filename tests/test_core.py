@@ -127,6 +127,20 @@ def test_resumed_training_takes_the_learning_rate_asked_for_now(tmp_path):
     assert checkpoint.load(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-3
 
 
+def test_resumed_runs_keep_what_earlier_sessions_recorded(tmp_path):
+    torch.manual_seed(0)
+    model, data = torch.nn.Conv2d(3, 3, 1), [torch.rand(1, 3, 4, 4)]
+
+    def session(steps, lr, **hparams):
+        cfg = LoopConfig(max_steps=steps, lr=lr, val_every=1, progress=False, hparams=hparams)
+        return fit(model, lambda m, x: {"loss": m(x).pow(2).mean()}, data, lambda m: {"psnr": 0.0}, tmp_path, cfg)
+
+    session(2, 1e-2, init="some-shipped-model", crop=32)
+    summary = session(3, 1e-3, crop=32)
+    assert summary["hparams"]["init"] == "some-shipped-model"
+    assert summary["sessions"] == [{"from_step": 0, "lr": 1e-2}, {"from_step": 2, "lr": 1e-3}]
+
+
 def test_a_run_folder_of_another_architecture_is_a_user_error(tmp_path):
     _tiny_fit(tmp_path, 2)
     wider = torch.nn.Conv2d(3, 4, 1)
