@@ -23,8 +23,8 @@ from aeutils.metrics import psnr
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
 from aeutils.train import LoopConfig, fit
 
-# hparams per profile (crop 0: whole faces); `paper` follows Balle et al. / Minnen et al. (N=192 would be their size for
-# high rates; 128 keeps the model small enough to run on a CPU)
+# hparams per profile (crop 0: whole faces); `paper` follows Balle et al. / Minnen et al. (N=192
+# would be their size for high rates; 128 keeps the model small enough to run on a CPU)
 PROFILES = {
     "smoke": dict(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3),
     "cpu": dict(N=64, M=128, crop=0, batch_size=2, lr=3e-4, steps=200_000, val_images=24, val_every=1000),

@@ -345,12 +345,13 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
     torch.manual_seed(seed)
     random.seed(seed)
     model = build(arch)
+    started_from = None  # recorded by the first session only; later ones keep it (train.fit)
     if init and not (Path(run_dir) / "last.pt").exists():
         start, ck = load_model(init)
         if ck["arch"] != arch:
             raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
         model.load_state_dict(start.state_dict())
-        hp["init"] = init
+        started_from = init
     faces = face_split("train", profile, limit=None if profile != "smoke" else 8)
     loader = DataLoader(RepairPairs(faces, kinds, hp["crop"], hp["mask_keep"]), batch_size=hp["batch"],
                         shuffle=True, drop_last=True)
@@ -375,7 +376,7 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
                            max_minutes=minutes, progress=progress,
                            hparams=dict(arch=json.dumps(arch), kinds=",".join(kinds), profile=profile,
                                         crop=hp["crop"], batch=hp["batch"], mask_keep=hp["mask_keep"],
-                                        **({"init": init} if "init" in hp else {})))
+                                        init=started_from))
     summary = train.fit(model, _step, loader, evaluate_val, run_dir, cfg, images=images)
     train.load_best(model, run_dir)
     return model.eval(), summary

@@ -78,7 +78,7 @@ def fit(
         state = ck["state"]
         torch.set_rng_state(ck["rng"])
         # what earlier sessions recorded (e.g. the weights they started from) stays unless set anew
-        cfg.hparams = {**ck.get("hparams", {}), **cfg.hparams}
+        cfg.hparams = {**ck.get("hparams", {}), **{k: v for k, v in cfg.hparams.items() if v is not None}}
     state.setdefault("sessions", []).append({"from_step": state["step"], "lr": cfg.lr})
 
     def save_last():

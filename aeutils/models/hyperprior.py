@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from aeutils.entropy import FactorizedPrior, gaussian_likelihood
 
 # lambda per quality level (MSE on [0, 1] images, loss = lambda * 255^2 * MSE + bpp); the two lowest
-# reach down to about 0.2 bpp on a face
+# reach down to about 0.1 bpp on a face
 DEFAULT_LAMBDAS = (0.00045, 0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
 
