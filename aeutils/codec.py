@@ -78,7 +78,8 @@ def coding_tables(model: MeanScaleHyperprior) -> dict:
 def export(model: MeanScaleHyperprior, path: str | Path, metrics: dict | None = None, **extra) -> None:
     """Write a trained codec as a shipped model file, with its coding tables."""
     model = model.eval()
-    zoo.save_shipped(path, "codec", {"N": model.N, "M": model.M, "levels": model.levels}, model,
+    zoo.save_shipped(path, "codec", {"N": model.N, "M": model.M, "levels": model.levels,
+                                     "res_blocks": model.res_blocks}, model,
                      metrics, tables=coding_tables(model), **extra)
 
 

@@ -1,11 +1,13 @@
 """Train the variable-rate face codec (`aeutils train codec`): rate + lambda * distortion.
 
 Each image of a batch gets a random quality level, so one model learns every rate point. It trains on
-whole CelebA training faces (crop 0, the cpu profile) or on square crops of them and, where `aeutils
-compile-voxceleb2` has been run, of the VoxCeleb2 training-identity frames. Either way an image is
-padded to the stride as the coder pads it. Small crops mislead the hyperprior: on a 64x64 crop its
-latent is one 1x1 vector, and a model trained so spends several times too much on it for a whole face.
-The checkpoint is chosen on whole CelebA validation faces by the mean rate-distortion cost over levels.
+whole images (crop 0, the cpu profile): CelebA training faces (178x218) and, where `aeutils
+compile-voxceleb2` has been run, the VoxCeleb2 training-identity frames (224x224), each batch from one
+source; or on square crops of both. Either way an image is padded to the stride as the coder pads it.
+Small crops mislead the hyperprior: on a 64x64 crop its latent is one 1x1 vector, and a model trained
+so spends several times too much on it for a whole face. The checkpoint is chosen on whole validation
+images (CelebA identities 160-169, plus the first frames of the VoxCeleb2 validation identity's clips
+where compiled) by the mean rate-distortion cost over levels.
 """
 from __future__ import annotations
 
@@ -26,10 +28,11 @@ from aeutils.train import LoopConfig, fit
 # hparams per profile (crop 0: whole faces); `paper` follows Balle et al. / Minnen et al. (N=192
 # would be their size for high rates; 128 keeps the model small enough to run on a CPU)
 PROFILES = {
-    "smoke": dict(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3),
-    "cpu": dict(N=64, M=128, crop=0, batch_size=2, lr=3e-4, steps=200_000, val_images=24, val_every=1000),
+    "smoke": dict(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3, val_frames=0),
+    "cpu": dict(N=64, M=128, res_blocks=True, crop=0, batch_size=2, lr=3e-4, steps=200_000, val_images=24,
+                val_every=1000, val_frames=12),
     "paper": dict(N=128, M=192, crop=256, batch_size=16, lr=1e-4, steps=1_000_000, val_images=100,
-                  val_every=5000),
+                  val_every=5000, val_frames=49),
 }
 
 
@@ -54,11 +57,26 @@ def evaluate_levels(model: MeanScaleHyperprior, images, lambdas=DEFAULT_LAMBDAS)
         out[f"bpp_q{level}"] = sum(bpps) / len(bpps)
         costs.append(out[f"bpp_q{level}"] + lam * 255**2 * sum(mses) / len(mses))
     out["rd_cost"] = sum(costs) / len(costs)
+    out["psnr_unquantised"] = transform_ceiling(model, images)
     return out
 
 
+@torch.no_grad()
+def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
+    """Mean PSNR of the transforms alone (top level's gains, no rounding): the quality no rate can
+    buy past. When the top level comes close to it, more bits cannot help; bigger transforms can."""
+    top = torch.tensor([model.levels - 1])
+    gain = (model.log_gain[top] + model.log_inv_gain[top]).exp()[:, :, None, None]
+    ps = []
+    for x in images:
+        h, w = x.shape[-2:]
+        y = model.g_a(pad_to_multiple(x, model.stride)[None])
+        ps.append(psnr(to_uint8(x), to_uint8(model.g_s(y * gain)[0, :, :h, :w])))
+    return sum(ps) / len(ps)
+
+
 def build_model(hp: dict) -> MeanScaleHyperprior:
-    return MeanScaleHyperprior(N=hp["N"], M=hp["M"], levels=len(DEFAULT_LAMBDAS))
+    return MeanScaleHyperprior(N=hp["N"], M=hp["M"], levels=len(DEFAULT_LAMBDAS), res_blocks=hp.get("res_blocks", False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--init", default=None, help="start from a shipped codec (name or .pt), e.g. face-codec, "
                    "to continue its training in a new session (ignored when the run folder has last.pt); "
-                   "one with fewer quality levels gets the missing lowest ones extrapolated")
+                   "one with fewer quality levels or without residual blocks is grown (load_grown)")
+    p.add_argument("--res-blocks", action="store_true", help="add residual blocks to both transforms (the cpu "
+                   "profile has them; an --init model without them grows them, starting as it was)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
@@ -84,23 +104,33 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("lr", "crop", "batch_size"):
         if getattr(args, key) is not None:
             hp[key] = getattr(args, key)
+    if args.res_blocks:
+        hp["res_blocks"] = True
     if hp["crop"] % MeanScaleHyperprior.stride:
         raise UserError(f"--crop must be a multiple of {MeanScaleHyperprior.stride}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     run_dir = args.run_dir or config.RUNS_DIR / f"codec-{profile}"
 
-    train = data.face_split("train", profile, crop=hp["crop"] or None)
-    if hp["crop"] and profile != "smoke" and data.read_manifest(data.VOXCELEB2_FRAMES, "train"):
-        # video frames are few (274 here): seen 4 times per epoch so they are about a fifth of the crops
-        train = ConcatDataset([train] + [data.VoxCeleb2Frames("train", crop=hp["crop"])] * 4)
+    faces = data.face_split("train", profile, crop=hp["crop"] or None)
+    groups = [range(len(faces))]
+    train = faces
     val = data.face_split("val", profile, limit=hp["val_images"])
     val_images = [val[i] for i in range(len(val))]
-    loader = DataLoader(train, batch_size=hp["batch_size"], shuffle=True, drop_last=True)
+    if profile != "smoke" and data.read_manifest(data.VOXCELEB2_FRAMES, "train"):
+        # video frames are few (274 here): seen 4 times per epoch, about a fifth of what it trains on;
+        # batches stay within a source, whose sizes differ (a crop is at most the image's short side)
+        frames = data.VoxCeleb2Frames("train", crop=hp["crop"] or None)
+        train = ConcatDataset([faces] + [frames] * 4)
+        groups = [range(len(faces)), range(len(faces), len(train))]
+        val_frames = data.VoxCeleb2Frames("val")
+        firsts = [i for i, r in enumerate(val_frames.rows) if float(r["time_s"]) == 0.0][:hp["val_frames"]]
+        val_images += [val_frames[i] for i in firsts]
+    loader = DataLoader(train, batch_sampler=data.GroupedBatches(groups, hp["batch_size"]))
     lambdas = torch.tensor(DEFAULT_LAMBDAS)
     model = build_model(hp)
     if args.init and not (Path(run_dir) / "last.pt").exists():
-        model.load_with_levels(zoo.load_shipped(args.init, task="codec")["state_dict"])
+        model.load_grown(zoo.load_shipped(args.init, task="codec")["state_dict"])
         hp["init"] = args.init
 
     def step(model, x):

@@ -91,6 +91,25 @@ class FaceImages(Dataset):
         return x
 
 
+class GroupedBatches(torch.utils.data.Sampler):
+    """Shuffled batches of dataset indices that never mix groups (images of different sizes, which
+    cannot be stacked): each pass shuffles every group, cuts it into full batches, shuffles those."""
+
+    def __init__(self, groups: list[range | list[int]], batch_size: int):
+        self.groups, self.batch_size = [list(g) for g in groups], batch_size
+
+    def __iter__(self):
+        batches = []
+        for g in self.groups:
+            g = random.sample(g, len(g))
+            batches += [g[i:i + self.batch_size] for i in range(0, len(g) - self.batch_size + 1, self.batch_size)]
+        random.shuffle(batches)
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return sum(len(g) // self.batch_size for g in self.groups)
+
+
 def face_split(split: str, profile: str, crop: int | None = None, limit: int | None = None,
                resize: tuple[int, int] | None = None) -> FaceImages:
     """The CelebA split for a profile; the smoke profile (or a machine without the data) gets the

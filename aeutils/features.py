@@ -92,6 +92,8 @@ def export_face_encoder(codec_checkpoint: str | Path, path: str | Path | None = 
 
     ck = checkpoint.load(codec_checkpoint)
     hp = ck["hparams"]
+    if hp.get("res_blocks"):  # the stages above index the plain 7-layer analysis transform
+        raise UserError("the face feature encoder takes a codec without residual blocks")
     model = MeanScaleHyperprior(N=hp["N"], M=hp["M"])
     model.load_state_dict(ck["model"])
     zoo.save_shipped(path or config.WEIGHTS_DIR / f"{FACE_ENCODER}.pt", "features",

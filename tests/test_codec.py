@@ -1,4 +1,5 @@
 """The learned codec: bitstream format, exact entropy parameters, round trips, fuzzing, CLI."""
+import json
 import random
 import struct
 import subprocess
@@ -13,7 +14,7 @@ from PIL import Image
 from aeutils import bitstream, codec, zoo
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
-from aeutils.models.hyperprior import MeanScaleHyperprior
+from aeutils.models.hyperprior import MeanScaleHyperprior, rate_distortion_loss
 
 
 @pytest.fixture(scope="module")
@@ -185,18 +186,39 @@ def test_loading_fewer_levels_extrapolates_the_lowest_gains():
     torch.manual_seed(0)
     old = MeanScaleHyperprior(N=8, M=16, levels=8)
     new = MeanScaleHyperprior(N=8, M=16, levels=10)
-    new.load_with_levels(old.state_dict())
+    new.load_grown(old.state_dict())
     assert torch.equal(new.log_gain[2:], old.log_gain)
     assert torch.equal(new.log_inv_gain[2:], old.log_inv_gain)
     # the new levels continue the spacing downwards: smaller gains, so fewer bits
     assert (new.log_gain[:3].diff(dim=0) > 0).all() and (new.log_inv_gain[:3].diff(dim=0) < 0).all()
 
 
+def test_growing_residual_blocks_starts_where_the_smaller_model_ended():
+    torch.manual_seed(0)
+    old = MeanScaleHyperprior(N=8, M=16, levels=8).eval()
+    new = MeanScaleHyperprior(N=8, M=16, levels=10, res_blocks=True).eval()
+    new.load_grown(old.state_dict())
+    assert len(new.g_a) == len(old.g_a) + 2 and len(new.g_s) == len(old.g_s) + 2
+    x = torch.rand(1, 3, 64, 128)
+    with torch.no_grad():
+        assert torch.equal(new(x, torch.tensor([9]))["x_hat"], old(x, torch.tensor([7]))["x_hat"])
+    new.train()
+    rate_distortion_loss(new(x, torch.tensor([9])), x, torch.tensor([0.05]))["loss"].backward()
+    block = new.g_s[2]
+    assert block.conv2.weight.grad.abs().sum() > 0  # the blocks learn from the first step
+    # a model that has the blocks loads as it is
+    again = MeanScaleHyperprior(N=8, M=16, levels=10, res_blocks=True)
+    again.load_grown(new.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), new.state_dict().values()))
+
+
 def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
     """`--crop 0` trains on whole fixture faces that are not multiples of the stride."""
     r = run_cli("train", "codec", "--profile", "smoke", "--crop", "0", "--batch-size", "1", "--steps", "2",
-                "--run-dir", tmp_path / "run", "--no-progress")
+                "--res-blocks", "--run-dir", tmp_path / "run", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "run" / "best.pt").is_file()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["hparams"]["res_blocks"] is True and summary["hparams"]["crop"] == 0
     r = run_cli("train", "codec", "--profile", "smoke", "--crop", "100", "--run-dir", tmp_path / "bad")
     assert r.returncode == 2 and "multiple of 64" in r.stderr and "Traceback" not in r.stderr

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from skimage.metrics import structural_similarity as sk_ssim
 
-from aeutils import checkpoint, config, images, metrics
+from aeutils import checkpoint, config, data, images, metrics
 from aeutils.errors import UserError
 from aeutils.train import LoopConfig, fit, load_best
 
@@ -109,6 +109,19 @@ def _tiny_fit(run_dir, steps, lr=1e-2):
 
     cfg = LoopConfig(max_steps=steps, lr=lr, val_every=2, ckpt_every=1, progress=False)
     return model, fit(model, step, data, evaluate, run_dir, cfg)
+
+
+def test_grouped_batches_never_mix_sizes_and_cover_every_full_batch():
+    faces = [torch.zeros(3, 218, 178)] * 7
+    frames = [torch.zeros(3, 224, 224)] * 5
+    dataset = torch.utils.data.ConcatDataset([faces, frames])
+    sampler = data.GroupedBatches([range(7), range(7, 12)], batch_size=2)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 3 + 2
+    assert all(len(b) == 2 and (max(b) < 7 or min(b) >= 7) for b in batches)
+    assert len({i for b in batches for i in b}) == 10  # one image per group left over, none repeated
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler)
+    assert sorted(tuple(x.shape) for x in loader) == [(2, 3, 218, 178)] * 3 + [(2, 3, 224, 224)] * 2
 
 
 def test_training_loop_checkpoints_resumes_and_selects_on_validation(tmp_path):

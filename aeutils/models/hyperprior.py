@@ -48,20 +48,44 @@ def deconv(cin, cout, k=5, s=2):
     return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
 
 
+class ResidualBlock(nn.Module):
+    """x + conv3x3(LeakyReLU(conv3x3(x))), as in the transforms of Cheng et al. 2020. The second
+    convolution starts at zero, so a block added to a trained model changes nothing until it learns."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x):
+        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.2))
+
+
 class MeanScaleHyperprior(nn.Module):
     """Variable-rate mean-scale hyperprior. Inputs (N, 3, H, W) in [0, 1], H and W multiples of 64.
 
     forward(x, q) with q a LongTensor (N,) of quality levels returns
-    {"x_hat": (N, 3, H, W), "likelihoods": {"y": ..., "z": ...}}."""
+    {"x_hat": (N, 3, H, W), "likelihoods": {"y": ..., "z": ...}}.
+
+    `res_blocks=True` adds a residual block at 1/4 and 1/8 scale to both transforms: more capacity
+    where it costs little time. At high rates the transforms, not the bits, limit quality: without
+    the blocks, unquantised, they reached 32.8 dB on CelebA validation faces, and the top level 32.5."""
 
     stride = 64
 
-    def __init__(self, N: int = 64, M: int = 128, levels: int = len(DEFAULT_LAMBDAS)):
+    def __init__(self, N: int = 64, M: int = 128, levels: int = len(DEFAULT_LAMBDAS), res_blocks: bool = False):
         super().__init__()
-        self.N, self.M, self.levels = N, M, levels
-        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
-        self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-                                 deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+        self.N, self.M, self.levels, self.res_blocks = N, M, levels, bool(res_blocks)
+
+        def blocks():  # a residual block where `res_blocks` asks for one
+            return [ResidualBlock(N)] if res_blocks else []
+
+        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), *blocks(), conv(N, N), GDN(N), *blocks(),
+                                 conv(N, M))
+        self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), *blocks(), deconv(N, N),
+                                 GDN(N, inverse=True), *blocks(), deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
         self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
                                  nn.LeakyReLU(inplace=True), conv(N, N))
         # ReLU here (not leaky) so the coder can run h_s in exact integer arithmetic
@@ -100,17 +124,35 @@ class MeanScaleHyperprior(nn.Module):
         x_hat = self.g_s(y_hat * inv_gain)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.prior(z_hat)}}
 
-    def load_with_levels(self, state_dict: dict) -> None:
-        """Load weights trained with fewer quality levels: the missing lowest levels get gains
-        extrapolated geometrically from the two lowest trained ones, so they start at lower rates."""
-        state_dict = dict(state_dict)
+    def load_grown(self, state_dict: dict) -> None:
+        """Load weights of a smaller model of the same design: fewer quality levels, no residual
+        blocks, or both, so a trained model can keep training with more room.
+
+        Missing lowest levels get gains extrapolated geometrically from the two lowest trained ones,
+        so they start at lower rates; missing residual blocks keep their fresh (identity) start, so the
+        grown model first decodes exactly as the smaller one did."""
+        state = dict(state_dict)
         for key in ("log_gain", "log_inv_gain"):
-            g = state_dict[key].float()
+            g = state[key].float()
             missing = self.levels - g.shape[0]
             if missing > 0:
                 steps = torch.arange(missing, 0, -1, dtype=g.dtype).view(-1, 1)
-                state_dict[key] = torch.cat([g[:1] - steps * (g[1:2] - g[:1]), g])
-        self.load_state_dict(state_dict)
+                state[key] = torch.cat([g[:1] - steps * (g[1:2] - g[:1]), g])
+        fresh = self.state_dict()
+        for name in ("g_a", "g_s"):
+            layers = [i for i, m in enumerate(getattr(self, name)) if not isinstance(m, ResidualBlock)]
+            if any(k.startswith(f"{name}.{len(layers)}.") for k in state):
+                continue  # the source has the blocks too
+            moved = {}
+            for k, v in state.items():
+                prefix, index, rest = k.split(".", 2) if k.count(".") >= 2 else (k, None, None)
+                if prefix == name:
+                    moved[f"{name}.{layers[int(index)]}.{rest}"] = v
+                else:
+                    moved[k] = v
+            moved.update({k: v for k, v in fresh.items() if k.startswith(f"{name}.") and k not in moved})
+            state = moved
+        self.load_state_dict(state)
 
 
 def rate_distortion_loss(out: dict, x: torch.Tensor, lambdas: torch.Tensor) -> dict:

@@ -1,0 +1,82 @@
+"""Choose between face-codec candidates on validation images, from real files.
+
+Each candidate (a run folder's best.pt / last.pt, or a shipped .pt) is exported as the coder ships it
+and swept over its quality levels on validation images only, CelebA identities 160-169 and the
+VoxCeleb2 validation identity's frames, beside JPEG 2000 and AVIF on the same images; it prints the
+BD-rate of each against both and writes the sweeps to a JSON file. The test split is never read.
+
+    python scripts/select_codec.py runs/codec-m192/best.pt weights/face-codec.pt --out runs/select.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from aeutils import checkpoint, compare, data, zoo
+from aeutils.classical import classical_codecs
+from aeutils.codec import FaceCodec, export
+from aeutils.images import load_rgb
+from aeutils.models.hyperprior import MeanScaleHyperprior
+
+ANCHORS = ("jpeg2000", "avif444")
+
+
+def validation_images(celeba: int, voxceleb2: int) -> dict[str, list]:
+    """(id, image) pairs: CelebA validation faces and first frames of VoxCeleb2 validation clips."""
+    sets = {"celeba-val": [(p.name, load_rgb(p)) for p in data.celeba_files("val")[::10][:celeba]]}
+    rows = [r for r in data.read_manifest(data.VOXCELEB2_FRAMES, "val") if float(r["time_s"]) == 0.0]
+    if rows:
+        sets["voxceleb2-val"] = [(r["path"], load_rgb(data.VOXCELEB2_FRAMES / r["path"]))
+                                 for r in sorted(rows, key=lambda r: r["path"])[:voxceleb2]]
+    return sets
+
+
+def candidate_codec(path: Path, folder: Path) -> FaceCodec:
+    """A run checkpoint or shipped file, exported exactly as `aeutils compress` would use it."""
+    ck = checkpoint.load(path)
+    if "task" in ck:  # already a shipped file
+        return FaceCodec(zoo.load_shipped(str(path), task="codec"))
+    state = ck["model"]
+    model = MeanScaleHyperprior(N=state["g_a.0.weight"].shape[0], M=state["log_gain"].shape[1],
+                                levels=state["log_gain"].shape[0], res_blocks="g_s.2.conv1.weight" in state)
+    model.load_state_dict(state)
+    name = f"{path.parent.name}-{path.stem}"
+    out = folder / f"{name}.pt"
+    export(model, out)
+    return FaceCodec(zoo.load_shipped(str(out), task="codec"))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("candidates", nargs="+", type=Path)
+    p.add_argument("--celeba", type=int, default=30, help="CelebA validation faces (every 10th image)")
+    p.add_argument("--voxceleb2", type=int, default=20, help="VoxCeleb2 validation first frames")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("runs/select-codec.json"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    sets = validation_images(args.celeba, args.voxceleb2)
+    anchors = [c for c in classical_codecs() if c.name in ANCHORS]
+    report = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        codecs = [candidate_codec(c, Path(tmp)) for c in args.candidates]
+        for key, images in sets.items():
+            base = {a.name: compare.sweep(a, images, key) for a in anchors}
+            report[key] = {"anchors": base, "candidates": {}}
+            for path, codec in zip(args.candidates, codecs):
+                r = compare.sweep(codec, images, key)
+                bd = {a: compare.bd_rate_of(base[a], r) for a in ANCHORS}
+                report[key]["candidates"][str(path)] = {"bd_rate": bd, "sweep": r}
+                print(f"{key:14s} {str(path):40s} " + "  ".join(
+                    f"vs {a}: {v:+.1f}%" if v is not None else f"vs {a}: n/a" for a, v in bd.items()),
+                    flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
