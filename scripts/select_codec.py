@@ -5,7 +5,7 @@ and swept over its quality levels on validation images only, CelebA identities 1
 VoxCeleb2 validation identity's frames, beside JPEG 2000 and AVIF on the same images; it prints the
 BD-rate of each against both and writes the sweeps to a JSON file. The test split is never read.
 
-    python scripts/select_codec.py runs/codec-m192/best.pt weights/face-codec.pt --out runs/select.json
+    python scripts/select_codec.py runs/codec-res/best.pt weights/face-codec.pt --out runs/select.json
 """
 from __future__ import annotations
 
@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
-from aeutils import checkpoint, compare, data, zoo
+from aeutils import checkpoint, codec_train, compare, data, zoo
 from aeutils.classical import classical_codecs
 from aeutils.codec import FaceCodec, export
 from aeutils.images import load_rgb
-from aeutils.models.hyperprior import MeanScaleHyperprior
 
 ANCHORS = ("jpeg2000", "avif444")
 
@@ -40,10 +39,8 @@ def candidate_codec(path: Path, folder: Path) -> FaceCodec:
     ck = checkpoint.load(path)
     if "task" in ck:  # already a shipped file
         return FaceCodec(zoo.load_shipped(str(path), task="codec"))
-    state = ck["model"]
-    model = MeanScaleHyperprior(N=state["g_a.0.weight"].shape[0], M=state["log_gain"].shape[1],
-                                levels=state["log_gain"].shape[0], res_blocks="g_s.2.conv1.weight" in state)
-    model.load_state_dict(state)
+    model = codec_train.build_model(ck["hparams"])  # the run records its architecture
+    model.load_state_dict(ck["model"])
     name = f"{path.parent.name}-{path.stem}"
     out = folder / f"{name}.pt"
     export(model, out)

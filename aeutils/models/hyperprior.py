@@ -140,18 +140,20 @@ class MeanScaleHyperprior(nn.Module):
                 state[key] = torch.cat([g[:1] - steps * (g[1:2] - g[:1]), g])
         fresh = self.state_dict()
         for name in ("g_a", "g_s"):
-            layers = [i for i, m in enumerate(getattr(self, name)) if not isinstance(m, ResidualBlock)]
-            if any(k.startswith(f"{name}.{len(layers)}.") for k in state):
-                continue  # the source has the blocks too
-            moved = {}
-            for k, v in state.items():
-                prefix, index, rest = k.split(".", 2) if k.count(".") >= 2 else (k, None, None)
-                if prefix == name:
-                    moved[f"{name}.{layers[int(index)]}.{rest}"] = v
-                else:
-                    moved[k] = v
-            moved.update({k: v for k, v in fresh.items() if k.startswith(f"{name}.") and k not in moved})
-            state = moved
+            seq = getattr(self, name)
+            blocks = [i for i, m in enumerate(seq) if isinstance(m, ResidualBlock)]
+            if not blocks or f"{name}.{blocks[0]}.conv1.weight" in state:
+                continue  # nothing to grow: no blocks here, or the source has them too
+            layers = [i for i in range(len(seq)) if i not in blocks]  # old index -> new index
+
+            def renumber(key: str) -> str:
+                if not key.startswith(f"{name}."):
+                    return key
+                _, index, rest = key.split(".", 2)
+                return f"{name}.{layers[int(index)]}.{rest}"
+
+            state = {renumber(k): v for k, v in state.items()}
+            state.update({k: v for k, v in fresh.items() if k.startswith(f"{name}.") and k not in state})
         self.load_state_dict(state)
 
 
