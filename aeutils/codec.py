@@ -1,23 +1,28 @@
 """`aeutils compress` / `decompress` / `models`: learned face codecs that write real files.
 
 The path of one image, straight through:
-    load (RGB, EXIF applied) -> pad to the model's stride -> analyse (g_a, h_a) -> quantise
+    load (RGB, EXIF applied) -> pad to the model's stride -> analyse (g_a in tiles, h_a) -> quantise
     -> entropy-code z, then y (ANS, `constriction`) -> header + payload + CRC -> file
 and back:
     file -> check header and CRC -> decode z -> exact integer hyper-synthesis -> decode y
-    -> synthesise (g_s) -> crop -> PNG
+    -> synthesise (g_s in tiles) -> crop -> PNG
+
+Memory: the transforms run in overlapping tiles (`aeutils.tiles`) whose margin covers their
+receptive field, so a large photo never holds its full-resolution feature maps; only the latent,
+1/256 of the pixels per channel, is coded whole. The file format does not depend on the tiling.
 
 Determinism: everything the entropy decoder depends on (the hyper-synthesis that predicts each
 symbol's mean and scale, the gains, the probability tables) is computed in exact integer arithmetic
 or read from tables stored in the model file, so a file decodes on every machine and thread count
 (Balle et al. 2019, "Integer networks for data compression", in spirit). The final synthesis runs
-single-threaded, so its pixels do not depend on the thread count either.
+single-threaded over tiles fixed by the image size, so its pixels do not depend on the thread
+count either.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
-import io
 import math
 import time
 from pathlib import Path
@@ -28,15 +33,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from aeutils import bitstream, zoo
+from aeutils import batch, bitstream, zoo
 from aeutils.entropy import SCALE_TABLE, gaussian_tables
 from aeutils.errors import UserError
-from aeutils.images import check_output, load_rgb, pad_to_multiple, to_image, to_tensor, to_uint8, atomic_write_bytes
+from aeutils.images import atomic_write_bytes, check_pixels, load_rgb, pad_to_multiple, save_image, to_image, to_uint8_tensor
 from aeutils.models.hyperprior import MeanScaleHyperprior
+from aeutils.tiles import tiled
 
 FRAC_ACT, FRAC_W = 8, 12  # fixed-point fractional bits of activations and weights (hyper-synthesis)
 Z_RADIUS = 48  # the hyper-latent is coded over -48..48 per channel
 DEFAULT_CODEC = "face-codec"
+# Tiles of the transforms, in latent positions (16 px): 32 (512 px) plus 4 (64 px) of context on each
+# side, which covers the receptive-field radius of g_a (54 px) and of g_s (under 4 latents).
+TILE, TILE_MARGIN = 32, 4
+CAE_TILE, CAE_MARGIN = 96, 6  # the same for the experiments' model, in latents of 8 px (radii: 38 px and 4.75 latents)
 
 
 @contextlib.contextmanager
@@ -92,6 +102,7 @@ class LearnedCodec:
     def decode(self, data: bytes) -> Image.Image:
         header, payload = bitstream.unpack(data)
         self.check(header)
+        check_pixels(header.width, header.height, "the compressed image")
         return to_image(self.decode_payload(header, payload))
 
     def check(self, header: bitstream.Header) -> None:
@@ -125,6 +136,8 @@ class FaceCodec(LearnedCodec):
                 self._int_layers.append([layer, w, b, False])
             elif isinstance(layer, torch.nn.ReLU):
                 self._int_layers[-1][3] = True
+        # one model per z channel and per y scale (a table row per symbol would take 12 bytes a pixel)
+        self._z_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["z_probs"]]
         self._y_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["y_probs"]]
         self._y_radius = [(len(p) - 1) // 2 for p in self.tables["y_probs"]]
 
@@ -132,28 +145,45 @@ class FaceCodec(LearnedCodec):
         """Exact (mu_q, scale index) for every latent symbol from integer z_hat (1, N, h, w).
 
         All values are integers below 2^53 held in float64, so every sum is exact whatever the
-        order of summation: the result is the same on any machine and thread count."""
+        order of summation: the result is the same on any machine and thread count, and in tiles
+        (their margin of 2 covers h_s's receptive-field radius of 1.75 z positions)."""
+        s = self.model.stride // self.model.latent_stride  # latent positions per z position, a side
+        a = tiled(lambda t, b, l, r: self._hyper_synthesis(z_hat[..., t:b, l:r]), *z_hat.shape[-2:],
+                  max(TILE // s, 1), 2, scale=s)
+        mu_int, s_int = a.chunk(2, dim=1)
+        gain = torch.as_tensor(self.tables["gain_int"][level], dtype=torch.float64).view(1, -1, 1, 1)
+        mu_q = mu_int * gain / 2 ** (FRAC_ACT + FRAC_W)
+        # the scale index is the count of a channel's (ascending) thresholds below s
+        thresholds = torch.as_tensor(self.tables["thresholds_int"][level], dtype=torch.float64)
+        index = torch.searchsorted(thresholds, s_int[0].reshape(len(thresholds), -1)).view_as(s_int)
+        return mu_q, index
+
+    def _hyper_synthesis(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """h_s in fixed point: integer z_hat (1, N, h, w) -> integer activations (1, 2M, 4h, 4w)."""
         a = z_hat.double() * 2**FRAC_ACT
         for layer, w, b, relu in self._int_layers:
             if isinstance(layer, torch.nn.ConvTranspose2d):
                 acc = F.conv_transpose2d(a, w, None, layer.stride, layer.padding, layer.output_padding)
             else:
                 acc = F.conv2d(a, w, None, layer.stride, layer.padding)
-            acc = acc + b.view(1, -1, 1, 1)
+            acc += b.view(1, -1, 1, 1)
             if relu:
-                acc = acc.clamp(min=0)
-            a = torch.floor(acc / 2**FRAC_W)
-        mu_int, s_int = a.chunk(2, dim=1)
-        gain = torch.as_tensor(self.tables["gain_int"][level], dtype=torch.float64).view(1, -1, 1, 1)
-        mu_q = mu_int * gain / 2 ** (FRAC_ACT + FRAC_W)
-        thresholds = torch.as_tensor(self.tables["thresholds_int"][level], dtype=torch.float64)
-        index = (s_int[..., None] > thresholds.view(1, -1, 1, 1, thresholds.shape[-1])).sum(-1)
-        return mu_q, index
+                acc.clamp_(min=0)
+            a = acc.div_(2**FRAC_W).floor_()
+        return a
+
+    def _analysis(self, x: torch.Tensor) -> torch.Tensor:
+        """g_a in tiles: uint8 (3, H, W), H and W multiples of 64 -> y (1, M, H/16, W/16)."""
+        c = self.model.latent_stride
+        return tiled(lambda t, b, l, r: self.model.g_a(x[None, :, c * t:c * b, c * l:c * r].float().div_(255)),
+                     x.shape[1] // c, x.shape[2] // c, TILE, TILE_MARGIN)
 
     def _synthesize(self, k: torch.Tensor, mu_q: torch.Tensor, level: int, h: int, w: int) -> torch.Tensor:
         y_hat = (k + mu_q).float() * self.model.log_inv_gain[level].exp().view(1, -1, 1, 1)
         with torch.no_grad(), single_thread():
-            return self.model.g_s(y_hat)[0, :, :h, :w].clamp(0, 1)
+            x = tiled(lambda t, b, l, r: self.model.g_s(y_hat[..., t:b, l:r]), *y_hat.shape[-2:], TILE,
+                      TILE_MARGIN, scale=self.model.latent_stride)
+        return x[0, :, :h, :w].clamp_(0, 1)
 
     def _level(self, quality) -> int:
         if int(quality) != quality or not 1 <= quality <= self.levels:
@@ -165,12 +195,12 @@ class FaceCodec(LearnedCodec):
         """Quantised symbols of an image (z, k and each k's scale index) and the means they are
         coded around; all the encoder needs, without the synthesis."""
         level = self._level(quality)
-        xp = pad_to_multiple(to_tensor(im), self.model.stride)[None]
-        y = self.model.g_a(xp)
+        # 8-bit until each tile goes in: a float copy of a large photo would cost 12 bytes a pixel
+        y = self._analysis(pad_to_multiple(to_uint8_tensor(im), self.model.stride))
         z_hat = torch.round(self.model.h_a(y)).clamp(-Z_RADIUS, Z_RADIUS)
         mu_q, index = self._entropy_parameters(z_hat, level)
         y_q = y.double() * self.model.log_gain[level].double().exp().view(1, -1, 1, 1)
-        k = torch.round(y_q - mu_q)
+        k = y_q.sub_(mu_q).round_()
         radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index]
         clamped = int((k.abs() > radius).sum())
         k = torch.maximum(torch.minimum(k, radius), -radius)
@@ -192,10 +222,8 @@ class FaceCodec(LearnedCodec):
             sel = k[index == level]
             if sel.size:
                 coder.encode_reverse(sel + self._y_radius[level], self._y_models[level])
-        z_probs = self.tables["z_probs"]
-        rows = np.repeat(z_probs, z.shape[1] * z.shape[2], axis=0)
-        coder.encode_reverse((z.reshape(-1) + Z_RADIUS).astype(np.int32),
-                             constriction.stream.model.Categorical(perfect=False), rows)
+        for channel in reversed(range(len(z))):
+            coder.encode_reverse(z[channel].reshape(-1) + Z_RADIUS, self._z_models[channel])
         payload = coder.get_compressed().astype("<u4").tobytes()
         header = bitstream.Header(self.payload_kind, self.name, self.tag, im.width, im.height, int(quality))
         return bitstream.pack(header, payload)
@@ -209,8 +237,7 @@ class FaceCodec(LearnedCodec):
         n, zh, zw = self.model.N, hp // 64, wp // 64
         try:
             coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-            rows = np.repeat(self.tables["z_probs"], zh * zw, axis=0)
-            z = coder.decode(constriction.stream.model.Categorical(perfect=False), rows).astype(np.float64)
+            z = np.stack([coder.decode(model, zh * zw) for model in self._z_models]).astype(np.float64)
             z_hat = torch.from_numpy(z - Z_RADIUS).view(1, n, zh, zw)
             mu_q, index = self._entropy_parameters(z_hat, level)
             idx = index[0].numpy()
@@ -247,8 +274,11 @@ class FixedLengthCodec(LearnedCodec):
 
     @torch.no_grad()
     def encode(self, im: Image.Image, quality=None) -> bytes:
-        x = pad_to_multiple(to_tensor(im), self.stride)
-        codes, lo, hi = self.model.quantized_latent(x)
+        x = pad_to_multiple(to_uint8_tensor(im), self.stride)  # 8-bit until each tile goes in
+        s = self.stride
+        y = tiled(lambda t, b, l, r: self.model.encode(x[None, :, s * t:s * b, s * l:s * r].float().div_(255)),
+                  x.shape[1] // s, x.shape[2] // s, CAE_TILE, CAE_MARGIN)
+        codes, lo, hi = self.model.quantize_latent(y)
         side = np.concatenate([lo.numpy(), hi.numpy()]).astype(">f2").tobytes()
         bits = np.unpackbits(codes.numpy().astype(">u2").view(np.uint8).reshape(-1, 2), axis=1)[:, 16 - self.bits:]
         header = bitstream.Header(self.payload_kind, self.name, self.tag, im.width, im.height, self.bits)
@@ -265,9 +295,11 @@ class FixedLengthCodec(LearnedCodec):
         bits = np.unpackbits(np.frombuffer(payload[4 * c:], dtype=np.uint8))[:count * self.bits]
         weights = 1 << np.arange(self.bits - 1, -1, -1)
         codes = (bits.reshape(-1, self.bits) * weights).sum(1).reshape(c, hp // 8, wp // 8)
-        with single_thread():
-            x = self.model.reconstruct_from_codes(torch.from_numpy(codes), lo, hi)
-        return x[:, :header.height, :header.width].clamp(0, 1)
+        y_hat = self.model.dequantized_latent(torch.from_numpy(codes), lo, hi)
+        with torch.no_grad(), single_thread():
+            x = tiled(lambda t, b, l, r: self.model.decode(y_hat[..., t:b, l:r]), *y_hat.shape[-2:], CAE_TILE,
+                      CAE_MARGIN, scale=self.stride)
+        return x[0, :, :header.height, :header.width].clamp_(0, 1)
 
 
 def load_codec(name: str):
@@ -285,12 +317,10 @@ def learned_codecs() -> list:
     return [load_codec(n) for n in zoo.list_names("codec") + zoo.list_names("cae")]
 
 
-def compress_file(src: str | Path, dst: str | Path, model: str = DEFAULT_CODEC, quality=4,
-                  force: bool = False) -> dict:
-    """Compress one image file; returns what was written (bytes, bpp, times)."""
+def compress_file(src: str | Path, dst: str | Path, load, quality=4) -> dict:
+    """Compress one image file with the codec `load()` gives; returns what was written (bytes, bpp, times)."""
     im = load_rgb(src)
-    dst = check_output(dst, force)
-    codec = load_codec(model)
+    codec = load()
     t0 = time.perf_counter()
     data = codec.encode(im, quality)
     seconds = time.perf_counter() - t0
@@ -299,43 +329,34 @@ def compress_file(src: str | Path, dst: str | Path, model: str = DEFAULT_CODEC, 
             "height": im.height, "model": codec.name, "quality": quality, "encode_s": seconds}
 
 
-def decompress_file(src: str | Path, dst: str | Path, force: bool = False) -> dict:
-    """Decode a file written by `compress_file` with the shipped model it names."""
+def decompress_file(src: str | Path, dst: str | Path, load=load_codec) -> dict:
+    """Decode a file written by `compress_file` with the shipped model it names (`load`: name -> codec)."""
     src = Path(src)
     if not src.is_file():
         raise UserError(f"no such file: {src}")
-    dst = check_output(dst, force)
     data = src.read_bytes()
     header, _ = bitstream.unpack(data)
     if header.model not in zoo.list_names():
         raise UserError(f"file needs model {header.model!r}, which is not shipped here")
-    codec = load_codec(header.model)
+    codec = load(header.model)
     t0 = time.perf_counter()
     im = codec.decode(data)
     seconds = time.perf_counter() - t0
-    from aeutils.images import save_image
-
     save_image(im, dst)
     return {"width": im.width, "height": im.height, "model": codec.name, "decode_s": seconds}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compress", help="compress an image into a learned-codec file",
-                       description="Compress an image with a shipped learned codec. Any RGB, gray, "
-                       "palette or RGBA image; EXIF orientation is applied.")
-    p.add_argument("input", help="image file (PNG, JPEG, ...)")
-    p.add_argument("output", help="compressed file to write (e.g. face.aez)")
+    p = batch.add_parser(sub, "compress", ".aez", help="compress an image into a learned-codec file",
+                         description="Compress an image with a shipped learned codec. Any RGB, gray, "
+                         "palette or RGBA image; EXIF orientation is applied.")
     p.add_argument("--model", default=DEFAULT_CODEC, help=f"shipped codec (default {DEFAULT_CODEC}; see `aeutils models`)")
     p.add_argument("--quality", type=int, default=6, help="rate point: 1 (smallest) .. 10 (best) for the face codec")
-    p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.set_defaults(func=_run_compress)
 
-    p = sub.add_parser("decompress", help="decode a learned-codec file to an image",
-                       description="Decode a file written by `aeutils compress` (PNG unless the output's "
-                       "extension names another format).")
-    p.add_argument("input")
-    p.add_argument("output")
-    p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+    p = batch.add_parser(sub, "decompress", ".png", help="decode a learned-codec file to an image",
+                         description="Decode a file written by `aeutils compress` (PNG unless the output's "
+                         "extension names another format).")
     p.set_defaults(func=_run_decompress)
 
     p = sub.add_parser("models", help="list the shipped models and what they reach",
@@ -344,16 +365,22 @@ def register(sub) -> None:
 
 
 def _run_compress(args) -> int:
-    r = compress_file(args.input, args.output, args.model, args.quality, args.force)
-    print(f"{args.output}: {r['bytes']} bytes, {r['bpp']:.3f} bpp (ratio {24 / r['bpp']:.1f}), "
-          f"{r['width']}x{r['height']}, model {r['model']} quality {r['quality']}, {1000 * r['encode_s']:.0f} ms")
-    return 0
+    load = functools.cache(lambda: load_codec(args.model))
+
+    def one(src: Path, dst: Path) -> str:
+        r = compress_file(src, dst, load, args.quality)
+        return (f"{dst}: {r['bytes']} bytes, {r['bpp']:.3f} bpp (ratio {24 / r['bpp']:.1f}), {r['width']}x"
+                f"{r['height']}, model {r['model']} quality {r['quality']}, {1000 * r['encode_s']:.0f} ms")
+    return batch.run(args, one, load)
 
 
 def _run_decompress(args) -> int:
-    r = decompress_file(args.input, args.output, args.force)
-    print(f"{args.output}: {r['width']}x{r['height']}, model {r['model']}, {1000 * r['decode_s']:.0f} ms")
-    return 0
+    load = functools.cache(load_codec)  # each model that the files name, loaded once
+
+    def one(src: Path, dst: Path) -> str:
+        r = decompress_file(src, dst, load)
+        return f"{dst}: {r['width']}x{r['height']}, model {r['model']}, {1000 * r['decode_s']:.0f} ms"
+    return batch.run(args, one, suffixes=frozenset({".aez"}))
 
 
 def _run_models(args) -> int:

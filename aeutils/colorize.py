@@ -13,6 +13,7 @@ input's L (chroma is fitted to the sRGB gamut at constant L, `color.combine`).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -24,11 +25,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import config, data, metrics, zoo
+from aeutils import batch, config, data, metrics, zoo
 from aeutils.color import combine, rgb_to_lab
 from aeutils.errors import UserError
-from aeutils.images import check_output, load_rgb, save_image, to_image, to_tensor, to_uint8
+from aeutils.images import load_rgb, save_image, to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
+from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit, load_best
 
 TASK = "colorize"
@@ -57,6 +59,8 @@ HPARAMS = {
                   enc_channels=(32, 64, 128, 256), widths=(128, 64, 48)),
 }
 WORK_SIDE = 64  # `colorize_image` predicts ab on a copy whose shorter side is this (the training scale)
+MODEL_PIXELS = 1_000_000  # the largest copy the model sees (its features take about 650 bytes a pixel)
+TILE = 512  # `colorize_image` converts colours in tiles of this side, so a large photo needs little memory
 
 
 class LabFaces(Dataset):
@@ -148,14 +152,24 @@ def colorize_tensor(model: Colorizer | None, rgb: torch.Tensor, work_side: int |
     if model is None:
         ab = torch.zeros(L.shape[0], 2, h, w) if const_ab is None else const_ab.view(1, 2, 1, 1).expand(L.shape[0], 2, h, w)
     else:
-        scale = 1.0 if not work_side else min(1.0, work_side / min(h, w))
-        small = L if scale == 1.0 else F.interpolate(
-            L, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", antialias=True,
-            align_corners=False)
-        ab = predict_ab(model, small)
-        if ab.shape[-2:] != (h, w):
-            ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+        ab = predict_chroma(model, L, work_side)
     return combine(L, ab)
+
+
+def predict_chroma(model: Colorizer, L: torch.Tensor, work_side: int | None = WORK_SIDE) -> torch.Tensor:
+    """L (N, 1, H, W) -> ab (N, 2, H, W), predicted on a copy whose shorter side is `work_side` (never
+    enlarged; None = full size) and upsampled bilinearly. The copy is refused above MODEL_PIXELS."""
+    h, w = L.shape[-2:]
+    scale = 1.0 if not work_side else min(1.0, work_side / min(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if size[0] * size[1] > MODEL_PIXELS:
+        raise UserError(f"the model would see {size[1]}x{size[0]} pixels, more than its limit of "
+                        f"{MODEL_PIXELS / 1e6:g} megapixels: use a smaller --work-side")
+    small = L if scale == 1.0 else F.interpolate(L, size=size, mode="bilinear", antialias=True, align_corners=False)
+    ab = predict_ab(model, small)
+    if ab.shape[-2:] != (h, w):
+        ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+    return ab
 
 
 def image_metrics(pred_u8: np.ndarray, true_u8: np.ndarray) -> dict[str, float]:
@@ -424,37 +438,46 @@ def load_model(name: str) -> Colorizer:
     return model.eval()
 
 
-def colorize_image(model: Colorizer, im: Image.Image, work_side: int | None = WORK_SIDE) -> Image.Image:
-    """Colorize one image (colour input uses only its lightness); same size, same L."""
-    with torch.no_grad():
-        return to_image(colorize_tensor(model, to_tensor(im)[None], work_side)[0])
+@torch.no_grad()
+def colorize_image(model: Colorizer, im: Image.Image, work_side: int | None = WORK_SIDE,
+                   tile: int = TILE) -> Image.Image:
+    """Colorize one image (colour input uses only its lightness); same size, same L.
+
+    `colorize_tensor` on the whole image, with the colour conversions in `tile`-sided tiles: they are
+    per pixel, so the result is the same while memory stays near 20 bytes a pixel (8-bit in and out,
+    L and the upsampled ab), where the whole-image conversions took about 200."""
+    rgb = to_uint8_tensor(im)[None]
+    h, w = rgb.shape[-2:]
+    L = tiled(lambda t, b, l, r: rgb_to_lab(rgb[..., t:b, l:r].float().div_(255))[:, :1], h, w, tile)
+    ab = predict_chroma(model, L, work_side)
+    out = tiled(lambda t, b, l, r: torch.from_numpy(to_uint8(combine(L[..., t:b, l:r], ab[..., t:b, l:r])[0]))
+                .permute(2, 0, 1)[None], h, w, tile)
+    return Image.fromarray(out[0].permute(1, 2, 0).numpy(), "RGB")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("colorize", help="colorize a (grayscale) face image",
-                       description="Colorize an image with a shipped model: the output keeps the input's "
-                                   "lightness (CIE Lab L) and gets predicted chroma (ab). A colour input is "
-                                   "accepted; only its lightness is used. Large images get their ab from a "
-                                   "copy downscaled to the training scale, upsampled and recombined with the "
-                                   "full-resolution L.")
-    p.add_argument("input", help="image file (any size; gray or colour)")
-    p.add_argument("output", help="output image file (format from the extension; PNG keeps it lossless)")
+    p = batch.add_parser(sub, "colorize", ".png", help="colorize a (grayscale) face image",
+                         description="Colorize an image with a shipped model: the output keeps the input's "
+                                     "lightness (CIE Lab L) and gets predicted chroma (ab). A colour input is "
+                                     "accepted; only its lightness is used. Large images get their ab from a "
+                                     "copy downscaled to the training scale, upsampled and recombined with the "
+                                     "full-resolution L.")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped model name or .pt path (default {DEFAULT_MODEL})")
     p.add_argument("--work-side", type=int, default=WORK_SIDE,
                    help=f"shorter side of the copy the ab are predicted on (default {WORK_SIDE}, the training "
-                        "scale; 0 = full size)")
-    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+                        f"scale; 0 = full size, up to {MODEL_PIXELS / 1e6:g} megapixels)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    out = check_output(args.output, args.force)
     if args.work_side < 0:
         raise UserError("--work-side must be 0 or positive")
-    im = load_rgb(args.input)
-    model = load_model(args.model)
+
+    load = functools.cache(lambda: load_model(args.model))
     torch.set_num_threads(1)
-    result = colorize_image(model, im, args.work_side or None)
-    save_image(result, out)
-    print(f"wrote {out} ({im.width}x{im.height}, model {args.model})")
-    return 0
+
+    def one(src: Path, dst: Path) -> str:
+        im = load_rgb(src)
+        save_image(colorize_image(load(), im, args.work_side or None), dst)
+        return f"wrote {dst} ({im.width}x{im.height}, model {args.model})"
+    return batch.run(args, one, load)

@@ -1,9 +1,11 @@
 """Reading and writing images the way users expect: EXIF orientation applied, any mode to RGB,
-outputs never overwritten unless asked, files written atomically."""
+inputs above a pixel limit refused before they are decoded, outputs never overwritten unless asked,
+files written atomically."""
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +14,42 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from aeutils.errors import UserError
 
+# The largest image the commands read or write (50 megapixels, e.g. 8660x5773): what keeps their
+# memory bounded (README, "Command line"); below Pillow's decompression-bomb limit of 89 megapixels.
+MAX_PIXELS = 50_000_000
 
-def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as 8-bit RGB: EXIF orientation applied, alpha composited on white."""
+
+def check_pixels(width: int, height: int, what: str) -> None:
+    """A one-line error for an image above MAX_PIXELS (`what` names it)."""
+    if width * height > MAX_PIXELS:
+        raise UserError(f"{what} is too large: {width}x{height} is {width * height / 1e6:.1f} megapixels, "
+                        f"the limit is {MAX_PIXELS / 1e6:g}")
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Decode an image file in its own mode, EXIF orientation applied; one above MAX_PIXELS is
+    refused from its header, before any pixel is decoded (Pillow's decompression-bomb warning and
+    error become the same one-line error)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such file: {path}")
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                check_pixels(im.width, im.height, str(path))
+                im.load()
+                return ImageOps.exif_transpose(im)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise UserError(f"{path} is too large: more than {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, "
+                        f"the limit is {MAX_PIXELS / 1e6:g}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UserError(f"not a readable image: {path} ({e.__class__.__name__})") from None
-    return to_rgb(im)
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as 8-bit RGB: EXIF orientation applied, alpha composited on white."""
+    return to_rgb(open_image(path))
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -48,9 +73,14 @@ def to_tensor(im: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
+def to_uint8_tensor(im: Image.Image) -> torch.Tensor:
+    """RGB image -> uint8 tensor (3, H, W): a quarter of `to_tensor`'s memory, for work done in tiles."""
+    return torch.from_numpy(np.array(to_rgb(im))).permute(2, 0, 1)
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Float tensor (3, H, W) or (H, W) in [0, 1] -> clamped, rounded uint8 array (H, W, 3) / (H, W)."""
-    x = x.detach().float().cpu().clamp(0, 1).mul(255.0).round().to(torch.uint8)
+    x = x.detach().float().cpu().clamp(0, 1).mul_(255.0).round_().to(torch.uint8)  # one float copy, not three
     if x.ndim == 3:
         x = x.permute(1, 2, 0)
     return x.numpy()

@@ -14,6 +14,7 @@ refines that fill, and known pixels are kept: only holes are replaced by the mod
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import time
@@ -25,10 +26,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import baselines, config, damage, metrics, train, zoo
+from aeutils import baselines, batch, config, damage, metrics, train, zoo
 from aeutils.data import FaceImages, face_split
 from aeutils.errors import UserError
-from aeutils.images import check_output, load_rgb, save_image, to_uint8
+from aeutils.images import load_rgb, open_image, save_image, to_uint8
 from aeutils.models.repair import build
 
 # Architectures of the study, per profile. `paper` is the original's scale (FC-DenseNet-103);
@@ -528,11 +529,9 @@ the training ranges (see `aeutils/damage.py`) are untested.
 
 # --- command line ---------------------------------------------------------------------------
 def register(sub) -> None:
-    p = sub.add_parser("repair", help="repair a damaged face image (noise, holes, mosaic, blur, JPEG)",
-                       description="Repair a damaged image with a shipped pyramidal autoencoder. Large "
-                       "images are processed in tiles.")
-    p.add_argument("input", help="damaged image")
-    p.add_argument("output", help="where to write the repaired image (format from the extension)")
+    p = batch.add_parser(sub, "repair", ".png", help="repair a damaged face image (noise, holes, mosaic, blur, JPEG)",
+                         description="Repair a damaged image with a shipped pyramidal autoencoder. Large "
+                         "images are processed in tiles.")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
                    help="what happened to the image (default blind: let the model tell). For blocks, "
                    "squares and grid without --mask, pure-black pixels are taken as the holes")
@@ -540,20 +539,12 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
                    f"if shipped, else {SHIPPED})")
     p.add_argument("--tile", type=int, default=256, help="tile side in pixels (bounds memory)")
-    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
     """A hole mask file -> bool (H, W), True = missing; must match the image's (W, H) `size`."""
-    try:
-        with Image.open(path) as m:
-            m = m.convert("L")
-    except FileNotFoundError:
-        raise UserError(f"no such file: {path}") from None
-    except (OSError, ValueError, SyntaxError):
-        raise UserError(f"not a readable mask image: {path}") from None
+    m = open_image(path).convert("L")
     if m.size != size:
         raise UserError(f"mask {path} is {m.size[0]}x{m.size[1]}, image is {size[0]}x{size[1]}")
     return np.asarray(m) > 127
@@ -562,18 +553,20 @@ def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
 def run(args) -> int:
     if args.tile < 64:
         raise UserError("--tile must be at least 64")
-    im = load_rgb(args.input)
-    out_path = check_output(args.output, args.force)
-    model, _ = load_model(args.model or model_for(args.damage))
-    arr = np.asarray(im)
-    mask = None
-    if args.mask:
-        mask = read_mask(args.mask, im.size)
-    elif args.damage in damage.HOLE_KINDS:
-        mask = (arr == 0).all(axis=-1)
-    if mask is not None:
-        arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
-    out = repair_array(model, arr, mask, tile=args.tile, overlap=min(32, args.tile // 8),
-                       progress=not args.no_progress)
-    save_image(Image.fromarray(out, "RGB"), out_path)
-    return 0
+
+    load = functools.cache(lambda: load_model(args.model or model_for(args.damage))[0])
+
+    def one(src: Path, dst: Path) -> None:
+        im = load_rgb(src)
+        arr = np.array(im)  # writable, as torch wants it
+        mask = None
+        if args.mask:
+            mask = read_mask(args.mask, im.size)
+        elif args.damage in damage.HOLE_KINDS:
+            mask = (arr == 0).all(axis=-1)
+        if mask is not None:
+            arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
+        out = repair_array(load(), arr, mask, tile=args.tile, overlap=min(32, args.tile // 8),
+                           progress=batch.tile_progress(args))
+        save_image(Image.fromarray(out, "RGB"), dst)
+    return batch.run(args, one, load)

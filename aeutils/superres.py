@@ -17,6 +17,7 @@ sharpness of the results is measured here by two labelled stand-ins (see `sharpn
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import time
@@ -33,9 +34,9 @@ from torchvision.utils import make_grid
 from PIL import Image
 from tqdm.auto import tqdm
 
-from aeutils import checkpoint, config, data, metrics, zoo
+from aeutils import batch, checkpoint, config, data, metrics, zoo
 from aeutils.errors import UserError
-from aeutils.images import check_output, load_rgb, save_image, to_tensor, to_uint8
+from aeutils.images import check_pixels, load_rgb, save_image, to_tensor, to_uint8
 from aeutils.models.sr import Discriminator, SRResNet
 from aeutils.train import LoopConfig, fit
 
@@ -513,18 +514,14 @@ def main(argv: list[str] | None = None) -> int:
 # --- command line: aeutils upscale -----------------------------------------------------------------
 
 def register(sub) -> None:
-    p = sub.add_parser("upscale", help="enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN",
-                       description="Super-resolve an image with a shipped model (trained on CelebA faces), "
-                                   "tile by tile so that large images fit in bounded memory.")
-    p.add_argument("input", help="image to enlarge")
-    p.add_argument("output", help="where to write the result (format from the extension)")
+    p = batch.add_parser(sub, "upscale", ".png", help="enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN",
+                         description="Super-resolve an image with a shipped model (trained on CelebA faces), "
+                                     "tile by tile so that large images fit in bounded memory.")
     p.add_argument("--scale", type=int, choices=(4, 8), default=4)
     p.add_argument("--variant", choices=("srgan", "srresnet"), default="srgan",
                    help="srgan: sharper, invents plausible texture; srresnet: higher PSNR, smoother")
     p.add_argument("--model", default=None, help="shipped model name or .pt file (default sr-xSCALE-VARIANT)")
     p.add_argument("--tile", type=int, default=128, help="tile side in input pixels (bounds memory)")
-    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_upscale)
 
 
@@ -538,15 +535,22 @@ def load_model(name: str) -> SRResNet:
 def run_upscale(args) -> int:
     if args.tile < 8:
         raise UserError(f"--tile must be at least 8 pixels, not {args.tile}")
-    out = check_output(args.output, args.force)
-    im = load_rgb(args.input)
-    model = load_model(args.model or f"sr-x{args.scale}-{args.variant}")
-    if model.scale != args.scale:
-        raise UserError(f"model {args.model} upscales x{model.scale}, not x{args.scale}")
-    sr = upscale_tiled(model, to_tensor(im), tile=args.tile, progress=not args.no_progress)
-    save_image(Image.fromarray(sr, "RGB"), out)
-    print(f"{args.input} ({im.width}x{im.height}) -> {out} ({im.width * model.scale}x{im.height * model.scale})")
-    return 0
+
+    @functools.cache
+    def load() -> SRResNet:
+        model = load_model(args.model or f"sr-x{args.scale}-{args.variant}")
+        if model.scale != args.scale:
+            raise UserError(f"model {args.model} upscales x{model.scale}, not x{args.scale}")
+        return model
+
+    def one(src: Path, dst: Path) -> str:
+        im = load_rgb(src)
+        w, h = im.width * args.scale, im.height * args.scale
+        check_pixels(w, h, f"the x{args.scale} output of {src}")  # the output is held whole to be written
+        sr = upscale_tiled(load(), to_tensor(im), args.tile, progress=batch.tile_progress(args))
+        save_image(Image.fromarray(sr, "RGB"), dst)
+        return f"{src} ({im.width}x{im.height}) -> {dst} ({w}x{h})"
+    return batch.run(args, one, load)
 
 
 # --- figures and tables (drawn from saved runs and results) ----------------------------------------

@@ -15,6 +15,7 @@ from aeutils import bitstream, codec, zoo
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models.hyperprior import MeanScaleHyperprior, rate_distortion_loss
+from aeutils.tiles import tiled
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +223,34 @@ def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
     assert summary["hparams"]["res_blocks"] is True and summary["hparams"]["crop"] == 0
     r = run_cli("train", "codec", "--profile", "smoke", "--crop", "100", "--run-dir", tmp_path / "bad")
     assert r.returncode == 2 and "multiple of 64" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
+    """Tiles of 3 latents (48 px) with a 4-latent margin: the stitched latent and synthesis are the
+    whole-image pass up to float rounding, so the file is the same; a margin short of the receptive
+    field is not."""
+    im = face(200, 170, seed=3)
+    x = codec.pad_to_multiple(torch.from_numpy(np.array(im)).permute(2, 0, 1), 64)  # 192x256: 12x16 latents
+    with torch.no_grad():
+        y_whole = tiny_codec.model.g_a(x[None].float() / 255)
+        x_whole = tiny_codec.model.g_s(y_whole)
+    whole_file = tiny_codec.encode(im, 5)
+    monkeypatch.setattr(codec, "TILE", 3)
+    with torch.no_grad():
+        y = tiny_codec._analysis(x)
+        x_hat = tiled(lambda t, b, l, r: tiny_codec.model.g_s(y_whole[..., t:b, l:r]), 12, 16, codec.TILE,
+                      codec.TILE_MARGIN, scale=16)
+    assert torch.allclose(y, y_whole, atol=1e-5) and torch.allclose(x_hat, x_whole, atol=1e-5)
+    assert tiny_codec.encode(im, 5) == whole_file
+    tiled_pixels = np.asarray(tiny_codec.decode(whole_file))
+    monkeypatch.setattr(codec, "TILE_MARGIN", 1)
+    with torch.no_grad():
+        assert not torch.allclose(tiny_codec._analysis(x), y_whole, atol=1e-3)
+    monkeypatch.setattr(codec, "TILE", 1000)
+    assert np.abs(np.asarray(tiny_codec.decode(whole_file)).astype(int) - tiled_pixels).max() <= 1
+
+
+def test_a_file_declaring_too_many_pixels_is_refused(tiny_codec):
+    header = bitstream.Header(bitstream.ENTROPY_CODED, tiny_codec.name, tiny_codec.tag, 60000, 60000, 3)
+    with pytest.raises(UserError, match="too large"):
+        tiny_codec.decode(bitstream.pack(header, bytes(64)))

@@ -12,6 +12,7 @@ from PIL import Image
 from skimage import color as skcolor
 
 from aeutils import color, colorize, config
+from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models import colorize as cm
 
@@ -282,3 +283,24 @@ def test_shipped_model_colorizes_a_face():
     faces = colorize.faces("test", "smoke", limit=2)
     res = colorize.evaluate({"model": model}, [faces[i] for i in range(2)])["model"]
     assert res["colorfulness"] > 5 and res["l_dev_max"] < 0.5
+
+
+def test_colorizing_in_tiles_equals_the_whole_image_pass(smoke_model):
+    """`colorize_image` converts colours in tiles (here 48 px) of a 150x100 image: within one 8-bit
+    level of `colorize_tensor` on the whole image, at the training scale and at full size."""
+    model = colorize.load_model(str(smoke_model[1]))
+    im = Image.fromarray((RNG.random((100, 150, 3)) * 255).astype(np.uint8))
+    for work_side in (colorize.WORK_SIDE, None):
+        with torch.no_grad():
+            whole = to_uint8(colorize.colorize_tensor(model, to_tensor(im)[None], work_side)[0]).astype(int)
+        tiles = np.asarray(colorize.colorize_image(model, im, work_side, tile=48)).astype(int)
+        assert np.abs(tiles - whole).max() <= 1
+
+
+def test_the_copy_the_model_sees_is_bounded(smoke_model, monkeypatch):
+    model = colorize.load_model(str(smoke_model[1]))
+    monkeypatch.setattr(colorize, "MODEL_PIXELS", 50 * 50)
+    im = Image.new("RGB", (60, 60))
+    assert colorize.colorize_image(model, im, 40).size == (60, 60)
+    with pytest.raises(UserError, match="--work-side"):
+        colorize.colorize_image(model, im, None)

@@ -152,16 +152,25 @@ class CompressiveAutoencoder(nn.Module):
         """One image (3, H, W) -> (codes (C, H/8, W/8) uint8/int32 in [0, 2**num_bits - 1],
         lo (C,), hi (C,)): lo and hi are float16-representable, as the bitstream stores them."""
         self._check_inference(x)
-        y = self.encode(x[None].to(next(self.parameters()).device)).float()
+        return self.quantize_latent(self.encode(x[None].to(next(self.parameters()).device)))
+
+    @torch.no_grad()
+    def quantize_latent(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`quantized_latent` from one image's latent (1, C, h, w), e.g. one computed in tiles."""
+        y = y.float()
         lo, hi = self.quantizer.ranges(y)
         codes = self.quantizer.codes(y, lo, hi)[0]
         dtype = torch.uint8 if self.num_bits <= 8 else torch.int32
         return codes.to(dtype).cpu(), lo[0].cpu(), hi[0].cpu()
 
     @torch.no_grad()
-    def reconstruct_from_codes(self, codes: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-        """(codes (C, h, w), lo (C,), hi (C,)) -> x_hat (3, 8h, 8w), unclamped."""
+    def dequantized_latent(self, codes: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+        """(codes (C, h, w), lo (C,), hi (C,)) -> y_hat (1, C, h, w), what the decoder is given."""
         self._check_inference()
         dev = next(self.parameters()).device
-        y_hat = self.quantizer.dequantize(codes[None].to(dev), lo[None].to(dev), hi[None].to(dev))
-        return self.decode(y_hat)[0].cpu()
+        return self.quantizer.dequantize(codes[None].to(dev), lo[None].to(dev), hi[None].to(dev))
+
+    @torch.no_grad()
+    def reconstruct_from_codes(self, codes: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+        """(codes (C, h, w), lo (C,), hi (C,)) -> x_hat (3, 8h, 8w), unclamped."""
+        return self.decode(self.dequantized_latent(codes, lo, hi))[0].cpu()

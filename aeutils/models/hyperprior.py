@@ -73,7 +73,8 @@ class MeanScaleHyperprior(nn.Module):
     where it costs little time. At high rates the transforms, not the bits, limit quality: without
     the blocks, unquantised, they reached 32.8 dB on CelebA validation faces, and the top level 32.5."""
 
-    stride = 64
+    stride = 64  # inputs are padded to this (the hyper-latent's scale)
+    latent_stride = 16  # one latent (y) position per 16x16 pixels
 
     def __init__(self, N: int = 64, M: int = 128, levels: int = len(DEFAULT_LAMBDAS), res_blocks: bool = False):
         super().__init__()
