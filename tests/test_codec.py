@@ -13,7 +13,7 @@ from PIL import Image
 
 from aeutils import bitstream, codec, zoo
 from aeutils.errors import UserError
-from aeutils.images import to_tensor, to_uint8
+from aeutils.images import to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.hyperprior import MeanScaleHyperprior, rate_distortion_loss
 from aeutils.tiles import tiled
 
@@ -230,7 +230,7 @@ def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
     whole-image pass up to float rounding, so the file is the same; a margin short of the receptive
     field is not."""
     im = face(200, 170, seed=3)
-    x = codec.pad_to_multiple(torch.from_numpy(np.array(im)).permute(2, 0, 1), 64)  # 192x256: 12x16 latents
+    x = codec.pad_to_multiple(to_uint8_tensor(im), 64)  # 192x256: 12x16 latents
     with torch.no_grad():
         y_whole = tiny_codec.model.g_a(x[None].float() / 255)
         x_whole = tiny_codec.model.g_s(y_whole)
@@ -242,7 +242,14 @@ def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
                       codec.TILE_MARGIN, scale=16)
     assert torch.allclose(y, y_whole, atol=1e-5) and torch.allclose(x_hat, x_whole, atol=1e-5)
     assert tiny_codec.encode(im, 5) == whole_file
-    tiled_pixels = np.asarray(tiny_codec.decode(whole_file))
+    threads = torch.get_num_threads()
+    decoded = []
+    for n in (1, 2):  # the tiled decoder is deterministic too
+        torch.set_num_threads(n)
+        decoded.append(np.asarray(tiny_codec.decode(whole_file)))
+    torch.set_num_threads(threads)
+    assert np.array_equal(*decoded)
+    tiled_pixels = decoded[0]
     monkeypatch.setattr(codec, "TILE_MARGIN", 1)
     with torch.no_grad():
         assert not torch.allclose(tiny_codec._analysis(x), y_whole, atol=1e-3)
