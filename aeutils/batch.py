@@ -36,8 +36,9 @@ def add_parser(sub, name: str, ext: str, help: str, description: str) -> argpars
                        usage=f"aeutils {name} INPUT OUTPUT [options]\n       aeutils {name} INPUT... --out DIR [options]")
     p.add_argument("paths", nargs="+", metavar="PATH", help="INPUT OUTPUT for one file; with --out, the inputs: "
                    "files, folders, quoted globs ('faces/*.jpg')")
-    p.add_argument("-o", "--out", default=None, metavar="DIR", help="output folder of a batch (created if missing): DIR/<stem><ext> "
-                   "per input; outputs that exist are skipped (resume) unless --force; exit status 2 if any failed")
+    p.add_argument("-o", "--out", default=None, metavar="DIR", help="output folder of a batch (created if missing): "
+                   "DIR/<stem><ext> per input; outputs that exist are skipped (resume) unless --force; exit "
+                   "status 2 if any failed")
     p.add_argument("--ext", default=ext, help=f"extension of a batch's outputs (default {ext})")
     p.add_argument("--force", action="store_true", help="overwrite outputs that exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,7 +49,7 @@ def expand(paths: list[str], suffixes: frozenset[str]) -> tuple[list[Path], list
     """The input files named by `paths` (a folder gives its files with `suffixes`, a glob the files it
     matches with them, a file itself), in order and once each; and a failure line for each folder or
     glob that gives none."""
-    files, empty = {}, []
+    files, failures = {}, []
     for p in paths:
         path = Path(p)
         if path.is_dir():
@@ -59,9 +60,9 @@ def expand(paths: list[str], suffixes: frozenset[str]) -> tuple[list[Path], list
         else:
             found = [path]  # a missing or unreadable file fails on its own line
         if not found:
-            empty.append(f"{p}: no input files found")
+            failures.append(f"{p}: no input files found")
         files.update((f, None) for f in found)
-    return list(files), empty
+    return list(files), failures
 
 
 def tile_progress(args) -> bool:
