@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import baselines, config, damage, metrics, train, zoo
+from aeutils import baselines, config, damage, holes, metrics, photos, robustness, train, zoo
 from aeutils.data import FaceImages, face_split
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, save_image, to_uint8
@@ -64,6 +64,14 @@ COMPARE = {
     "cpu": dict(kinds=["blocks", "noise"], steps=300, crop=32, images=30),
     "paper": dict(kinds=list(damage.KINDS), steps=50000, crop=128, images=300),
 }
+# The models that must hold up on any photo at any strength (`--strengths wide`): no batch norm.
+WIDE_ARCH = {"smoke": dict(name="unet", widths=(8, 16), norm=False),
+             "cpu": dict(name="unet", widths=(16, 32, 64, 128), norm=False),
+             "paper": dict(name="unet", widths=(64, 128, 256, 512), norm=False)}
+WIDE_HPARAMS = {"smoke": dict(crop=32, batch=4, lr=1e-3, steps=20, val_images=2, val_every=10, image_every=20),
+                "cpu": dict(crop=96, batch=8, lr=5e-4, steps=40000, val_images=8, val_every=500, image_every=2000),
+                "paper": dict(crop=128, batch=32, lr=2e-4, steps=200000, val_images=40, val_every=2000,
+                              image_every=5000)}
 SHIPPED = "repair-blind"
 TEST_IMAGES = {"smoke": 2, "cpu": 60, "paper": 300}
 
@@ -96,6 +104,23 @@ class RepairPairs(Dataset):
             im = torch.from_numpy(prefill(to_uint8(im), mask[0].numpy() > 0.5)).permute(2, 0, 1).float() / 255
             return clean, damage.model_input(im, mask)
         return clean, damage.model_input(im, None)
+
+
+class WidePairs(Dataset):
+    """(clean, model input) pairs for a model that must hold up on any photo: a photo-like crop
+    (`photos.PhotoCrops`: rescaled, anywhere, jittered, re-saved as JPEG) damaged by `kind` at a
+    strength drawn over everything a user meets, none included (`damage.draw_wide`)."""
+
+    def __init__(self, crops: photos.PhotoCrops, kind: str):
+        self.crops, self.kind = crops, kind
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, i):
+        clean = self.crops[i]
+        rng = np.random.default_rng(int(torch.randint(2**62, ())))
+        return clean, damage.model_input(damage.draw_wide(self.kind, clean, rng).image, None)
 
 
 def fixed_cases(split: str, profile: str, kinds: list[str], n: int, per_kind: bool = True, seed: int = 0):
@@ -382,6 +407,46 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
     return model.eval(), summary
 
 
+def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None, minutes: float | None = None,
+               progress: bool = True, seed: int = 0, init: str | None = None, **overrides) -> tuple[nn.Module, dict]:
+    """Train a model that holds up on any photo at any strength of `kind` (WIDE_ARCH, WidePairs),
+    with the shared loop; best.pt is chosen on mean PSNR over the validation sweep of three sources
+    (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val).
+    `init`: a shipped model of the same architecture to start from; ignored when the run resumes."""
+    hp = dict(WIDE_HPARAMS[profile], **overrides)
+    arch = WIDE_ARCH[profile]
+    torch.manual_seed(seed)
+    model = build(arch)
+    started_from = None
+    if init and not (Path(run_dir) / "last.pt").exists():
+        start, ck = load_model(init)
+        if ck["arch"] != arch:
+            raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
+        model.load_state_dict(start.state_dict())
+        started_from = init
+    crops = photos.PhotoCrops(photos.training_faces(profile), hp["crop"])
+    loader = DataLoader(WidePairs(crops, kind), batch_size=hp["batch"], shuffle=True, drop_last=True)
+    val = photos.validation_faces(profile, hp["val_images"])
+
+    def evaluate_val(m):
+        scores = robustness.summary(robustness.sweep(kind, {"model": m}, val, repair_array, seed=1), "model")
+        return {k: v for k, v in scores.items() if k != "short"}
+
+    def images(m):
+        x = next(iter(val.values()))[0]
+        im = damage.sweep_damage(kind, x, damage.SWEEP[kind][1][2], seed=1).image
+        out = repair_array(m, to_uint8(im))
+        return {"val/clean_damaged_repaired": torch.stack([x, im, torch.from_numpy(out).permute(2, 0, 1) / 255])}
+
+    cfg = train.LoopConfig(max_steps=steps or hp["steps"], lr=hp["lr"], val_every=hp["val_every"],
+                           image_every=hp["image_every"], ckpt_every=100, max_minutes=minutes, progress=progress,
+                           hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
+                                        crop=hp["crop"], batch=hp["batch"], init=started_from))
+    summary = train.fit(model, _step, loader, evaluate_val, run_dir, cfg, images=images)
+    train.load_best(model, run_dir)
+    return model.eval(), summary
+
+
 def compare_architectures(profile: str, minutes: float | None = None, root: Path | None = None,
                           progress: bool = False) -> dict[str, dict[str, nn.Module]]:
     """Train every architecture of the study on each damage of COMPARE[profile] alone
@@ -432,7 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch", choices=list(MODELS), default="unet")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
                    help="the damage to train on; blind = a random kind per image")
-    p.add_argument("--run-dir", type=Path, default=None, help="default runs/repair-ARCH-DAMAGE-PROFILE")
+    p.add_argument("--strengths", choices=["study", "wide"], default="study",
+                   help="study: the original's damage ranges and aligned faces (notebook 09); wide: every "
+                   f"strength from none to heavy on photo-like crops ({', '.join(damage.WIDE)} only)")
+    p.add_argument("--run-dir", type=Path, default=None, help="default runs/repair-ARCH-DAMAGE-PROFILE "
+                   "(runs/repair-wide-DAMAGE-PROFILE with --strengths wide)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
     p.add_argument("--threads", type=int, default=1)
@@ -446,12 +515,20 @@ def main(argv: list[str] | None = None) -> int:
     profile = config.get_profile(args.profile)
     torch.set_num_threads(args.threads)
     kinds = list(damage.KINDS) if args.damage == damage.BLIND else [args.damage]
-    run_dir = args.run_dir or config.RUNS_DIR / f"repair-{args.arch}-{args.damage}-{profile}"
-    arch = MODELS[args.arch][profile]
     start = time.time()
     overrides = {"lr": args.lr} if args.lr else {}
-    model, summary = train_model(arch, kinds, profile, run_dir, args.steps, args.minutes, not args.no_progress,
-                                 init=args.init, **overrides)
+    if args.strengths == "wide":
+        if args.damage not in damage.WIDE:
+            raise UserError(f"--strengths wide trains {', '.join(damage.WIDE)}, not {args.damage}")
+        run_dir = args.run_dir or config.RUNS_DIR / f"repair-wide-{args.damage}-{profile}"
+        arch = WIDE_ARCH[profile]
+        model, summary = train_wide(args.damage, profile, run_dir, args.steps, args.minutes, not args.no_progress,
+                                    init=args.init, **overrides)
+    else:
+        run_dir = args.run_dir or config.RUNS_DIR / f"repair-{args.arch}-{args.damage}-{profile}"
+        arch = MODELS[args.arch][profile]
+        model, summary = train_model(arch, kinds, profile, run_dir, args.steps, args.minutes, not args.no_progress,
+                                     init=args.init, **overrides)
     print(json.dumps({"run_dir": str(run_dir), "steps": summary["steps"], "best": summary["best"],
                       "session_seconds": round(time.time() - start, 1)}))
     if args.ship:
@@ -459,7 +536,8 @@ def main(argv: list[str] | None = None) -> int:
                          inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
-                         sessions=summary["sessions"], loss=LOSS)
+                         sessions=summary["sessions"], loss=LOSS,
+                         strengths=summary["hparams"].get("strengths", "study"))
     return 0
 
 
@@ -526,6 +604,59 @@ the training ranges (see `aeutils/damage.py`) are untested.
 """
 
 
+def wide_model_card(weights: Path, record: dict) -> str:
+    """The model card of a model trained at every strength (`--strengths wide`): architecture, data
+    and its terms, each training session, and the robustness sweep (`record`: what
+    scripts/robustness.py writes for it) on three sources."""
+    ck = zoo.load_shipped(str(weights), task="repair")
+    kind = ck["damage"]
+    params = sum(p.numel() for p in build(ck["arch"]).parameters())
+    val = ck["metrics"].get("val", {})
+    hp = WIDE_HPARAMS[ck.get("profile", "cpu")]
+    sessions = "; ".join(f"from step {s['from_step']} at lr {s['lr']:g}" for s in ck.get("sessions", []))
+    name, values = damage.SWEEP[kind]
+    v = record["summary"]["model"]
+    images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
+    return f"""# {weights.stem}
+
+Repair model for **{kind}** at any strength, from none to heavy, on faces from any source:
+`aeutils repair --damage {kind}` uses it. It is not told the strength.
+
+- Architecture: `{json.dumps(ck["arch"])}` (`aeutils.models.repair.build`: a U-Net without batch norm,
+  whose output is the input plus a correction), {params:,} parameters, stored in float16
+  ({weights.stat().st_size / 1e6:.1f} MB).
+- Input: RGB in [0, 1] plus a fourth channel of zeros. Output: repaired RGB. Any image size, in tiles.
+- Training data: CelebA aligned faces, identities 0-159 (4,800 images), and VoxCeleb2 dev-identity
+  frames sampled once a second throughout every clip (`data/voxceleb2-dense`), as {hp["crop"]}x{hp["crop"]}
+  photo-like crops (`aeutils.photos.PhotoCrops`: downscaled 0.5-1x, anywhere in the image, flipped,
+  brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
+  40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
+- Checkpoint chosen on the mean PSNR of a sweep over every strength on three validation sources
+  (CelebA identities 160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never
+  trained on): best {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")} (worst gain over the input
+  {val.get("gain_min", float("nan")):+.2f} dB, clean input returned at {val.get("clean_min", float("nan")):.1f} dB or better).
+- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam ({sessions}),
+  {ck.get("loss")}, {ck.get("train_seconds", 0) / 60:.0f} minutes on one thread of a 2-core CPU (no GPU){
+  ", started from `" + ck["init"] + "`" if ck.get("init") else ", from a random start"}.
+- Terms: CelebA is for non-commercial research only (Liu et al., "Deep Learning Face Attributes in
+  the Wild", ICCV 2015) and these weights inherit that restriction; VoxCeleb2 is CC BY 4.0 (Chung,
+  Nagrani, Zisserman, Interspeech 2018).
+
+## Robustness sweep (`scripts/robustness.py`)
+
+Test images: {images} (CelebA test identities, VoxCeleb2 test-identity frames, odd-numbered
+lfw-val images); {kind} at {name} {", ".join(robustness.label(kind, x).split(" ", 1)[1] for x in values)} and clean. PSNR (dB, each
+image capped at 60) on 8-bit outputs; classical baselines given the true {name}, their own knob tuned
+per strength on validation images; bold where the model is at least as good as the best of them.
+
+{robustness.markdown(record["results"], "model")}
+
+Worst gain over the damaged input {v["gain_min"]:+.2f} dB; clean input returned at {v["clean_min"]:.1f} dB or
+better; largest mean colour shift {v["cast_max"]:.2f} levels (8-bit); cells where the input is
+below 40 dB and the model is not +0.3 dB closer: {", ".join(v["short"]) or "none"}.
+"""
+
+
 # --- command line ---------------------------------------------------------------------------
 def register(sub) -> None:
     p = sub.add_parser("repair", help="repair a damaged face image (noise, holes, mosaic, blur, JPEG)",
@@ -535,7 +666,8 @@ def register(sub) -> None:
     p.add_argument("output", help="where to write the repaired image (format from the extension)")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
                    help="what happened to the image (default blind: let the model tell). For blocks, "
-                   "squares and grid without --mask, pure-black pixels are taken as the holes")
+                   "squares and grid without --mask, the holes are found in the image: pure-black lines and "
+                   "rectangles with sharp edges (not dark hair or the black corners of a rotated photo)")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
                    f"if shipped, else {SHIPPED})")
@@ -570,7 +702,7 @@ def run(args) -> int:
     if args.mask:
         mask = read_mask(args.mask, im.size)
     elif args.damage in damage.HOLE_KINDS:
-        mask = (arr == 0).all(axis=-1)
+        mask = holes.find_holes(arr)
     if mask is not None:
         arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
     out = repair_array(model, arr, mask, tile=args.tile, overlap=min(32, args.tile // 8),
