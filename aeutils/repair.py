@@ -356,6 +356,19 @@ def _step(model: nn.Module, batch) -> dict:
     return {"loss": mse, "psnr": -10 * torch.log10(mse.detach())}
 
 
+def _start(arch: dict, run_dir: Path, init: str | None) -> tuple[nn.Module, str | None]:
+    """A new model of `arch`, with the weights of shipped model `init` unless the run resumes; and the
+    init to record (None on resume: the first session's record is kept, see train.fit)."""
+    model = build(arch)
+    if not init or (Path(run_dir) / "last.pt").exists():
+        return model, None
+    start, ck = load_model(init)
+    if ck["arch"] != arch:
+        raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
+    model.load_state_dict(start.state_dict())
+    return model, init
+
+
 def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps: int | None = None,
                 minutes: float | None = None, progress: bool = True, seed: int = 0, init: str | None = None,
                 **overrides) -> tuple[nn.Module, dict]:
@@ -369,14 +382,7 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
         hp["mask_keep"] = 1.0  # a hole specialist always has a mask: given, or the black pixels (`aeutils repair`)
     torch.manual_seed(seed)
     random.seed(seed)
-    model = build(arch)
-    started_from = None  # recorded by the first session only; later ones keep it (train.fit)
-    if init and not (Path(run_dir) / "last.pt").exists():
-        start, ck = load_model(init)
-        if ck["arch"] != arch:
-            raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
-        model.load_state_dict(start.state_dict())
-        started_from = init
+    model, started_from = _start(arch, run_dir, init)
     faces = face_split("train", profile, limit=None if profile != "smoke" else 8)
     loader = DataLoader(RepairPairs(faces, kinds, hp["crop"], hp["mask_keep"]), batch_size=hp["batch"],
                         shuffle=True, drop_last=True)
@@ -416,14 +422,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     hp = dict(WIDE_HPARAMS[profile], **overrides)
     arch = WIDE_ARCH[profile]
     torch.manual_seed(seed)
-    model = build(arch)
-    started_from = None
-    if init and not (Path(run_dir) / "last.pt").exists():
-        start, ck = load_model(init)
-        if ck["arch"] != arch:
-            raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
-        model.load_state_dict(start.state_dict())
-        started_from = init
+    model, started_from = _start(arch, run_dir, init)
     crops = photos.PhotoCrops(photos.training_faces(profile), hp["crop"])
     loader = DataLoader(WidePairs(crops, kind), batch_size=hp["batch"], shuffle=True, drop_last=True)
     val = photos.validation_faces(profile, hp["val_images"])
