@@ -170,3 +170,20 @@ def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
             else:
                 assert metrics.psnr(res, gt) >= metrics.psnr(inp, gt) + 0.3
             assert np.abs((res.astype(float) - gt).reshape(-1, 3).mean(0)).max() < 1.0
+
+
+def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
+    from aeutils import zoo
+
+    model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=2, progress=False)
+    ship = tmp_path / "repair-noise.pt"
+    zoo.save_shipped(ship, "repair", repair.WIDE_ARCH["smoke"], model, {"val": summary["best"]}, damage="noise",
+                     profile="smoke", steps=summary["steps"], train_seconds=summary["train_seconds"], init=None,
+                     lr=1e-3, sessions=summary["sessions"], loss=repair.LOSS, strengths="wide")
+    faces = {"lfw": [to_tensor(smoke_images(1, size=48, seed=4)[0])]}
+    results = robustness.sweep("noise", {"model": model}, faces, repair.repair_array)
+    record = {"results": results, "summary": {"model": robustness.summary(results, "model")},
+              "images_per_source": {"lfw": 1}}
+    card = repair.wide_model_card(ship, record)
+    assert "# repair-noise" in card and "non-commercial" in card and "CC BY 4.0" in card
+    assert "| sigma 25 |" in card and "1 lfw" in card and "from a random start" in card
