@@ -324,12 +324,13 @@ def compress_file(src: str | Path, dst: str | Path, model: str = DEFAULT_CODEC, 
                   force: bool = False) -> dict:
     """Compress one image file; returns what was written (bytes, bpp, times)."""
     im = load_rgb(src)
+    bitstream.check_size(im.width, im.height)
     dst = check_output(dst, force)
     codec = load_codec(model)
     t0 = time.perf_counter()
     data = codec.encode(im, quality)
     seconds = time.perf_counter() - t0
-    atomic_write_bytes(dst, data)
+    atomic_write_bytes(dst, data, exclusive=not force)
     return {"bytes": len(data), "bpp": 8 * len(data) / (im.width * im.height), "width": im.width,
             "height": im.height, "model": codec.name, "quality": quality, "encode_s": seconds}
 
@@ -339,8 +340,11 @@ def decompress_file(src: str | Path, dst: str | Path, force: bool = False) -> di
     src = Path(src)
     if not src.is_file():
         raise UserError(f"no such file: {src}")
-    dst = check_output(dst, force)
-    data = src.read_bytes()
+    dst = check_output(dst, force, image=True)
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {src} ({e.strerror or e})") from None
     header, _ = bitstream.unpack(data)
     if header.model not in zoo.list_names():
         raise UserError(f"file needs model {header.model!r}, which is not shipped here")
@@ -348,9 +352,7 @@ def decompress_file(src: str | Path, dst: str | Path, force: bool = False) -> di
     t0 = time.perf_counter()
     im = codec.decode(data)
     seconds = time.perf_counter() - t0
-    from aeutils.images import save_image
-
-    save_image(im, dst)
+    save_image(im, dst, exclusive=not force)
     return {"width": im.width, "height": im.height, "model": codec.name, "decode_s": seconds}
 
 

@@ -61,8 +61,9 @@ def fit(
     """Train `model` until `cfg.max_steps` (or `cfg.max_minutes`), resuming from `run_dir/last.pt`.
 
     Returns a summary: steps done, the best validation metrics and where best.pt is."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = make_run_dir(run_dir)
+    for tmp in run_dir.glob(".*.pt.*.tmp"):  # what a run killed while saving a checkpoint left
+        tmp.unlink()
     if optimizer is None:
         trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -153,6 +154,16 @@ def load_best(model: torch.nn.Module, run_dir: str | Path) -> dict:
     ck = checkpoint.load(path)
     load_weights(model, ck["model"], path)
     return ck["metrics"]
+
+
+def make_run_dir(run_dir: str | Path) -> Path:
+    """Create a run folder (and its parents); a file in the way is a UserError."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot use {run_dir} as a run folder ({e.strerror or e}); choose another --run-dir") from None
+    return run_dir
 
 
 def load_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:

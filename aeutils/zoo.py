@@ -10,18 +10,19 @@ from pathlib import Path
 
 import torch
 
-from aeutils import config
+from aeutils import checkpoint, config
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes
 
 
 def save_shipped(path: str | Path, task: str, arch: dict, model: torch.nn.Module,
-                 metrics: dict | None = None, **extra) -> None:
-    """Write a model for shipping: float tensors in float16 (halves the file; restored to float32)."""
+                 metrics: dict | None = None, exclusive: bool = False, **extra) -> None:
+    """Write a model for shipping: float tensors in float16 (halves the file; restored to float32).
+    `exclusive`: refuse to replace an existing file (`--ship` without --force)."""
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buf = io.BytesIO()
     torch.save({"task": task, "arch": arch, "state_dict": state, "metrics": metrics or {}, **extra}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), exclusive)
 
 
 def resolve(name_or_path: str) -> Path:
