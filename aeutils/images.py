@@ -27,25 +27,39 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     try:
         with Image.open(path) as im:
             im.load()
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)  # in place: keeps the file's tags (_full_scale)
+            return to_rgb(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UserError(f"not a readable image: {path} ({e.__class__.__name__})") from None
-    return to_rgb(im)
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    """Any Pillow mode to RGB; transparent pixels become white rather than black."""
+    """Any Pillow mode to RGB; transparent pixels become white rather than black. Deeper samples
+    are scaled by their type's range, never by the image's content (a dark 16-bit image stays
+    dark): 16-bit by 65535, float ('F') as [0, 1]."""
     if im.mode == "RGB":
         return im
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, im).convert("RGB")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        arr = arr / 257.0 if arr.max() > 255 else arr
+    if im.mode == "F" or im.mode.startswith("I"):
+        arr = np.asarray(im, dtype=np.float64) * (255.0 / _full_scale(im))
         im = Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), "L")
     return im.convert("RGB")
+
+
+def _full_scale(im: Image.Image) -> float:
+    """The sample value that means white: 1 for float images, 65535 for 16-bit ones; a 32-bit
+    integer image ('I') by the bits per sample its TIFF file declares, else taken as 16-bit
+    (Pillow opens 16-bit PGM files as 'I')."""
+    if im.mode == "F":
+        return 1.0
+    tags = getattr(im, "tag_v2", {})
+    if im.mode == "I" and 258 in tags:
+        bits, sample_format = (int(np.ravel(tags.get(tag, 1))[0]) for tag in (258, 339))
+        return 2.0 ** (bits - (sample_format == 2)) - 1  # TIFF BitsPerSample, SampleFormat (2: signed)
+    return 65535.0
 
 
 def to_tensor(im: Image.Image) -> torch.Tensor:
