@@ -31,12 +31,14 @@ from PIL import Image
 from aeutils import bitstream, zoo
 from aeutils.entropy import SCALE_TABLE, gaussian_tables
 from aeutils.errors import UserError
-from aeutils.images import check_output, load_rgb, pad_to_multiple, to_image, to_tensor, to_uint8, atomic_write_bytes
+from aeutils.images import (atomic_write_bytes, check_output, load_rgb, pad_to_multiple, save_image, to_image,
+                            to_tensor, to_uint8)
 from aeutils.models.hyperprior import MeanScaleHyperprior
 
 FRAC_ACT, FRAC_W = 8, 12  # fixed-point fractional bits of activations and weights (hyper-synthesis)
 Z_RADIUS = 48  # the hyper-latent is coded over -48..48 per channel
 DEFAULT_CODEC = "face-codec"
+CORRUPT_END = "corrupt payload (the coded stream does not end where the file does)"
 
 
 @contextlib.contextmanager
@@ -127,6 +129,10 @@ class FaceCodec(LearnedCodec):
                 self._int_layers[-1][3] = True
         self._y_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["y_probs"]]
         self._y_radius = [(len(p) - 1) // 2 for p in self.tables["y_probs"]]
+        # the fewest bits one hyper-latent position can cost: each channel's most probable value
+        # (plus the 2^-24 the coder's quantised probabilities may add)
+        p_max = np.asarray(self.tables["z_probs"]).max(axis=1)
+        self._z_min_bits = float(-np.log2(np.minimum(1.0, p_max + 2.0**-24)).sum())
 
     def _entropy_parameters(self, z_hat: torch.Tensor, level: int):
         """Exact (mu_q, scale index) for every latent symbol from integer z_hat (1, N, h, w).
@@ -146,8 +152,10 @@ class FaceCodec(LearnedCodec):
         mu_int, s_int = a.chunk(2, dim=1)
         gain = torch.as_tensor(self.tables["gain_int"][level], dtype=torch.float64).view(1, -1, 1, 1)
         mu_q = mu_int * gain / 2 ** (FRAC_ACT + FRAC_W)
-        thresholds = torch.as_tensor(self.tables["thresholds_int"][level], dtype=torch.float64)
-        index = (s_int[..., None] > thresholds.view(1, -1, 1, 1, thresholds.shape[-1])).sum(-1)
+        # each symbol's scale index: how many of its channel's thresholds lie below s (a count, so
+        # the thresholds may be sorted first; a binary search keeps memory to one map)
+        thresholds = torch.as_tensor(self.tables["thresholds_int"][level], dtype=torch.float64).sort(dim=-1).values
+        index = torch.searchsorted(thresholds, s_int[0].flatten(1).contiguous()).view_as(s_int)
         return mu_q, index
 
     def _synthesize(self, k: torch.Tensor, mu_q: torch.Tensor, level: int, h: int, w: int) -> torch.Tensor:
@@ -174,6 +182,10 @@ class FaceCodec(LearnedCodec):
         radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index]
         clamped = int((k.abs() > radius).sum())
         k = torch.maximum(torch.minimum(k, radius), -radius)
+        # The decoder reads this symbol last (the top scale level's last one); it must not be the
+        # alphabet's first, which an exhausted coder yields for free (decode_payload's end check).
+        last = torch.nonzero(index.flatten() == index.max())[-1]
+        k.view(-1)[last] = torch.maximum(k.view(-1)[last], 1 - radius.view(-1)[last])
         return {"z": z_hat, "k": k, "index": index, "mu_q": mu_q, "clamped": clamped}
 
     def analyse(self, im: Image.Image, quality) -> tuple[dict, torch.Tensor]:
@@ -201,16 +213,19 @@ class FaceCodec(LearnedCodec):
         return bitstream.pack(header, payload)
 
     def decode_payload(self, header: bitstream.Header, payload: bytes) -> torch.Tensor:
-        if len(payload) % 4:
-            raise UserError("corrupt payload (length is not a whole number of 32-bit words)")
+        if not payload or len(payload) % 4:
+            raise UserError("corrupt payload (empty, or not a whole number of 32-bit words)")
         level = self._level(header.quality)
         hp, wp = (-(-header.height // self.model.stride) * self.model.stride,
                   -(-header.width // self.model.stride) * self.model.stride)
         n, zh, zw = self.model.N, hp // 64, wp // 64
+        self._check_payload_length(len(payload), zh * zw, (hp // 16) * (wp // 16), header)
         try:
             coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
             rows = np.repeat(self.tables["z_probs"], zh * zw, axis=0)
             z = coder.decode(constriction.stream.model.Categorical(perfect=False), rows).astype(np.float64)
+            if coder.is_empty():  # ran out already: y's symbols, whose last is never free, cannot follow
+                raise UserError(CORRUPT_END)
             z_hat = torch.from_numpy(z - Z_RADIUS).view(1, n, zh, zw)
             mu_q, index = self._entropy_parameters(z_hat, level)
             idx = index[0].numpy()
@@ -218,10 +233,28 @@ class FaceCodec(LearnedCodec):
             for lv, model in enumerate(self._y_models):
                 count = int((idx == lv).sum())
                 if count:
-                    k[idx == lv] = coder.decode(model, count) - self._y_radius[lv]
+                    symbols = coder.decode(model, count)
+                    k[idx == lv] = symbols - self._y_radius[lv]
+                    last = symbols[-1]
         except (ValueError, RuntimeError, IndexError, AssertionError) as e:
             raise UserError(f"corrupt payload ({e.__class__.__name__})") from None
+        # The stream must end exactly where the file does: no words left over, and the last symbol
+        # not read from an exhausted coder (whose empty state yields symbol 0 for ever, at no cost).
+        if not coder.is_empty() or last == 0:
+            raise UserError(CORRUPT_END)
         return self._synthesize(torch.from_numpy(k)[None], mu_q, level, header.height, header.width)
+
+    def _check_payload_length(self, length: int, z_positions: int, y_positions: int,
+                              header: bitstream.Header) -> None:
+        """Refuse, before decoding anything, a payload too short or too long for the declared size:
+        each hyper-latent position costs at least `_z_min_bits`, no symbol more than 24 bits (the
+        coder's probability precision); 32 bits of slack for the coder's final state."""
+        bits = 8 * length
+        least = z_positions * self._z_min_bits - 32
+        most = 24 * (z_positions * self.model.N + y_positions * self.model.M) + 32
+        if not least <= bits <= most:
+            raise UserError(f"corrupt file ({length} bytes of payload cannot code "
+                            f"a {header.width}x{header.height} image)")
 
 
 class FixedLengthCodec(LearnedCodec):
@@ -247,6 +280,8 @@ class FixedLengthCodec(LearnedCodec):
 
     @torch.no_grad()
     def encode(self, im: Image.Image, quality=None) -> bytes:
+        if quality not in (None, self.bits):
+            raise UserError(f"{self.name} has one quality level, {self.bits} (its bits per latent value)")
         x = pad_to_multiple(to_tensor(im), self.stride)
         codes, lo, hi = self.model.quantized_latent(x)
         side = np.concatenate([lo.numpy(), hi.numpy()]).astype(">f2").tobytes()
@@ -258,8 +293,8 @@ class FixedLengthCodec(LearnedCodec):
         c = self.channels
         hp, wp = -(-header.height // 8) * 8, -(-header.width // 8) * 8
         count = c * (hp // 8) * (wp // 8)
-        if len(payload) != 4 * c + math.ceil(count * self.bits / 8):
-            raise UserError("corrupt or truncated payload (wrong length)")
+        if header.quality != self.bits or len(payload) != 4 * c + math.ceil(count * self.bits / 8):
+            raise UserError("corrupt file (quality or payload length does not match the header)")
         side = np.frombuffer(payload[:4 * c], dtype=">f2").astype(np.float32)
         lo, hi = torch.from_numpy(side[:c].copy()), torch.from_numpy(side[c:].copy())
         bits = np.unpackbits(np.frombuffer(payload[4 * c:], dtype=np.uint8))[:count * self.bits]
@@ -289,12 +324,13 @@ def compress_file(src: str | Path, dst: str | Path, model: str = DEFAULT_CODEC, 
                   force: bool = False) -> dict:
     """Compress one image file; returns what was written (bytes, bpp, times)."""
     im = load_rgb(src)
+    bitstream.check_size(im.width, im.height)
     dst = check_output(dst, force)
     codec = load_codec(model)
     t0 = time.perf_counter()
     data = codec.encode(im, quality)
     seconds = time.perf_counter() - t0
-    atomic_write_bytes(dst, data)
+    atomic_write_bytes(dst, data, exclusive=not force)
     return {"bytes": len(data), "bpp": 8 * len(data) / (im.width * im.height), "width": im.width,
             "height": im.height, "model": codec.name, "quality": quality, "encode_s": seconds}
 
@@ -304,8 +340,11 @@ def decompress_file(src: str | Path, dst: str | Path, force: bool = False) -> di
     src = Path(src)
     if not src.is_file():
         raise UserError(f"no such file: {src}")
-    dst = check_output(dst, force)
-    data = src.read_bytes()
+    dst = check_output(dst, force, image=True)
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {src} ({e.strerror or e})") from None
     header, _ = bitstream.unpack(data)
     if header.model not in zoo.list_names():
         raise UserError(f"file needs model {header.model!r}, which is not shipped here")
@@ -313,9 +352,7 @@ def decompress_file(src: str | Path, dst: str | Path, force: bool = False) -> di
     t0 = time.perf_counter()
     im = codec.decode(data)
     seconds = time.perf_counter() - t0
-    from aeutils.images import save_image
-
-    save_image(im, dst)
+    save_image(im, dst, exclusive=not force)
     return {"width": im.width, "height": im.height, "model": codec.name, "decode_s": seconds}
 
 

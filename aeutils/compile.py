@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -428,8 +429,10 @@ def compile_voxceleb2(root: str | Path, out: str | Path, counts: dict[str, int] 
     """Sample frames from a VoxCeleb2 tree into OUT (see the module docstring); resumes a previous
     run with the same settings. `counts`: utterances per split (default the original's 50K/5K/5K)."""
     counts = {**DEFAULT_COUNTS, **(counts or {})}
-    if interval <= 0:
-        raise UserError(f"--interval must be positive, got {interval}")
+    if not (math.isfinite(interval) and interval > 0):
+        raise UserError(f"--interval must be a finite number of seconds above 0, got {interval}")
+    if min(counts.values()) < 0:
+        raise UserError(f"utterance counts must be 0 or more, got {counts}")
     if not 0 <= val_fraction < 1:
         raise UserError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     root, out = Path(root), Path(out)

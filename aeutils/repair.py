@@ -13,7 +13,6 @@ refines that fill, and known pixels are kept: only holes are replaced by the mod
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
@@ -26,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from aeutils import baselines, config, damage, holes, metrics, photos, robustness, train, zoo
+from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.data import FaceImages, face_split
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, save_image, to_uint8
@@ -491,7 +491,7 @@ def specialist_models(profile: str, progress: bool = False) -> tuple[dict[str, n
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="aeutils train repair", description="Train a damage-repair model.")
+    p = OneLineParser(prog="aeutils train repair", description="Train a damage-repair model.")
     p.add_argument("--profile", default=None, help="smoke | cpu | paper (default: $AEUTILS_PROFILE or cpu)")
     p.add_argument("--arch", choices=list(MODELS), default="unet")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
@@ -501,17 +501,20 @@ def main(argv: list[str] | None = None) -> int:
                    f"strength from none to heavy on photo-like crops ({', '.join(damage.WIDE)} only)")
     p.add_argument("--run-dir", type=Path, default=None, help="default runs/repair-ARCH-DAMAGE-PROFILE "
                    "(runs/repair-wide-DAMAGE-PROFILE with --strengths wide)")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the profile's)")
+    p.add_argument("--steps", type=positive_int, default=None)
+    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
+    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--init", default=None, help="start from a shipped repair model of the same architecture "
                    "(name or .pt), e.g. repair-blind to specialise it on one damage")
     p.add_argument("--ship", type=Path, default=None, help="after training, write the best model here "
                    "(a weights/*.pt file; the model card is written separately)")
+    p.add_argument("--force", action="store_true", help="let --ship replace an existing file")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
+    if args.ship:
+        check_output(args.ship, args.force)
     torch.set_num_threads(args.threads)
     kinds = list(damage.KINDS) if args.damage == damage.BLIND else [args.damage]
     start = time.time()
@@ -531,8 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"run_dir": str(run_dir), "steps": summary["steps"], "best": summary["best"],
                       "session_seconds": round(time.time() - start, 1)}))
     if args.ship:
-        zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, damage=args.damage,
-                         inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
+        zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, exclusive=not args.force,
+                         damage=args.damage, inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
                          sessions=summary["sessions"], loss=LOSS,
@@ -694,7 +697,7 @@ def run(args) -> int:
     if args.tile < 64:
         raise UserError("--tile must be at least 64")
     im = load_rgb(args.input)
-    out_path = check_output(args.output, args.force)
+    out_path = check_output(args.output, args.force, image=True)
     model, _ = load_model(args.model or model_for(args.damage))
     arr = np.asarray(im)
     mask = None
@@ -706,5 +709,5 @@ def run(args) -> int:
         arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
     out = repair_array(model, arr, mask, tile=args.tile, overlap=min(32, args.tile // 8),
                        progress=not args.no_progress)
-    save_image(Image.fromarray(out, "RGB"), out_path)
+    save_image(Image.fromarray(out, "RGB"), out_path, exclusive=not args.force)
     return 0

@@ -14,9 +14,10 @@ from torch.utils.tensorboard import SummaryWriter
 class Logger:
     """A SummaryWriter for one named run (`runs/<name>`), with the project's conventions."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, purge_step: int | None = None):
+        """`purge_step`: TensorBoard drops earlier events at this step and later (a resumed run)."""
         self.run_dir = Path(run_dir)
-        self.writer = SummaryWriter(str(self.run_dir))
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for key, value in values.items():

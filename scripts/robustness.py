@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeutils import colorize, photos, repair, robustness, superres, train, zoo
+from aeutils import checkpoint, colorize, photos, repair, robustness, superres, train, zoo
 from aeutils.images import to_uint8
 from aeutils.models.repair import build
 
@@ -28,7 +28,7 @@ def load(spec: str) -> torch.nn.Module:
     """A shipped model (name or .pt) or a run's checkpoint (`runs/.../best.pt`, architecture from its hparams)."""
     path = Path(spec)
     if path.name in ("best.pt", "last.pt"):
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        ck = checkpoint.load(path)
         model = build(json.loads(ck["hparams"]["arch"]))
         train.load_weights(model, ck["model"], path)
         return model.eval()
