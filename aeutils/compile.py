@@ -339,7 +339,10 @@ def _prepare_out(out: Path, settings: dict, force: bool) -> None:
             shutil.rmtree(out / "frames", ignore_errors=True)
     elif out.is_dir() and any(out.iterdir()):
         raise UserError(f"{out} is not empty and holds no compiled dataset (settings.json); choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder should be, no permission
+        raise UserError(f"cannot create {out} ({e.strerror or e})") from None
     atomic_write_bytes(marker, (json.dumps(settings, indent=1) + "\n").encode())
 
 

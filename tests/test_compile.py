@@ -291,6 +291,13 @@ def test_cli_will_not_write_into_a_foreign_folder(tree, tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err and os.listdir(tmp_path / "o") == ["notes.txt"]
 
 
+def test_cli_output_under_a_file_is_one_line(tree, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert cli.main(["compile-voxceleb2", str(tree), str(tmp_path / "file" / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create" in err and err.count("\n") == 1
+
+
 # --- Image folders -----------------------------------------------------------------------------------
 
 @pytest.fixture
