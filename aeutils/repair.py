@@ -615,7 +615,8 @@ def wide_model_card(weights: Path, record: dict) -> str:
     params = sum(p.numel() for p in build(ck["arch"]).parameters())
     val = ck["metrics"].get("val", {})
     hp = WIDE_HPARAMS[ck.get("profile", "cpu")]
-    sessions = "; ".join(f"from step {s['from_step']} at lr {s['lr']:g}" for s in ck.get("sessions", []))
+    sessions = "; ".join(f"from step {s['from_step']} at lr {s['lr']:g}" for s in ck.get("sessions", [])
+                         if s["from_step"] < ck.get("steps", 0))  # not a session that only shipped
     name, values = damage.SWEEP[kind]
     v = record["summary"]["model"]
     images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
@@ -638,7 +639,7 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
   trained on): best {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")} (worst gain over the input
   {val.get("gain_min", float("nan")):+.2f} dB, clean input returned at {val.get("clean_min", float("nan")):.1f} dB or better).
 - Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam ({sessions}),
-  {ck.get("loss")}, {ck.get("train_seconds", 0) / 60:.0f} minutes on one thread of a 2-core CPU (no GPU){
+  {ck.get("loss")}, {ck.get("train_seconds", 0) / 60:.0f} minutes on a 2-core CPU (no GPU){
   ", started from `" + ck["init"] + "`" if ck.get("init") else ", from a random start"}.
 - Terms: CelebA is for non-commercial research only (Liu et al., "Deep Learning Face Attributes in
   the Wild", ICCV 2015) and these weights inherit that restriction; VoxCeleb2 is CC BY 4.0 (Chung,

@@ -66,12 +66,12 @@ def main() -> None:
     for kind in [k for k in args.kinds.split(",") if k != "none"]:
         start = time.time()
         main_model = chosen.get(kind, repair.model_for(kind))
-        models = {"model": load(main_model)} | {name: load(name) for name in args.also}
+        models = {"model": load(main_model)} | {Path(name).stem: load(name) for name in args.also}
         tuned = robustness.tune(kind, val, slow=args.slow)
         results = robustness.sweep(kind, models, test, repair.repair_array, tuned=tuned, slow=args.slow,
                                    progress=True)
         verdicts = {name: robustness.summary(results, name) for name in models}
-        record = {"kind": kind, "model": main_model, "also": args.also, "tuned": {str(k): v for k, v in tuned.items()},
+        record = {"kind": kind, "model": main_model, "also": [Path(name).stem for name in args.also], "tuned": {str(k): v for k, v in tuned.items()},
                   "images_per_source": {s: len(v) for s, v in test.items()}, "results": results,
                   "summary": verdicts, "seconds": round(time.time() - start)}
         (args.out / f"{kind}.json").write_text(json.dumps(record, indent=1))

@@ -186,4 +186,4 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
               "images_per_source": {"lfw": 1}}
     card = repair.wide_model_card(ship, record)
     assert "# repair-noise" in card and "non-commercial" in card and "CC BY 4.0" in card
-    assert "| sigma 25 |" in card and "1 lfw" in card and "from a random start" in card
+    assert "| sigma 25 |" in card and "1 lfw" in card and "from a random start" in card and "from step 0 at lr 0.001" in card
