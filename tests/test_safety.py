@@ -599,7 +599,9 @@ def test_ctrl_c_through_the_cli_saves_and_says_interrupted(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "aeutils", "train", "codec", "--profile", "smoke", "--steps",
                              "100000", "--run-dir", str(run), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            # a background job (CI under nohup or &) inherits SIGINT ignored: restore it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not list(run.glob("events.out.tfevents.*")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
