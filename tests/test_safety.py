@@ -597,11 +597,13 @@ def test_ctrl_c_saves_last_pt_before_stopping(tmp_path):
 
 def test_ctrl_c_through_the_cli_saves_and_says_interrupted(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "aeutils", "train", "codec", "--profile", "smoke", "--steps",
+    # the real entry point, with Python's Ctrl-C handler installed even where the suite runs as a
+    # background job (which starts its children with SIGINT ignored)
+    start = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from aeutils.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", start, "train", "codec", "--profile", "smoke", "--steps",
                              "100000", "--run-dir", str(run), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            # a background job (CI under nohup or &) inherits SIGINT ignored: restore it
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not list(run.glob("events.out.tfevents.*")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
