@@ -51,7 +51,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     """Parse and check a file; a foreign, truncated or corrupted one raises UserError."""
     if len(data) < _FIXED.size or data[:3] != MAGIC:
         raise UserError("not an aeutils compressed file (bad magic number)")
-    magic, version, kind, name_len = _FIXED.unpack_from(data)
+    _, version, kind, name_len = _FIXED.unpack_from(data)
     if version != VERSION:
         raise UserError(f"unsupported format version {version} (this aeutils reads version {VERSION})")
     start = _FIXED.size + name_len + 4 + _SIZE.size

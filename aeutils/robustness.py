@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aeutils import baselines, damage, metrics
-from aeutils.images import to_uint8
+from aeutils.images import to_tensor, to_uint8
 
 # Per damage: baseline -> (knob values tried on validation, restore(im, params, knob)).
 BASELINES = {
@@ -130,25 +130,15 @@ def upscale_sweep(models: dict[str, torch.nn.Module], sources: dict[str, list[to
             gt = to_uint8(x[:, :h // scale * scale, :w // scale * scale])
             small = Image.fromarray(gt).resize((w // scale, h // scale), Image.BICUBIC, reducing_gap=None)
             for q in UPSCALE_QUALITIES:
-                lr = small if q is None else Image.open(_jpeg(small, q)).convert("RGB")
-                outs = {"bicubic": baselines.upscale_bicubic(np.asarray(lr), scale),
-                        "lanczos": baselines.upscale_lanczos(np.asarray(lr), scale)}
-                t = torch.from_numpy(np.asarray(lr).copy()).permute(2, 0, 1).float() / 255
+                t = to_tensor(small) if q is None else damage.jpeg_roundtrip(to_tensor(small), q)
+                lr = to_uint8(t)
+                outs = {"bicubic": baselines.upscale_bicubic(lr, scale), "lanczos": baselines.upscale_lanczos(lr, scale)}
                 outs |= {name: run(m, t) for name, m in models.items()}
                 cell = out.setdefault(source, {}).setdefault("png" if q is None else f"q{q}", {})
                 for name, im in outs.items():
                     cell.setdefault(name, []).append(metrics.psnr(im, gt))
     return {src: {k: {m: round(float(np.mean(v)), 2) for m, v in cell.items()} for k, cell in per.items()}
             for src, per in out.items()}
-
-
-def _jpeg(im, quality: int):
-    import io
-
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    return buf
 
 
 def label(kind: str, strength) -> str:

@@ -187,3 +187,14 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     card = repair.wide_model_card(ship, record)
     assert "# repair-noise" in card and "non-commercial" in card and "CC BY 4.0" in card
     assert "| sigma 25 |" in card and "1 lfw" in card and "from a random start" in card and "from step 0 at lr 0.001" in card
+
+
+def test_upscale_sweep_scores_every_input_quality():
+    from aeutils import superres
+
+    faces = {"s": [to_tensor(smoke_images(1, size=96, seed=2)[0])]}
+    res = robustness.upscale_sweep({"srresnet": superres.load_model("sr-x4-srresnet")}, faces, 4,
+                                   lambda m, t: superres.upscale_tiled(m, t))
+    assert list(res["s"]) == ["png", "q90", "q75", "q50"]
+    assert res["s"]["png"]["srresnet"] > res["s"]["png"]["bicubic"]
+    assert res["s"]["png"]["bicubic"] > res["s"]["q50"]["bicubic"]  # the JPEG input really loses detail
