@@ -75,18 +75,18 @@ def noise_sigma(im: np.ndarray) -> float:
     return float(restoration.estimate_sigma(_float(im), channel_axis=-1, average_sigmas=True))
 
 
-def denoise_nlm(im: np.ndarray, sigma: float | None = None) -> np.ndarray:
-    """Non-local means (Buades et al. 2005), 5x5 patches searched within 13x13; h = 0.8 sigma."""
+def denoise_nlm(im: np.ndarray, sigma: float | None = None, strength: float = 0.8) -> np.ndarray:
+    """Non-local means (Buades et al. 2005), 5x5 patches searched within 13x13; h = strength * sigma."""
     sigma = noise_sigma(im) if sigma is None else sigma
-    out = restoration.denoise_nl_means(_float(im), h=0.8 * sigma, sigma=sigma, patch_size=5,
+    out = restoration.denoise_nl_means(_float(im), h=strength * sigma, sigma=sigma, patch_size=5,
                                        patch_distance=6, fast_mode=True, channel_axis=-1)
     return _u8(out)
 
 
-def denoise_tv(im: np.ndarray, sigma: float | None = None) -> np.ndarray:
-    """Total-variation denoising (Chambolle 2004) with weight proportional to sigma."""
+def denoise_tv(im: np.ndarray, sigma: float | None = None, strength: float = 0.6) -> np.ndarray:
+    """Total-variation denoising (Chambolle 2004) with weight strength * sigma."""
     sigma = noise_sigma(im) if sigma is None else sigma
-    return _u8(restoration.denoise_tv_chambolle(_float(im), weight=0.6 * sigma, channel_axis=-1))
+    return _u8(restoration.denoise_tv_chambolle(_float(im), weight=strength * sigma, channel_axis=-1))
 
 
 def denoise_bm3d(im: np.ndarray, sigma: float | None = None) -> np.ndarray:

@@ -24,7 +24,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from aeutils.errors import UserError
-from aeutils.images import check_output
+from aeutils.images import check_output, image_format
 
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # what a folder or glob contributes
 Process = Callable[[Path, Path], "str | None"]
@@ -71,15 +71,17 @@ def tile_progress(args) -> bool:
 
 
 def run(args, process: Process, load: Callable[[], object] | None = None,
-        suffixes: frozenset[str] = IMAGE_SUFFIXES) -> int:
-    """Run the command on one file (`args.paths` = INPUT OUTPUT) or on a batch (`args.out`)."""
+        suffixes: frozenset[str] = IMAGE_SUFFIXES, image: bool = True) -> int:
+    """Run the command on one file (`args.paths` = INPUT OUTPUT) or on a batch (`args.out`); each
+    output is checked before its work (see images.check_output; `image`: the outputs are images, so
+    their extension must name a format Pillow writes). `process` writes exclusively unless --force."""
     if args.out is None:
         if len(args.paths) != 2:
             raise UserError("give INPUT OUTPUT for one file, or --out DIR for several inputs")
         src, dst = map(Path, args.paths)
         if src.is_dir():
             raise UserError(f"{src} is a folder: give --out DIR to write one output per image in it")
-        line = process(src, check_output(dst, args.force))
+        line = process(src, check_output(dst, args.force, image=image))
         if line:
             print(line)
         return 0
@@ -87,6 +89,8 @@ def run(args, process: Process, load: Callable[[], object] | None = None,
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is not a folder")
     ext = args.ext if args.ext.startswith(".") else f".{args.ext}"
+    if image:
+        image_format(f"out{ext}")
     inputs, failures = expand(args.paths, suffixes)
     todo, skipped, owner = [], 0, {}
     for src in inputs:

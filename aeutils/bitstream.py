@@ -7,6 +7,9 @@
 FIXED_LENGTH (the experiments' quantized autoencoder: float16 per-channel min/max, then the codes
 packed at `num_bits` bits each). The model tag is derived from the model's weights, so a file
 is never decoded by a different model that happens to share its name.
+
+A file may declare at most MAX_PIXELS pixels (8192 x 8192): the header is checked against this
+limit, and each codec checks it against the payload's length, before anything is allocated.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ VERSION = 1
 ENTROPY_CODED, FIXED_LENGTH = 1, 2
 _FIXED = struct.Struct(">3sBBB")
 _SIZE = struct.Struct(">HHB")
+MAX_PIXELS = 8192 * 8192
 
 
 @dataclass
@@ -37,8 +41,7 @@ def pack(header: Header, payload: bytes) -> bytes:
     name = header.model.encode("ascii")
     if len(name) > 255 or len(header.tag) != 4:
         raise ValueError("model name too long or tag not 4 bytes")
-    if not (0 < header.width < 65536 and 0 < header.height < 65536):
-        raise UserError(f"image size {header.width}x{header.height} is outside 1..65535")
+    check_size(header.width, header.height)
     body = (_FIXED.pack(MAGIC, VERSION, header.kind, len(name)) + name + header.tag
             + _SIZE.pack(header.width, header.height, header.quality) + payload)
     return body + struct.pack(">I", zlib.crc32(body))
@@ -48,7 +51,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     """Parse and check a file; a foreign, truncated or corrupted one raises UserError."""
     if len(data) < _FIXED.size or data[:3] != MAGIC:
         raise UserError("not an aeutils compressed file (bad magic number)")
-    magic, version, kind, name_len = _FIXED.unpack_from(data)
+    _, version, kind, name_len = _FIXED.unpack_from(data)
     if version != VERSION:
         raise UserError(f"unsupported format version {version} (this aeutils reads version {VERSION})")
     start = _FIXED.size + name_len + 4 + _SIZE.size
@@ -65,6 +68,12 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
         raise UserError("corrupt file header (model name)") from None
     tag = data[_FIXED.size + name_len:_FIXED.size + name_len + 4]
     width, height, quality = _SIZE.unpack_from(data, _FIXED.size + name_len + 4)
-    if width == 0 or height == 0:
-        raise UserError("corrupt file header (empty image)")
+    check_size(width, height)
     return Header(kind, name, tag, width, height, quality), body[start:]
+
+
+def check_size(width: int, height: int) -> None:
+    """Refuse an image size the format does not hold: sides 1..65535, at most MAX_PIXELS pixels."""
+    if not (0 < width < 65536 and 0 < height < 65536) or width * height > MAX_PIXELS:
+        raise UserError(f"image size {width}x{height} is outside the format's limits "
+                        f"(sides 1..65535, at most {MAX_PIXELS:,} pixels, e.g. 8192x8192)")

@@ -36,7 +36,8 @@ from PIL import Image
 from aeutils import batch, bitstream, zoo
 from aeutils.entropy import SCALE_TABLE, gaussian_tables
 from aeutils.errors import UserError
-from aeutils.images import atomic_write_bytes, check_pixels, load_rgb, pad_to_multiple, save_image, to_image, to_uint8_tensor
+from aeutils.images import (atomic_write_bytes, check_pixels, load_rgb, pad_to_multiple, save_image, to_image,
+                            to_uint8_tensor)
 from aeutils.models.hyperprior import MeanScaleHyperprior
 from aeutils.tiles import tiled
 
@@ -47,6 +48,7 @@ DEFAULT_CODEC = "face-codec"
 # side, which covers the receptive-field radius of g_a (54 px) and of g_s (under 4 latents).
 TILE, TILE_MARGIN = 32, 4
 CAE_TILE, CAE_MARGIN = 96, 6  # the same for the experiments' model, in latents of 8 px (radii: 38 px and 4.75 latents)
+CORRUPT_END = "corrupt payload (the coded stream does not end where the file does)"
 
 
 @contextlib.contextmanager
@@ -140,6 +142,10 @@ class FaceCodec(LearnedCodec):
         self._z_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["z_probs"]]
         self._y_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["y_probs"]]
         self._y_radius = [(len(p) - 1) // 2 for p in self.tables["y_probs"]]
+        # the fewest bits one hyper-latent position can cost: each channel's most probable value
+        # (plus the 2^-24 the coder's quantised probabilities may add)
+        p_max = np.asarray(self.tables["z_probs"]).max(axis=1)
+        self._z_min_bits = float(-np.log2(np.minimum(1.0, p_max + 2.0**-24)).sum())
 
     def _entropy_parameters(self, z_hat: torch.Tensor, level: int):
         """Exact (mu_q, scale index) for every latent symbol from integer z_hat (1, N, h, w).
@@ -153,9 +159,10 @@ class FaceCodec(LearnedCodec):
         mu_int, s_int = a.chunk(2, dim=1)
         gain = torch.as_tensor(self.tables["gain_int"][level], dtype=torch.float64).view(1, -1, 1, 1)
         mu_q = mu_int * gain / 2 ** (FRAC_ACT + FRAC_W)
-        # the scale index is the count of a channel's (ascending) thresholds below s
-        thresholds = torch.as_tensor(self.tables["thresholds_int"][level], dtype=torch.float64)
-        index = torch.searchsorted(thresholds, s_int[0].reshape(len(thresholds), -1)).view_as(s_int)
+        # each symbol's scale index: how many of its channel's thresholds lie below s (a count, so
+        # the thresholds may be sorted first; a binary search keeps memory to one map)
+        thresholds = torch.as_tensor(self.tables["thresholds_int"][level], dtype=torch.float64).sort(dim=-1).values
+        index = torch.searchsorted(thresholds, s_int[0].flatten(1).contiguous()).view_as(s_int)
         return mu_q, index
 
     def _hyper_synthesis(self, z_hat: torch.Tensor) -> torch.Tensor:
@@ -204,6 +211,10 @@ class FaceCodec(LearnedCodec):
         radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index]
         clamped = int((k.abs() > radius).sum())
         k = torch.maximum(torch.minimum(k, radius), -radius)
+        # The decoder reads this symbol last (the top scale level's last one); it must not be the
+        # alphabet's first, which an exhausted coder yields for free (decode_payload's end check).
+        last = torch.nonzero(index.flatten() == index.max())[-1]
+        k.view(-1)[last] = torch.maximum(k.view(-1)[last], 1 - radius.view(-1)[last])
         return {"z": z_hat, "k": k, "index": index, "mu_q": mu_q, "clamped": clamped}
 
     def analyse(self, im: Image.Image, quality) -> tuple[dict, torch.Tensor]:
@@ -229,15 +240,18 @@ class FaceCodec(LearnedCodec):
         return bitstream.pack(header, payload)
 
     def decode_payload(self, header: bitstream.Header, payload: bytes) -> torch.Tensor:
-        if len(payload) % 4:
-            raise UserError("corrupt payload (length is not a whole number of 32-bit words)")
+        if not payload or len(payload) % 4:
+            raise UserError("corrupt payload (empty, or not a whole number of 32-bit words)")
         level = self._level(header.quality)
         hp, wp = (-(-header.height // self.model.stride) * self.model.stride,
                   -(-header.width // self.model.stride) * self.model.stride)
         n, zh, zw = self.model.N, hp // 64, wp // 64
+        self._check_payload_length(len(payload), zh * zw, (hp // 16) * (wp // 16), header)
         try:
             coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
             z = np.stack([coder.decode(model, zh * zw) for model in self._z_models]).astype(np.float64)
+            if coder.is_empty():  # ran out already: y's symbols, whose last is never free, cannot follow
+                raise UserError(CORRUPT_END)
             z_hat = torch.from_numpy(z - Z_RADIUS).view(1, n, zh, zw)
             mu_q, index = self._entropy_parameters(z_hat, level)
             idx = index[0].numpy()
@@ -245,10 +259,28 @@ class FaceCodec(LearnedCodec):
             for lv, model in enumerate(self._y_models):
                 count = int((idx == lv).sum())
                 if count:
-                    k[idx == lv] = coder.decode(model, count) - self._y_radius[lv]
+                    symbols = coder.decode(model, count)
+                    k[idx == lv] = symbols - self._y_radius[lv]
+                    last = symbols[-1]
         except (ValueError, RuntimeError, IndexError, AssertionError) as e:
             raise UserError(f"corrupt payload ({e.__class__.__name__})") from None
+        # The stream must end exactly where the file does: no words left over, and the last symbol
+        # not read from an exhausted coder (whose empty state yields symbol 0 for ever, at no cost).
+        if not coder.is_empty() or last == 0:
+            raise UserError(CORRUPT_END)
         return self._synthesize(torch.from_numpy(k)[None], mu_q, level, header.height, header.width)
+
+    def _check_payload_length(self, length: int, z_positions: int, y_positions: int,
+                              header: bitstream.Header) -> None:
+        """Refuse, before decoding anything, a payload too short or too long for the declared size:
+        each hyper-latent position costs at least `_z_min_bits`, no symbol more than 24 bits (the
+        coder's probability precision); 32 bits of slack for the coder's final state."""
+        bits = 8 * length
+        least = z_positions * self._z_min_bits - 32
+        most = 24 * (z_positions * self.model.N + y_positions * self.model.M) + 32
+        if not least <= bits <= most:
+            raise UserError(f"corrupt file ({length} bytes of payload cannot code "
+                            f"a {header.width}x{header.height} image)")
 
 
 class FixedLengthCodec(LearnedCodec):
@@ -274,6 +306,8 @@ class FixedLengthCodec(LearnedCodec):
 
     @torch.no_grad()
     def encode(self, im: Image.Image, quality=None) -> bytes:
+        if quality not in (None, self.bits):
+            raise UserError(f"{self.name} has one quality level, {self.bits} (its bits per latent value)")
         x = pad_to_multiple(to_uint8_tensor(im), self.stride)  # 8-bit until each tile goes in
         s = self.stride
         y = tiled(lambda t, b, l, r: self.model.encode(x[None, :, s * t:s * b, s * l:s * r].float().div_(255)),
@@ -288,8 +322,8 @@ class FixedLengthCodec(LearnedCodec):
         c = self.channels
         hp, wp = -(-header.height // 8) * 8, -(-header.width // 8) * 8
         count = c * (hp // 8) * (wp // 8)
-        if len(payload) != 4 * c + math.ceil(count * self.bits / 8):
-            raise UserError("corrupt or truncated payload (wrong length)")
+        if header.quality != self.bits or len(payload) != 4 * c + math.ceil(count * self.bits / 8):
+            raise UserError("corrupt file (quality or payload length does not match the header)")
         side = np.frombuffer(payload[:4 * c], dtype=">f2").astype(np.float32)
         lo, hi = torch.from_numpy(side[:c].copy()), torch.from_numpy(side[c:].copy())
         bits = np.unpackbits(np.frombuffer(payload[4 * c:], dtype=np.uint8))[:count * self.bits]
@@ -317,24 +351,29 @@ def learned_codecs() -> list:
     return [load_codec(n) for n in zoo.list_names("codec") + zoo.list_names("cae")]
 
 
-def compress_file(src: str | Path, dst: str | Path, load, quality=4) -> dict:
-    """Compress one image file with the codec `load()` gives; returns what was written (bytes, bpp, times)."""
+def compress_file(src: str | Path, dst: str | Path, load, quality=4, exclusive: bool = False) -> dict:
+    """Compress one image file with the codec `load()` gives; returns what was written (bytes, bpp, times).
+    `exclusive`: fail if `dst` appears meanwhile (see images.atomic_write_bytes)."""
     im = load_rgb(src)
+    bitstream.check_size(im.width, im.height)
     codec = load()
     t0 = time.perf_counter()
     data = codec.encode(im, quality)
     seconds = time.perf_counter() - t0
-    atomic_write_bytes(dst, data)
+    atomic_write_bytes(dst, data, exclusive)
     return {"bytes": len(data), "bpp": 8 * len(data) / (im.width * im.height), "width": im.width,
             "height": im.height, "model": codec.name, "quality": quality, "encode_s": seconds}
 
 
-def decompress_file(src: str | Path, dst: str | Path, load=load_codec) -> dict:
+def decompress_file(src: str | Path, dst: str | Path, load=load_codec, exclusive: bool = False) -> dict:
     """Decode a file written by `compress_file` with the shipped model it names (`load`: name -> codec)."""
     src = Path(src)
     if not src.is_file():
         raise UserError(f"no such file: {src}")
-    data = src.read_bytes()
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {src} ({e.strerror or e})") from None
     header, _ = bitstream.unpack(data)
     if header.model not in zoo.list_names():
         raise UserError(f"file needs model {header.model!r}, which is not shipped here")
@@ -342,7 +381,7 @@ def decompress_file(src: str | Path, dst: str | Path, load=load_codec) -> dict:
     t0 = time.perf_counter()
     im = codec.decode(data)
     seconds = time.perf_counter() - t0
-    save_image(im, dst)
+    save_image(im, dst, exclusive)
     return {"width": im.width, "height": im.height, "model": codec.name, "decode_s": seconds}
 
 
@@ -368,17 +407,17 @@ def _run_compress(args) -> int:
     load = functools.cache(lambda: load_codec(args.model))
 
     def one(src: Path, dst: Path) -> str:
-        r = compress_file(src, dst, load, args.quality)
+        r = compress_file(src, dst, load, args.quality, exclusive=not args.force)
         return (f"{dst}: {r['bytes']} bytes, {r['bpp']:.3f} bpp (ratio {24 / r['bpp']:.1f}), {r['width']}x"
                 f"{r['height']}, model {r['model']} quality {r['quality']}, {1000 * r['encode_s']:.0f} ms")
-    return batch.run(args, one, load)
+    return batch.run(args, one, load, image=False)
 
 
 def _run_decompress(args) -> int:
     load = functools.cache(load_codec)  # each model that the files name, loaded once
 
     def one(src: Path, dst: Path) -> str:
-        r = decompress_file(src, dst, load)
+        r = decompress_file(src, dst, load, exclusive=not args.force)
         return f"{dst}: {r['width']}x{r['height']}, model {r['model']}, {1000 * r['decode_s']:.0f} ms"
     return batch.run(args, one, suffixes=frozenset({".aez"}))
 

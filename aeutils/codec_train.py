@@ -11,7 +11,6 @@ where compiled) by the mean rate-distortion cost over levels.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from aeutils import config, data, zoo
+from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.errors import UserError
 from aeutils.images import pad_to_multiple, to_uint8
 from aeutils.metrics import psnr
@@ -80,16 +80,16 @@ def build_model(hp: dict) -> MeanScaleHyperprior:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="aeutils train codec", description=__doc__)
+    p = OneLineParser(prog="aeutils train codec", description=__doc__)
     p.add_argument("--profile", default=None)
     p.add_argument("--run-dir", default=None, help="default: runs/codec-<profile>")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--steps", type=positive_int, default=None)
+    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
+    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--lr", type=positive_float, default=None)
     p.add_argument("--crop", type=int, default=None, help="training crop side, a multiple of 64; 0 trains on "
                    "whole CelebA faces padded as the coder pads them (no video frames: their size differs)")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--init", default=None, help="start from a shipped codec (name or .pt), e.g. face-codec, "
                    "to continue its training in a new session (ignored when the run folder has last.pt); "
                    "one with fewer quality levels or without residual blocks is grown (load_grown)")
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             hp[key] = getattr(args, key)
     if args.res_blocks:
         hp["res_blocks"] = True
-    if hp["crop"] % MeanScaleHyperprior.stride:
-        raise UserError(f"--crop must be a multiple of {MeanScaleHyperprior.stride}")
+    if hp["crop"] < 0 or hp["crop"] % MeanScaleHyperprior.stride:
+        raise UserError(f"--crop must be 0 or a positive multiple of {MeanScaleHyperprior.stride}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     run_dir = args.run_dir or config.RUNS_DIR / f"codec-{profile}"

@@ -12,7 +12,6 @@ input's L (chroma is fitted to the sRGB gamut at constant L, `color.combine`).
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import time
@@ -26,9 +25,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from aeutils import batch, config, data, metrics, zoo
+from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.color import combine, rgb_to_lab
 from aeutils.errors import UserError
-from aeutils.images import load_rgb, save_image, to_tensor, to_uint8, to_uint8_tensor
+from aeutils.images import check_output, load_rgb, save_image, to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit, load_best
@@ -315,36 +315,41 @@ def val_curves(run_dir: str | Path, tags=("val/auc", "val/ab_rmse", "val/colorfu
     return {t: sorted({e.step: e.value for e in acc.Scalars(t)}.items()) for t in tags if t in have}
 
 
-def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: bool = True) -> dict:
-    """Evaluate a run's chosen checkpoint once on the test identities and write weights/<name>.pt."""
+def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: bool = True,
+         exclusive: bool = False) -> dict:
+    """Evaluate a run's chosen checkpoint once on the test identities and write weights/<name>.pt
+    (`exclusive`: refuse to replace an existing one)."""
     run_dir = Path(run_dir)
     model = load_run(run_dir)
     info = json.loads((run_dir / "arch.json").read_text())
     summary = json.loads((run_dir / "summary.json").read_text())
     test = faces("test", profile, limit=HPARAMS[profile]["test_limit"])
     result = evaluate({"model": model}, [test[i] for i in range(len(test))], progress=progress)["model"]
-    zoo.save_shipped(config.WEIGHTS_DIR / f"{name}.pt", TASK, info["arch"], model, result,
+    zoo.save_shipped(config.WEIGHTS_DIR / f"{name}.pt", TASK, info["arch"], model, result, exclusive=exclusive,
                      approach=approach, profile=profile, steps=summary["steps"],
                      train_seconds=summary["train_seconds"], val=summary["best"])
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="aeutils train colorize", description="Train a face colorizer (L -> ab).")
+    p = OneLineParser(prog="aeutils train colorize", description="Train a face colorizer (L -> ab).")
     p.add_argument("--approach", choices=list(APPROACHES), default="scratch-classify")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
     p.add_argument("--run-dir", default=None, help="default runs/colorize/<profile>/<approach>")
-    p.add_argument("--steps", type=int, default=None, help="default: the profile's")
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
+    p.add_argument("--steps", type=positive_int, default=None, help="default: the profile's")
+    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
     p.add_argument("--encoder-source", choices=["auto", "vgg16", "face"], default="auto",
                    help="pretrained encoder: VGG16 ImageNet (needs its weights in $TORCH_HOME) or the face codec's")
     p.add_argument("--ship", metavar="NAME", default=None,
                    help="after training, evaluate on the test identities once and write weights/NAME.pt")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--force", action="store_true", help="let --ship replace an existing weights/NAME.pt")
+    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     profile = config.get_profile(args.profile)
+    if args.ship:
+        check_output(config.WEIGHTS_DIR / f"{args.ship}.pt", args.force)
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.approach, profile)
     t0 = time.time()
     summary = train(args.approach, profile, run_dir, args.steps, args.minutes, not args.no_progress,
@@ -352,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.approach}: {summary['steps']} steps, {summary['train_seconds']:.0f} s of training; "
           f"best on validation: {json.dumps(summary['best'])} ({time.time() - t0:.0f} s this session)")
     if args.ship:
-        result = ship(run_dir, args.ship, profile, args.approach, not args.no_progress)
+        result = ship(run_dir, args.ship, profile, args.approach, not args.no_progress, exclusive=not args.force)
         print(f"wrote weights/{args.ship}.pt; test: {json.dumps(result)}")
     return 0
 
@@ -478,6 +483,6 @@ def run(args) -> int:
 
     def one(src: Path, dst: Path) -> str:
         im = load_rgb(src)
-        save_image(colorize_image(load(), im, args.work_side or None), dst)
+        save_image(colorize_image(load(), im, args.work_side or None), dst, exclusive=not args.force)
         return f"wrote {dst} ({im.width}x{im.height}, model {args.model})"
     return batch.run(args, one, load)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -338,7 +339,10 @@ def _prepare_out(out: Path, settings: dict, force: bool) -> None:
             shutil.rmtree(out / "frames", ignore_errors=True)
     elif out.is_dir() and any(out.iterdir()):
         raise UserError(f"{out} is not empty and holds no compiled dataset (settings.json); choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder should be, no permission
+        raise UserError(f"cannot create {out} ({e.strerror or e})") from None
     atomic_write_bytes(marker, (json.dumps(settings, indent=1) + "\n").encode())
 
 
@@ -428,8 +432,10 @@ def compile_voxceleb2(root: str | Path, out: str | Path, counts: dict[str, int] 
     """Sample frames from a VoxCeleb2 tree into OUT (see the module docstring); resumes a previous
     run with the same settings. `counts`: utterances per split (default the original's 50K/5K/5K)."""
     counts = {**DEFAULT_COUNTS, **(counts or {})}
-    if interval <= 0:
-        raise UserError(f"--interval must be positive, got {interval}")
+    if not (math.isfinite(interval) and interval > 0):
+        raise UserError(f"--interval must be a finite number of seconds above 0, got {interval}")
+    if min(counts.values()) < 0:
+        raise UserError(f"utterance counts must be 0 or more, got {counts}")
     if not 0 <= val_fraction < 1:
         raise UserError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     root, out = Path(root), Path(out)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from aeutils.errors import UserError
+
 PROFILES = ("smoke", "cpu", "paper")
 DEFAULT_PROFILE = "cpu"
 
@@ -21,7 +23,8 @@ def get_profile(override: str | None = None) -> str:
     """The active profile: `override` (a notebook's parameters cell), else $AEUTILS_PROFILE, else cpu."""
     name = override or os.environ.get("AEUTILS_PROFILE") or DEFAULT_PROFILE
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; expected one of {', '.join(PROFILES)}")
+        source = "" if override else " (from $AEUTILS_PROFILE)" if os.environ.get("AEUTILS_PROFILE") else ""
+        raise UserError(f"unknown profile {name!r}{source}; expected one of {', '.join(PROFILES)}")
     return name
 
 

@@ -1,12 +1,15 @@
 """Synthetic damage for the repair study (design notes, section 6), reproducible from a seed.
 
 Every transform takes a clean image as a float tensor (3, H, W) in [0, 1] and a
-`numpy.random.Generator`, draws its own parameters from a fixed range, and returns a `Damaged`:
-the damaged image (quantised to 8 bits, as a file of it would be), the hole mask (1, H, W) with 1 =
-missing where the damage has holes (None otherwise), and the parameters it drew. Holes are filled
-with black, `HOLE_FILL`.
+`numpy.random.Generator`, draws its own parameters from a fixed range (the original study's, used
+by notebook 09's tables) unless they are given, and returns a `Damaged`: the damaged image
+(quantised to 8 bits, as a file of it would be), the hole mask (1, H, W) with 1 = missing where the
+damage has holes (None otherwise), and the parameters it used. Holes are filled with black,
+`HOLE_FILL`. `draw_wide` draws parameters over every strength a user meets, from none to heavy
+(what the models that must hold up on any photo train on).
 
-    damage.apply("blocks", x, seed=3)      # the same damage every time for seed 3
+    damage.apply("blocks", x, seed=3)           # the same damage every time for seed 3
+    damage.apply("noise", x, seed=3, sigma=10 / 255)   # a given strength
 """
 from __future__ import annotations
 
@@ -40,9 +43,9 @@ def _with_holes(x: torch.Tensor, mask: np.ndarray, kind: str, params: dict) -> D
     return Damaged(_quantize(x) * (1 - m) + HOLE_FILL * m, m, kind, params)
 
 
-def gaussian_noise(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
-    """Heavy additive Gaussian noise, sigma 0.1-0.3 (25-75 on the 8-bit scale), clipped."""
-    sigma = float(rng.uniform(0.1, 0.3))
+def gaussian_noise(x: torch.Tensor, rng: np.random.Generator, sigma: float | None = None) -> Damaged:
+    """Additive Gaussian noise, clipped; by default heavy, sigma 0.1-0.3 (25-75 on the 8-bit scale)."""
+    sigma = float(rng.uniform(0.1, 0.3)) if sigma is None else float(sigma)
     noise = torch.from_numpy(rng.standard_normal(x.shape).astype(np.float32)) * sigma
     return Damaged(_quantize(x + noise), None, "noise", {"sigma": sigma})
 
@@ -86,9 +89,10 @@ def grid_lines(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
     return _with_holes(x, mask, "grid", {"period": period, "width": width})
 
 
-def pixelate(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
-    """Mosaic: the mean of each f x f block (f = 4-8, aligned to the top-left corner) fills the block."""
-    f = int(rng.integers(4, 9))
+def pixelate(x: torch.Tensor, rng: np.random.Generator, factor: int | None = None) -> Damaged:
+    """Mosaic: the mean of each f x f block (by default f = 4-8, aligned to the top-left corner) fills
+    the block; f = 1 leaves the image as it is."""
+    f = int(rng.integers(4, 9)) if factor is None else int(factor)
     _, h, w = x.shape
     ph, pw = -h % f, -w % f
     xp = torch.nn.functional.pad(x[None], (0, pw, 0, ph), mode="replicate")
@@ -97,21 +101,28 @@ def pixelate(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
     return Damaged(_quantize(big), None, "pixelate", {"factor": f})
 
 
-def gaussian_blur(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
-    """Gaussian blur, sigma 1.5-3 px (reflected borders)."""
-    sigma = float(rng.uniform(1.5, 3.0))
+def gaussian_blur(x: torch.Tensor, rng: np.random.Generator, sigma: float | None = None) -> Damaged:
+    """Gaussian blur, by default sigma 1.5-3 px (reflected borders); sigma 0 leaves the image as it is."""
+    sigma = float(rng.uniform(1.5, 3.0)) if sigma is None else float(sigma)
     arr = x.permute(1, 2, 0).numpy()
-    out = cv2.GaussianBlur(arr, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101)
+    if sigma > 0:
+        arr = cv2.GaussianBlur(arr, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101)
+    out = np.ascontiguousarray(arr)
     return Damaged(_quantize(torch.from_numpy(out).permute(2, 0, 1)), None, "blur", {"sigma": sigma})
 
 
-def jpeg_artifacts(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
-    """JPEG at quality 5-20 (Pillow, 4:2:0): blocking, ringing and colour bleeding."""
-    q = int(rng.integers(5, 21))
+def jpeg_artifacts(x: torch.Tensor, rng: np.random.Generator, quality: int | None = None) -> Damaged:
+    """JPEG (Pillow, 4:2:0), by default at quality 5-20: blocking, ringing and colour bleeding."""
+    q = int(rng.integers(5, 21)) if quality is None else int(quality)
+    return Damaged(jpeg_roundtrip(x, q), None, "jpeg", {"quality": q})
+
+
+def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """`x` (3, H, W) saved as a JPEG of `quality` (Pillow, 4:2:0) and read back."""
     buf = io.BytesIO()
-    to_image(x).save(buf, format="JPEG", quality=q)
+    to_image(x).save(buf, format="JPEG", quality=quality)
     buf.seek(0)
-    return Damaged(to_tensor(Image.open(buf)), None, "jpeg", {"quality": q})
+    return to_tensor(Image.open(buf))
 
 
 KINDS = {
@@ -128,15 +139,61 @@ BLIND = "blind"  # a random kind per image: what the blind model trains on
 
 
 def apply(kind: str, x: torch.Tensor, seed: int | None = None,
-          rng: np.random.Generator | None = None) -> Damaged:
+          rng: np.random.Generator | None = None, **params) -> Damaged:
     """Damage `x` (3, H, W) in [0, 1] with `kind` (or "blind": one kind drawn at random), drawing
-    every random choice from `rng`, or from a generator seeded with `seed`."""
+    every random choice from `rng`, or from a generator seeded with `seed`. `params` fix the
+    strength (noise/blur `sigma`, jpeg `quality`, pixelate `factor`) instead of drawing it."""
     rng = rng if rng is not None else np.random.default_rng(seed)
     if kind == BLIND:
         kind = str(rng.choice(list(KINDS)))
     if kind not in KINDS:
         raise ValueError(f"unknown damage {kind!r}; choose from {', '.join(KINDS)} or {BLIND}")
-    return KINDS[kind](x.float().cpu(), rng)
+    return KINDS[kind](x.float().cpu(), rng, **params)
+
+
+# Every strength a user meets, as fractions of draws: (probability of no damage at all, then the
+# range). Light damage is drawn as often as heavy, since that is where a model most easily does harm.
+WIDE = {
+    "noise": dict(none=0.1, sigma=[(0.45, 0 / 255, 20 / 255), (0.45, 0 / 255, 75 / 255)], jpeg_after=0.2),
+    "blur": dict(none=0.1, sigma=[(0.45, 0.0, 1.2), (0.45, 0.0, 3.0)]),
+    "jpeg": dict(none=0.1, quality=[(0.45, 40, 96), (0.45, 5, 96)]),
+    "pixelate": dict(none=0.1, factor=[(0.45, 2, 6), (0.45, 2, 17)]),
+}
+
+
+# Strengths the robustness sweeps visit: below, inside and above the study's ranges (and the clean
+# image itself, `sweep_damage(kind, x, None)`).
+SWEEP = {
+    "noise": ("sigma", [5 / 255, 10 / 255, 15 / 255, 25 / 255, 50 / 255, 75 / 255]),
+    "blur": ("sigma", [0.5, 0.75, 1.0, 1.5, 2.0, 3.0]),
+    "jpeg": ("quality", [95, 90, 70, 50, 30, 20, 10, 5]),
+    "pixelate": ("factor", [2, 3, 4, 6, 8, 12, 16]),
+}
+
+
+def sweep_damage(kind: str, x: torch.Tensor, strength, seed: int = 0) -> Damaged:
+    """`x` damaged by `kind` at a SWEEP `strength` (None: left clean, on the 8-bit grid), seeded."""
+    if strength is None:
+        return Damaged(_quantize(x.float()), None, kind, {})
+    return apply(kind, x, seed=seed, **{SWEEP[kind][0]: strength})
+
+
+def draw_wide(kind: str, x: torch.Tensor, rng: np.random.Generator) -> Damaged:
+    """Damage `x` with `kind` at a strength drawn from `WIDE` (none included). Noise is followed, in
+    a fifth of draws, by a JPEG of quality 60-95, as a phone or a website saves a noisy photo."""
+    spec = WIDE[kind]
+    if rng.random() < spec["none"]:
+        return Damaged(_quantize(x.float()), None, kind, {})
+    name = next(k for k in spec if k not in ("none", "jpeg_after"))
+    ranges = spec[name]
+    weights = np.array([w for w, _, _ in ranges])
+    _, lo, hi = ranges[int(rng.choice(len(ranges), p=weights / weights.sum()))]
+    value = rng.uniform(lo, hi) if isinstance(lo, float) else int(rng.integers(lo, hi))
+    d = apply(kind, x, rng=rng, **{name: value})
+    if rng.random() < spec.get("jpeg_after", 0.0):
+        q = int(rng.integers(60, 96))
+        d = Damaged(jpeg_roundtrip(d.image, q), None, kind, dict(d.params, quality=q))
+    return d
 
 
 def model_input(damaged: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

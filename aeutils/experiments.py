@@ -31,11 +31,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from aeutils import config, data, metrics
-from aeutils.cli import OneLineParser
+from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.errors import UserError
 from aeutils.images import load_rgb, to_image, to_tensor, to_uint8
 from aeutils.models.cae import CompressiveAutoencoder
-from aeutils.train import LoopConfig, fit, load_best
+from aeutils.train import LoopConfig, fit, load_best, make_run_dir
 
 RESULTS_DIR = config.RESOURCES_DIR / "experiments"
 SIDE_INFO_BITS = 16  # each per-channel min and max is stored as float16
@@ -385,7 +385,7 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
         model.quantize = True
         start_file = run_dir / "stage2_start.json"
         if fresh and rank == 0:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            make_run_dir(run_dir)
             val = validation_images(hp, profile)
             start = quality(val, reconstruct(model, val, dev), with_ssim=False)
             start_file.write_text(json.dumps({"val_psnr_quantized_before_stage2": start["psnr"]}))
@@ -507,15 +507,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="smoke / cpu / paper (default: $AEUTILS_PROFILE or cpu)")
     p.add_argument("--run-dir", default=None, help="where checkpoints and TensorBoard logs go "
                                                    "(default runs/<profile>/experimentN)")
-    p.add_argument("--steps", type=int, default=None, help="total optimizer steps (default: the profile's)")
-    p.add_argument("--minutes", type=float, default=None,
+    p.add_argument("--steps", type=positive_int, default=None, help="total optimizer steps (default: the profile's)")
+    p.add_argument("--minutes", type=positive_float, default=None,
                    help="wall-clock budget of this session (default: the profile's; ignored under torchrun, "
                         "where every process must stop at the same step)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the profile's)")
+    p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:K")
     p.add_argument("--upsample", choices=("subpixel", "transposed"), default="subpixel",
                    help="decoder upsampler (transposed: the checkerboard comparison of experiment 1)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads per process (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads per process (default 1)")
     p.add_argument("--no-test", action="store_true", help="skip the final test evaluation")
     p.add_argument("--no-train", action="store_true",
                    help="only evaluate the run's best checkpoint on the test sets (rewrites its results JSON)")

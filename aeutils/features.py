@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from aeutils import config, zoo
+from aeutils import checkpoint, config, zoo
 from aeutils.errors import UserError
 
 VGG16_FILE = "vgg16-397923af.pth"  # torchvision's ImageNet VGG16 weights
@@ -52,7 +52,7 @@ def _vgg16_encoder() -> FeatureEncoder:
     import torchvision
 
     vgg = torchvision.models.vgg16(weights=None)
-    vgg.load_state_dict(torch.load(vgg16_path(), map_location="cpu"))
+    vgg.load_state_dict(checkpoint.load(vgg16_path()))
     f = vgg.features  # pools at indices 4, 9, 16, 23
     stages = [f[0:5], f[5:10], f[10:17], f[17:24]]
     return FeatureEncoder(stages, [64, 128, 256, 512], "vgg16-imagenet",

@@ -1,9 +1,11 @@
-"""Reading and writing images the way users expect: EXIF orientation applied, any mode to RGB,
-inputs above a pixel limit refused before they are decoded, outputs never overwritten unless asked,
-files written atomically."""
+"""Reading and writing images the way users expect: EXIF orientation applied, any mode and depth to
+8-bit RGB, inputs above a pixel limit refused before they are decoded, outputs never overwritten unless
+asked (and never anything but a regular file), files written atomically."""
 from __future__ import annotations
 
+import io
 import os
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -17,6 +19,8 @@ from aeutils.errors import UserError
 # The largest image the commands read or write (50 megapixels, e.g. 8660x5773): what keeps their
 # memory bounded (README, "Command line"); below Pillow's decompression-bomb limit of 89 megapixels.
 MAX_PIXELS = 50_000_000
+_NOT_REGULAR = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
+                stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
 
 
 def check_pixels(width: int, height: int, what: str) -> None:
@@ -39,7 +43,8 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             with Image.open(path) as im:
                 check_pixels(im.width, im.height, str(path))
                 im.load()
-                return ImageOps.exif_transpose(im)
+                ImageOps.exif_transpose(im, in_place=True)  # in place: keeps the file's tags (_full_scale)
+                return im
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise UserError(f"{path} is too large: more than {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, "
                         f"the limit is {MAX_PIXELS / 1e6:g}") from None
@@ -53,18 +58,32 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    """Any Pillow mode to RGB; transparent pixels become white rather than black."""
+    """Any Pillow mode to RGB; transparent pixels become white rather than black. Deeper samples
+    are scaled by their type's range, never by the image's content (a dark 16-bit image stays
+    dark): 16-bit by 65535, float ('F') as [0, 1]."""
     if im.mode == "RGB":
         return im
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, im).convert("RGB")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        arr = arr / 257.0 if arr.max() > 255 else arr
+    if im.mode == "F" or im.mode.startswith("I"):
+        arr = np.asarray(im, dtype=np.float64) * (255.0 / _full_scale(im))
         im = Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), "L")
     return im.convert("RGB")
+
+
+def _full_scale(im: Image.Image) -> float:
+    """The sample value that means white: 1 for float images, 65535 for 16-bit ones; a 32-bit
+    integer image ('I') by the bits per sample its TIFF file declares, else taken as 16-bit
+    (Pillow opens 16-bit PGM files as 'I')."""
+    if im.mode == "F":
+        return 1.0
+    tags = getattr(im, "tag_v2", {})
+    if im.mode == "I" and 258 in tags:
+        bits, sample_format = (int(np.ravel(tags.get(tag, 1))[0]) for tag in (258, 339))
+        return 2.0 ** (bits - (sample_format == 2)) - 1  # TIFF BitsPerSample, SampleFormat (2: signed)
+    return 65535.0
 
 
 def to_tensor(im: Image.Image) -> torch.Tensor:
@@ -91,22 +110,61 @@ def to_image(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(to_uint8(x), "RGB")
 
 
-def check_output(path: str | os.PathLike, force: bool) -> Path:
-    """Refuse to overwrite an existing output unless --force; make sure its folder exists."""
+def check_output(path: str | os.PathLike, force: bool, image: bool = False) -> Path:
+    """Refuse, before any work, what writing the output would refuse: an existing file or a
+    symlink without --force, anything that is not a regular file or a symlink even with it, a
+    missing or unwritable folder, and (`image`) an extension whose format Pillow cannot write."""
     path = Path(path)
-    if path.exists() and not force:
-        raise UserError(f"{path} exists; pass --force to overwrite it")
-    if path.is_dir():
-        raise UserError(f"{path} is a folder, not a file")
-    if not path.parent.exists():
-        raise UserError(f"no such folder: {path.parent}")
+    _check_replaceable(path, force)
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder" if folder.exists() else f"no such folder: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write into {folder} (permission denied)")
+    if image:
+        image_format(path)
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that a crash leaves either the old file or the new one, never half of one."""
+def _check_replaceable(path: Path, force: bool) -> None:
+    """With --force a regular file or a symlink (the link itself) may be replaced; nothing else,
+    ever: the atomic rename would turn a device, a FIFO or a socket into a regular file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # nothing there (or no such folder: check_output says so)
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise UserError(f"{path} is {_NOT_REGULAR.get(stat.S_IFMT(mode), 'not a regular file')}; "
+                        f"refusing to replace it, even with --force")
+    if not force:
+        what = "is a symbolic link" if stat.S_ISLNK(mode) else "exists"
+        raise UserError(f"{path} {what}; pass --force to replace it")
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format an output's extension names (PNG when it names none), after checking
+    that Pillow can write an RGB image in it (.xpm, .psd, .cur are read-only, .xbm is 1-bit)."""
+    suffix = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(suffix, "PNG")
+    try:
+        Image.new("RGB", (16, 16)).save(io.BytesIO(), format=fmt)
+    except (KeyError, OSError, ValueError):
+        raise UserError(f"cannot write RGB images as {suffix} ({fmt}); use .png, .jpg, .webp, .tif, ...") from None
+    return fmt
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, exclusive: bool = False) -> None:
+    """Write a file so that a crash leaves either the old file or the new one, never half of one.
+
+    `exclusive`: the name must still be free when the file appears (it is hard-linked into place,
+    which fails if anything took the name meanwhile), so of two writers one wins and the other
+    gets a one-line error. Otherwise a regular file or a symlink (the link, never its target) is
+    replaced, nothing else. OS errors become UserError."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -115,22 +173,38 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        if exclusive:
+            _link_exclusive(tmp, path)
+        else:
+            _check_replaceable(path, force=True)
+            os.replace(tmp, path)
+    except FileExistsError:
+        raise UserError(f"{path} exists; pass --force to replace it") from None
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror or e})") from None
+    finally:
+        if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def _link_exclusive(tmp: str, path: Path) -> None:
+    """Give the finished file `tmp` the name `path` only if that name is free (FileExistsError)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
         raise
+    except OSError:  # a file system without hard links: claim the name, then rename over the claim
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        os.replace(tmp, path)
 
 
-def save_image(im: Image.Image, path: str | os.PathLike, **params) -> None:
-    """Save atomically; the format follows the file's extension (PNG if it has none Pillow knows)."""
-    import io
-
+def save_image(im: Image.Image, path: str | os.PathLike, exclusive: bool = False, **params) -> None:
+    """Save atomically (see atomic_write_bytes); the format follows the file's extension (PNG if
+    it has none Pillow knows)."""
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
     buf = io.BytesIO()
-    im.save(buf, format=fmt, **params)
-    atomic_write_bytes(path, buf.getvalue())
+    im.save(buf, format=image_format(path), **params)
+    atomic_write_bytes(path, buf.getvalue(), exclusive)
 
 
 def sample_faces() -> dict[str, Image.Image]:

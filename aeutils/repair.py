@@ -13,7 +13,6 @@ refines that fill, and known pixels are kept: only holes are replaced by the mod
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import random
@@ -26,10 +25,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import baselines, batch, config, damage, metrics, train, zoo
+from aeutils import baselines, batch, config, damage, holes, metrics, photos, robustness, train, zoo
+from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.data import FaceImages, face_split
 from aeutils.errors import UserError
-from aeutils.images import load_rgb, open_image, save_image, to_uint8
+from aeutils.images import check_output, load_rgb, open_image, save_image, to_uint8
 from aeutils.models.repair import build
 
 # Architectures of the study, per profile. `paper` is the original's scale (FC-DenseNet-103);
@@ -65,6 +65,14 @@ COMPARE = {
     "cpu": dict(kinds=["blocks", "noise"], steps=300, crop=32, images=30),
     "paper": dict(kinds=list(damage.KINDS), steps=50000, crop=128, images=300),
 }
+# The models that must hold up on any photo at any strength (`--strengths wide`): no batch norm.
+WIDE_ARCH = {"smoke": dict(name="unet", widths=(8, 16), norm=False),
+             "cpu": dict(name="unet", widths=(16, 32, 64, 128), norm=False),
+             "paper": dict(name="unet", widths=(64, 128, 256, 512), norm=False)}
+WIDE_HPARAMS = {"smoke": dict(crop=32, batch=4, lr=1e-3, steps=20, val_images=2, val_every=10, image_every=20),
+                "cpu": dict(crop=96, batch=8, lr=5e-4, steps=40000, val_images=8, val_every=500, image_every=2000),
+                "paper": dict(crop=128, batch=32, lr=2e-4, steps=200000, val_images=40, val_every=2000,
+                              image_every=5000)}
 SHIPPED = "repair-blind"
 TEST_IMAGES = {"smoke": 2, "cpu": 60, "paper": 300}
 
@@ -97,6 +105,23 @@ class RepairPairs(Dataset):
             im = torch.from_numpy(prefill(to_uint8(im), mask[0].numpy() > 0.5)).permute(2, 0, 1).float() / 255
             return clean, damage.model_input(im, mask)
         return clean, damage.model_input(im, None)
+
+
+class WidePairs(Dataset):
+    """(clean, model input) pairs for a model that must hold up on any photo: a photo-like crop
+    (`photos.PhotoCrops`: rescaled, anywhere, jittered, re-saved as JPEG) damaged by `kind` at a
+    strength drawn over everything a user meets, none included (`damage.draw_wide`)."""
+
+    def __init__(self, crops: photos.PhotoCrops, kind: str):
+        self.crops, self.kind = crops, kind
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, i):
+        clean = self.crops[i]
+        rng = np.random.default_rng(int(torch.randint(2**62, ())))
+        return clean, damage.model_input(damage.draw_wide(self.kind, clean, rng).image, None)
 
 
 def fixed_cases(split: str, profile: str, kinds: list[str], n: int, per_kind: bool = True, seed: int = 0):
@@ -332,6 +357,19 @@ def _step(model: nn.Module, batch) -> dict:
     return {"loss": mse, "psnr": -10 * torch.log10(mse.detach())}
 
 
+def _start(arch: dict, run_dir: Path, init: str | None) -> tuple[nn.Module, str | None]:
+    """A new model of `arch`, with the weights of shipped model `init` unless the run resumes; and the
+    init to record (None on resume: the first session's record is kept, see train.fit)."""
+    model = build(arch)
+    if not init or (Path(run_dir) / "last.pt").exists():
+        return model, None
+    start, ck = load_model(init)
+    if ck["arch"] != arch:
+        raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
+    model.load_state_dict(start.state_dict())
+    return model, init
+
+
 def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps: int | None = None,
                 minutes: float | None = None, progress: bool = True, seed: int = 0, init: str | None = None,
                 **overrides) -> tuple[nn.Module, dict]:
@@ -345,14 +383,7 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
         hp["mask_keep"] = 1.0  # a hole specialist always has a mask: given, or the black pixels (`aeutils repair`)
     torch.manual_seed(seed)
     random.seed(seed)
-    model = build(arch)
-    started_from = None  # recorded by the first session only; later ones keep it (train.fit)
-    if init and not (Path(run_dir) / "last.pt").exists():
-        start, ck = load_model(init)
-        if ck["arch"] != arch:
-            raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
-        model.load_state_dict(start.state_dict())
-        started_from = init
+    model, started_from = _start(arch, run_dir, init)
     faces = face_split("train", profile, limit=None if profile != "smoke" else 8)
     loader = DataLoader(RepairPairs(faces, kinds, hp["crop"], hp["mask_keep"]), batch_size=hp["batch"],
                         shuffle=True, drop_last=True)
@@ -378,6 +409,39 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
                            hparams=dict(arch=json.dumps(arch), kinds=",".join(kinds), profile=profile,
                                         crop=hp["crop"], batch=hp["batch"], mask_keep=hp["mask_keep"],
                                         init=started_from))
+    summary = train.fit(model, _step, loader, evaluate_val, run_dir, cfg, images=images)
+    train.load_best(model, run_dir)
+    return model.eval(), summary
+
+
+def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None, minutes: float | None = None,
+               progress: bool = True, seed: int = 0, init: str | None = None, **overrides) -> tuple[nn.Module, dict]:
+    """Train a model that holds up on any photo at any strength of `kind` (WIDE_ARCH, WidePairs),
+    with the shared loop; best.pt is chosen on mean PSNR over the validation sweep of three sources
+    (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val).
+    `init`: a shipped model of the same architecture to start from; ignored when the run resumes."""
+    hp = dict(WIDE_HPARAMS[profile], **overrides)
+    arch = WIDE_ARCH[profile]
+    torch.manual_seed(seed)
+    model, started_from = _start(arch, run_dir, init)
+    crops = photos.PhotoCrops(photos.training_faces(profile), hp["crop"])
+    loader = DataLoader(WidePairs(crops, kind), batch_size=hp["batch"], shuffle=True, drop_last=True)
+    val = photos.validation_faces(profile, hp["val_images"])
+
+    def evaluate_val(m):
+        scores = robustness.summary(robustness.sweep(kind, {"model": m}, val, repair_array, seed=1), "model")
+        return {k: v for k, v in scores.items() if k != "short"}
+
+    def images(m):
+        x = next(iter(val.values()))[0]
+        im = damage.sweep_damage(kind, x, damage.SWEEP[kind][1][2], seed=1).image
+        out = repair_array(m, to_uint8(im))
+        return {"val/clean_damaged_repaired": torch.stack([x, im, torch.from_numpy(out).permute(2, 0, 1) / 255])}
+
+    cfg = train.LoopConfig(max_steps=steps or hp["steps"], lr=hp["lr"], val_every=hp["val_every"],
+                           image_every=hp["image_every"], ckpt_every=100, max_minutes=minutes, progress=progress,
+                           hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
+                                        crop=hp["crop"], batch=hp["batch"], init=started_from))
     summary = train.fit(model, _step, loader, evaluate_val, run_dir, cfg, images=images)
     train.load_best(model, run_dir)
     return model.eval(), summary
@@ -428,39 +492,55 @@ def specialist_models(profile: str, progress: bool = False) -> tuple[dict[str, n
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="aeutils train repair", description="Train a damage-repair model.")
+    p = OneLineParser(prog="aeutils train repair", description="Train a damage-repair model.")
     p.add_argument("--profile", default=None, help="smoke | cpu | paper (default: $AEUTILS_PROFILE or cpu)")
     p.add_argument("--arch", choices=list(MODELS), default="unet")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
                    help="the damage to train on; blind = a random kind per image")
-    p.add_argument("--run-dir", type=Path, default=None, help="default runs/repair-ARCH-DAMAGE-PROFILE")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the profile's)")
+    p.add_argument("--strengths", choices=["study", "wide"], default="study",
+                   help="study: the original's damage ranges and aligned faces (notebook 09); wide: every "
+                   f"strength from none to heavy on photo-like crops ({', '.join(damage.WIDE)} only)")
+    p.add_argument("--run-dir", type=Path, default=None, help="default runs/repair-ARCH-DAMAGE-PROFILE "
+                   "(runs/repair-wide-DAMAGE-PROFILE with --strengths wide)")
+    p.add_argument("--steps", type=positive_int, default=None)
+    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
+    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--init", default=None, help="start from a shipped repair model of the same architecture "
                    "(name or .pt), e.g. repair-blind to specialise it on one damage")
     p.add_argument("--ship", type=Path, default=None, help="after training, write the best model here "
                    "(a weights/*.pt file; the model card is written separately)")
+    p.add_argument("--force", action="store_true", help="let --ship replace an existing file")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
+    if args.ship:
+        check_output(args.ship, args.force)
     torch.set_num_threads(args.threads)
     kinds = list(damage.KINDS) if args.damage == damage.BLIND else [args.damage]
-    run_dir = args.run_dir or config.RUNS_DIR / f"repair-{args.arch}-{args.damage}-{profile}"
-    arch = MODELS[args.arch][profile]
     start = time.time()
     overrides = {"lr": args.lr} if args.lr else {}
-    model, summary = train_model(arch, kinds, profile, run_dir, args.steps, args.minutes, not args.no_progress,
-                                 init=args.init, **overrides)
+    if args.strengths == "wide":
+        if args.damage not in damage.WIDE:
+            raise UserError(f"--strengths wide trains {', '.join(damage.WIDE)}, not {args.damage}")
+        run_dir = args.run_dir or config.RUNS_DIR / f"repair-wide-{args.damage}-{profile}"
+        arch = WIDE_ARCH[profile]
+        model, summary = train_wide(args.damage, profile, run_dir, args.steps, args.minutes, not args.no_progress,
+                                    init=args.init, **overrides)
+    else:
+        run_dir = args.run_dir or config.RUNS_DIR / f"repair-{args.arch}-{args.damage}-{profile}"
+        arch = MODELS[args.arch][profile]
+        model, summary = train_model(arch, kinds, profile, run_dir, args.steps, args.minutes, not args.no_progress,
+                                     init=args.init, **overrides)
     print(json.dumps({"run_dir": str(run_dir), "steps": summary["steps"], "best": summary["best"],
                       "session_seconds": round(time.time() - start, 1)}))
     if args.ship:
-        zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, damage=args.damage,
-                         inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
+        zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, exclusive=not args.force,
+                         damage=args.damage, inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
-                         sessions=summary["sessions"], loss=LOSS)
+                         sessions=summary["sessions"], loss=LOSS,
+                         strengths=summary["hparams"].get("strengths", "study"))
     return 0
 
 
@@ -527,6 +607,60 @@ the training ranges (see `aeutils/damage.py`) are untested.
 """
 
 
+def wide_model_card(weights: Path, record: dict) -> str:
+    """The model card of a model trained at every strength (`--strengths wide`): architecture, data
+    and its terms, each training session, and the robustness sweep (`record`: what
+    scripts/robustness.py writes for it) on three sources."""
+    ck = zoo.load_shipped(str(weights), task="repair")
+    kind = ck["damage"]
+    params = sum(p.numel() for p in build(ck["arch"]).parameters())
+    val = ck["metrics"].get("val", {})
+    hp = WIDE_HPARAMS[ck.get("profile", "cpu")]
+    sessions = "; ".join(f"from step {s['from_step']} at lr {s['lr']:g}" for s in ck.get("sessions", [])
+                         if s["from_step"] < ck.get("steps", 0))  # not a session that only shipped
+    name, values = damage.SWEEP[kind]
+    v = record["summary"]["model"]
+    images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
+    return f"""# {weights.stem}
+
+Repair model for **{kind}** at any strength, from none to heavy, on faces from any source:
+`aeutils repair --damage {kind}` uses it. It is not told the strength.
+
+- Architecture: `{json.dumps(ck["arch"])}` (`aeutils.models.repair.build`: a U-Net without batch norm,
+  whose output is the input plus a correction), {params:,} parameters, stored in float16
+  ({weights.stat().st_size / 1e6:.1f} MB).
+- Input: RGB in [0, 1] plus a fourth channel of zeros. Output: repaired RGB. Any image size, in tiles.
+- Training data: CelebA aligned faces, identities 0-159 (4,800 images), and VoxCeleb2 dev-identity
+  frames sampled once a second throughout every clip (`data/voxceleb2-dense`), as {hp["crop"]}x{hp["crop"]}
+  photo-like crops (`aeutils.photos.PhotoCrops`: downscaled 0.5-1x, anywhere in the image, flipped,
+  brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
+  40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
+- Checkpoint chosen on the mean PSNR of a sweep over every strength on three validation sources
+  (CelebA identities 160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never
+  trained on): best {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")} (worst gain over the input
+  {val.get("gain_min", float("nan")):+.2f} dB, clean input returned at {val.get("clean_min", float("nan")):.1f} dB or better).
+- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam ({sessions}),
+  {ck.get("loss")}, {ck.get("train_seconds", 0) / 60:.0f} minutes on a 2-core CPU (no GPU){
+  ", started from `" + ck["init"] + "`" if ck.get("init") else ", from a random start"}.
+- Terms: CelebA is for non-commercial research only (Liu et al., "Deep Learning Face Attributes in
+  the Wild", ICCV 2015) and these weights inherit that restriction; VoxCeleb2 is CC BY 4.0 (Chung,
+  Nagrani, Zisserman, Interspeech 2018).
+
+## Robustness sweep (`scripts/robustness.py`)
+
+Test images: {images} (CelebA test identities, VoxCeleb2 test-identity frames, odd-numbered
+lfw-val images); {kind} at {name} {", ".join(robustness.label(kind, x).split(" ", 1)[1] for x in values)} and clean. PSNR (dB, each
+image capped at 60) on 8-bit outputs; classical baselines given the true {name}, their own knob tuned
+per strength on validation images; bold where the model is at least as good as the best of them.
+
+{robustness.markdown(record["results"], "model")}
+
+Worst gain over the damaged input {v["gain_min"]:+.2f} dB; clean input returned at {v["clean_min"]:.1f} dB or
+better; largest mean colour shift {v["cast_max"]:.2f} levels (8-bit); cells where the input is
+below 40 dB and the model is not +0.3 dB closer: {", ".join(v["short"]) or "none"}.
+"""
+
+
 # --- command line ---------------------------------------------------------------------------
 def register(sub) -> None:
     p = batch.add_parser(sub, "repair", ".png", help="repair a damaged face image (noise, holes, mosaic, blur, JPEG)",
@@ -534,7 +668,8 @@ def register(sub) -> None:
                          "images are processed in tiles.")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
                    help="what happened to the image (default blind: let the model tell). For blocks, "
-                   "squares and grid without --mask, pure-black pixels are taken as the holes")
+                   "squares and grid without --mask, the holes are found in the image: pure-black lines and "
+                   "rectangles with sharp edges (not dark hair or the black corners of a rotated photo)")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
                    f"if shipped, else {SHIPPED})")
@@ -558,15 +693,15 @@ def run(args) -> int:
 
     def one(src: Path, dst: Path) -> None:
         im = load_rgb(src)
-        arr = np.array(im)  # writable, as torch wants it
+        arr = np.asarray(im)
         mask = None
         if args.mask:
             mask = read_mask(args.mask, im.size)
         elif args.damage in damage.HOLE_KINDS:
-            mask = (arr == 0).all(axis=-1)
+            mask = holes.find_holes(arr)
         if mask is not None:
             arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
         out = repair_array(load(), arr, mask, tile=args.tile, overlap=min(32, args.tile // 8),
                            progress=batch.tile_progress(args))
-        save_image(Image.fromarray(out, "RGB"), dst)
+        save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)
     return batch.run(args, one, load)

@@ -16,7 +16,6 @@ sharpness of the results is measured here by two labelled stand-ins (see `sharpn
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import random
@@ -35,8 +34,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from aeutils import batch, checkpoint, config, data, metrics, zoo
+from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.errors import UserError
-from aeutils.images import check_pixels, load_rgb, save_image, to_tensor, to_uint8
+from aeutils.images import check_output, check_pixels, load_rgb, save_image, to_tensor, to_uint8
 from aeutils.models.sr import Discriminator, SRResNet
 from aeutils.train import LoopConfig, fit
 
@@ -408,8 +408,10 @@ def _source_arg(source: str) -> str:
     return {"vgg16-imagenet": "vgg16", "face-codec-encoder": "face"}.get(source, "auto")
 
 
-def ship(scale: int, profile: str, results: dict, run_root: Path | None = None, weights_dir: Path | None = None) -> list[Path]:
-    """Copy the validated SRResNet / SRGAN of `scale` to weights/sr-x{scale}-{phase}.pt with a model card."""
+def ship(scale: int, profile: str, results: dict, run_root: Path | None = None, weights_dir: Path | None = None,
+         exclusive: bool = False) -> list[Path]:
+    """Copy the validated SRResNet / SRGAN of `scale` to weights/sr-x{scale}-{phase}.pt with a model card
+    (`exclusive`: refuse to replace an existing .pt)."""
     run_root = run_root or config.RUNS_DIR / "superres"
     weights_dir = weights_dir or config.WEIGHTS_DIR
     written = []
@@ -423,7 +425,7 @@ def ship(scale: int, profile: str, results: dict, run_root: Path | None = None, 
         load_generator_weights(g, run_dir / FINAL_CHECKPOINT[phase])
         name = f"sr-x{scale}-{phase}"
         test = {m: results["methods"][m] for m in ("bicubic", "lanczos", phase)}
-        zoo.save_shipped(weights_dir / f"{name}.pt", TASK, g.arch(), g, metrics=test[phase],
+        zoo.save_shipped(weights_dir / f"{name}.pt", TASK, g.arch(), g, metrics=test[phase], exclusive=exclusive,
                          phase=phase, perceptual_source=hp.get("perceptual_source"), profile=profile)
         (weights_dir / f"{name}.md").write_text(model_card(name, phase, g, info, test, results))
         written.append(weights_dir / f"{name}.pt")
@@ -472,32 +474,36 @@ feature_dist: {results['sharpness_labels']['feature_dist']}.
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="aeutils train superres", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="aeutils train superres", description=__doc__.splitlines()[0])
     p.add_argument("--phase", choices=PHASES, default="srresnet")
     p.add_argument("--scale", type=int, choices=(4, 8), default=4)
     p.add_argument("--profile", default=None, help="smoke | cpu | paper (default: $AEUTILS_PROFILE or cpu)")
     p.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/superres/PROFILE-xS-PHASE)")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
+    p.add_argument("--steps", type=positive_int, default=None)
+    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
     p.add_argument("--perceptual", choices=("auto", "vgg16", "face", "none"), default=None,
                    help="features of the perceptual loss (SRGAN phase)")
     p.add_argument("--init", default="default",
                    help="run folder or checkpoint to start the generator from ('none': random)")
     p.add_argument("--out", type=Path, default=None, help="evaluate: where results go (default resources/superres "
                    "or the run folder in smoke)")
-    p.add_argument("--images", type=int, default=100, help="evaluate: number of test images")
+    p.add_argument("--images", type=positive_int, default=100, help="evaluate: number of test images")
     p.add_argument("--ship", action="store_true", help="evaluate: also write weights/sr-xS-*.pt and model cards")
+    p.add_argument("--force", action="store_true", help="let --ship replace existing weights/sr-xS-*.pt")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     profile = config.get_profile(a.profile)
     if a.phase == "evaluate":
+        if a.ship:
+            for phase in ("srresnet", "srgan"):
+                check_output(config.WEIGHTS_DIR / f"sr-x{a.scale}-{phase}.pt", a.force)
         root = a.run_dir or config.RUNS_DIR / "superres"
         out = a.out or (root if profile == "smoke" else config.RESOURCES_DIR / "superres")
         results, _ = evaluate_test(a.scale, profile, out, run_root=root, limit=a.images, progress=not a.no_progress)
         print(json.dumps(results["methods"], indent=2))
         if a.ship:
-            for path in ship(a.scale, profile, results, run_root=root):
+            for path in ship(a.scale, profile, results, run_root=root, exclusive=not a.force):
                 print(f"wrote {path}")
         return 0
     cfg = hparams(profile, a.scale, a.phase)
@@ -518,8 +524,9 @@ def register(sub) -> None:
                          description="Super-resolve an image with a shipped model (trained on CelebA faces), "
                                      "tile by tile so that large images fit in bounded memory.")
     p.add_argument("--scale", type=int, choices=(4, 8), default=4)
-    p.add_argument("--variant", choices=("srgan", "srresnet"), default="srgan",
-                   help="srgan: sharper, invents plausible texture; srresnet: higher PSNR, smoother")
+    p.add_argument("--variant", choices=("srgan", "srresnet"), default="srresnet",
+                   help="srresnet (default): closest to the original on faces from every source tried, "
+                   "small JPEG inputs included; srgan: sharper, invents texture, often further off")
     p.add_argument("--model", default=None, help="shipped model name or .pt file (default sr-xSCALE-VARIANT)")
     p.add_argument("--tile", type=int, default=128, help="tile side in input pixels (bounds memory)")
     p.set_defaults(func=run_upscale)
@@ -548,7 +555,7 @@ def run_upscale(args) -> int:
         w, h = im.width * args.scale, im.height * args.scale
         check_pixels(w, h, f"the x{args.scale} output of {src}")  # the output is held whole to be written
         sr = upscale_tiled(load(), to_tensor(im), args.tile, progress=batch.tile_progress(args))
-        save_image(Image.fromarray(sr, "RGB"), dst)
+        save_image(Image.fromarray(sr, "RGB"), dst, exclusive=not args.force)
         return f"{src} ({im.width}x{im.height}) -> {dst} ({w}x{h})"
     return batch.run(args, one, load)
 

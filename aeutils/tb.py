@@ -14,9 +14,10 @@ from torch.utils.tensorboard import SummaryWriter
 class Logger:
     """A SummaryWriter for one named run (`runs/<name>`), with the project's conventions."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, purge_step: int | None = None):
+        """`purge_step`: TensorBoard drops earlier events at this step and later (a resumed run)."""
         self.run_dir = Path(run_dir)
-        self.writer = SummaryWriter(str(self.run_dir))
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for key, value in values.items():
@@ -39,11 +40,13 @@ class Logger:
         self.writer.close()
 
 
-def embed_tensorboard(logdir: str | Path, port: int, profile: str) -> str:
+def embed_tensorboard(logdir: str | Path, port: int, profile: str, bind_all: bool = False) -> str:
     """Start TensorBoard inside the notebook on the experiment's port, without blocking the cell.
 
     Uses the `%tensorboard` machinery (which returns at once); skipped in the smoke profile and
-    outside IPython, returning a line that says what happened."""
+    outside IPython, returning a line that says what happened. It listens on localhost only: on a
+    cloud VM, reach it through an SSH tunnel (`ssh -L PORT:localhost:PORT vm`); `bind_all=True`
+    publishes the training logs on every network interface instead."""
     if profile == "smoke":
         return f"TensorBoard skipped in the smoke profile (logdir {logdir})"
     try:
@@ -58,5 +61,6 @@ def embed_tensorboard(logdir: str | Path, port: int, profile: str) -> str:
     if binary.exists():
         os.environ.setdefault("TENSORBOARD_BINARY", str(binary))
     ip.run_line_magic("load_ext", "tensorboard")
-    ip.run_line_magic("tensorboard", f"--logdir {logdir} --port {port} --bind_all")
+    host = "--bind_all" if bind_all else "--host localhost"
+    ip.run_line_magic("tensorboard", f"--logdir {logdir} --port {port} {host}")
     return f"TensorBoard on port {port} (logdir {logdir})"

@@ -4,6 +4,10 @@ One loop for all models: the model-specific part is a `step_fn(model, batch) -> 
 and an `evaluate(model) -> {"psnr": ..., ...}` on the validation split. The loop logs every key to
 TensorBoard, checkpoints atomically (`last.pt` to resume, `best.pt` chosen on validation), stops at
 a step count or a wall-clock budget, and resumes where it stopped when run again.
+
+A resumed run starts from `last.pt`, which may be older than `best.pt` and than the TensorBoard
+events (a run killed between checkpoints): it takes the best score from `best.pt` itself, and its
+event writer purges the steps it will log again. Ctrl-C saves `last.pt` before stopping.
 """
 from __future__ import annotations
 
@@ -61,8 +65,9 @@ def fit(
     """Train `model` until `cfg.max_steps` (or `cfg.max_minutes`), resuming from `run_dir/last.pt`.
 
     Returns a summary: steps done, the best validation metrics and where best.pt is."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = make_run_dir(run_dir)
+    for tmp in run_dir.glob(".*.pt.*.tmp"):  # what a run killed while saving a checkpoint left
+        tmp.unlink()
     if optimizer is None:
         trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -79,6 +84,11 @@ def fit(
         torch.set_rng_state(ck["rng"])
         # what earlier sessions recorded (e.g. the weights they started from) stays unless set anew
         cfg.hparams = {**ck.get("hparams", {}), **{k: v for k, v in cfg.hparams.items() if v is not None}}
+        best = run_dir / "best.pt"
+        if best.exists():  # it may have improved after last.pt was saved
+            metrics = checkpoint.load(best)["metrics"]
+            if cfg.select_key in metrics and sign * metrics[cfg.select_key] > state["best"]:
+                state["best"], state["best_metrics"] = sign * metrics[cfg.select_key], metrics
     state.setdefault("sessions", []).append({"from_step": state["step"], "lr": cfg.lr})
 
     def save_last():
@@ -101,41 +111,48 @@ def fit(
                              "hparams": cfg.hparams}, run_dir / "best.pt")
         return metrics
 
-    log = Logger(run_dir)
+    # events after the resumed step were logged by a session that did not checkpoint them
+    log = Logger(run_dir, purge_step=state["step"] + 1)
     model.train()
     batches = infinite(train_loader)
     start, session_start = state["seconds"], time.time()
     bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not cfg.progress, desc=run_dir.name)
-    while state["step"] < cfg.max_steps:
-        if cfg.max_minutes is not None and (time.time() - session_start) / 60 >= cfg.max_minutes:
-            break
-        out = step_fn(model, next(batches))
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(
-                [p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip)
-        optimizer.step()
-        state["step"] += 1
-        state["seconds"] = start + time.time() - session_start
-        bar.update(1)
-        if state["step"] % 20 == 0:
-            log.scalars({f"train/{k}": float(v.detach() if torch.is_tensor(v) else v)
-                         for k, v in out.items()}, state["step"])
-        if state["step"] % cfg.val_every == 0:
+    try:
+        while state["step"] < cfg.max_steps:
+            if cfg.max_minutes is not None and (time.time() - session_start) / 60 >= cfg.max_minutes:
+                break
+            out = step_fn(model, next(batches))
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(
+                    [p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+            optimizer.step()
+            state["step"] += 1
+            state["seconds"] = start + time.time() - session_start
+            bar.update(1)
+            if state["step"] % 20 == 0:
+                log.scalars({f"train/{k}": float(v.detach() if torch.is_tensor(v) else v)
+                             for k, v in out.items()}, state["step"])
+            if state["step"] % cfg.val_every == 0:
+                validate()
+            if images is not None and state["step"] % cfg.image_every == 0:
+                model.eval()
+                with torch.no_grad():
+                    for tag, grid in images(model).items():
+                        log.images(tag, grid, state["step"])
+                model.train()
+            if state["step"] % cfg.ckpt_every == 0:
+                save_last()
+        bar.close()
+        if not state["best_metrics"] or state["best_metrics"].get("step") != state["step"]:
             validate()
-        if images is not None and state["step"] % cfg.image_every == 0:
-            model.eval()
-            with torch.no_grad():
-                for tag, grid in images(model).items():
-                    log.images(tag, grid, state["step"])
-            model.train()
-        if state["step"] % cfg.ckpt_every == 0:
-            save_last()
-    bar.close()
-    if not state["best_metrics"] or state["best_metrics"].get("step") != state["step"]:
-        validate()
-    save_last()
+        save_last()
+    except KeyboardInterrupt:  # Ctrl-C: keep the steps done so far, then stop as asked
+        bar.close()
+        save_last()
+        log.close()
+        raise
     log.hparams(dict(cfg.hparams, max_steps=cfg.max_steps, lr=cfg.lr),
                 {k: v for k, v in state["best_metrics"].items() if k != "step"})
     log.close()
@@ -153,6 +170,16 @@ def load_best(model: torch.nn.Module, run_dir: str | Path) -> dict:
     ck = checkpoint.load(path)
     load_weights(model, ck["model"], path)
     return ck["metrics"]
+
+
+def make_run_dir(run_dir: str | Path) -> Path:
+    """Create a run folder (and its parents); a file in the way is a UserError."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot use {run_dir} as a run folder ({e.strerror or e}); choose another --run-dir") from None
+    return run_dir
 
 
 def load_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:

@@ -10,18 +10,19 @@ from pathlib import Path
 
 import torch
 
-from aeutils import config
+from aeutils import checkpoint, config
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes
 
 
 def save_shipped(path: str | Path, task: str, arch: dict, model: torch.nn.Module,
-                 metrics: dict | None = None, **extra) -> None:
-    """Write a model for shipping: float tensors in float16 (halves the file; restored to float32)."""
+                 metrics: dict | None = None, exclusive: bool = False, **extra) -> None:
+    """Write a model for shipping: float tensors in float16 (halves the file; restored to float32).
+    `exclusive`: refuse to replace an existing file (`--ship` without --force)."""
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buf = io.BytesIO()
     torch.save({"task": task, "arch": arch, "state_dict": state, "metrics": metrics or {}, **extra}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), exclusive)
 
 
 def resolve(name_or_path: str) -> Path:
@@ -39,10 +40,7 @@ def resolve(name_or_path: str) -> Path:
 def load_shipped(name_or_path: str, task: str | None = None) -> dict:
     """Load a shipped file (weights back in float32); check it serves `task` when given."""
     path = resolve(name_or_path)
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a damaged or foreign .pt file
-        raise UserError(f"cannot read model file {path}: {e.__class__.__name__}") from None
+    ck = checkpoint.load(path)
     if not isinstance(ck, dict) or "task" not in ck:
         raise UserError(f"{path} is not an aeutils model file")
     if task is not None and ck["task"] != task:
@@ -55,6 +53,6 @@ def load_shipped(name_or_path: str, task: str | None = None) -> dict:
 def list_names(task: str | None = None) -> list[str]:
     names = []
     for p in sorted(config.WEIGHTS_DIR.glob("*.pt")):
-        if task is None or torch.load(p, map_location="cpu", weights_only=False).get("task") == task:
+        if task is None or checkpoint.load(p).get("task") == task:
             names.append(p.stem)
     return names

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from aeutils import experiments
+from aeutils import checkpoint, experiments
 from aeutils.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample
 from aeutils.models.cae import ChannelQuantizer, CompressiveAutoencoder, fp16_round
 
@@ -123,8 +123,8 @@ def test_train_second_stage_through_cli(tmp_path):
     assert "val_psnr_quantized_before_stage2" in res
     t = res["test"]["fixtures"]
     assert 5 < t["psnr"] < 60 and 0 < t["bpp"] < 24 and t["jpeg2000"]["psnr"] > 20
-    first = torch.load(runs / "experiment2" / "best.pt", weights_only=False)["model"]
-    second = torch.load(runs / "experiment3" / "best.pt", weights_only=False)["model"]
+    first = checkpoint.load(runs / "experiment2" / "best.pt")["model"]
+    second = checkpoint.load(runs / "experiment3" / "best.pt")["model"]
     enc = [k for k in first if k.startswith("encoder.")]
     assert enc and all(torch.equal(first[k], second[k]) for k in enc)
     assert any(not torch.equal(first[k], second[k]) for k in first if k.startswith("decoder."))
@@ -149,8 +149,8 @@ def test_distributed_two_processes_gloo(tmp_path):
                  "-m", "aeutils", "train", "cae", "--experiment", "1", "--steps", "4", "--device", "cpu",
                  "--run-dir", str(run_dir), "--no-progress"], tmp_path, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
-    rank0 = torch.load(run_dir / "last.pt", weights_only=False)
-    rank1 = torch.load(run_dir / ".rank1" / "last.pt", weights_only=False)
+    rank0 = checkpoint.load(run_dir / "last.pt")
+    rank1 = checkpoint.load(run_dir / ".rank1" / "last.pt")
     assert rank0["state"]["step"] == rank1["state"]["step"] == 4
     params = [k for k in rank0["model"] if "running" not in k and "num_batches" not in k]
     assert all(torch.allclose(rank0["model"][k], rank1["model"][k], atol=1e-6) for k in params)

@@ -258,6 +258,7 @@ def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
 
 
 def test_a_file_declaring_too_many_pixels_is_refused(tiny_codec):
-    header = bitstream.Header(bitstream.ENTROPY_CODED, tiny_codec.name, tiny_codec.tag, 60000, 60000, 3)
+    """7800x7800 fits the format (bitstream.MAX_PIXELS) but not the commands' images.MAX_PIXELS."""
+    header = bitstream.Header(bitstream.ENTROPY_CODED, tiny_codec.name, tiny_codec.tag, 7800, 7800, 3)
     with pytest.raises(UserError, match="too large"):
         tiny_codec.decode(bitstream.pack(header, bytes(64)))

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from skimage import color as skcolor
 
-from aeutils import color, colorize, config
+from aeutils import checkpoint, color, colorize, config
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models import colorize as cm
@@ -226,7 +226,7 @@ def test_training_writes_checkpoints_and_ships(smoke_model):
     assert list(run.glob("events.out.tfevents.*"))
     m = colorize.load_model(str(weights))
     assert m.head_kind == "classification" and not torch.all(m.class_weights == 1)  # rebalanced
-    assert torch.load(weights, weights_only=False)["metrics"]["n_images"] > 0
+    assert checkpoint.load(weights)["metrics"]["n_images"] > 0
 
 
 def _cli(*args):

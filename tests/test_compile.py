@@ -272,11 +272,16 @@ def test_cli_refuses_other_settings_without_force(tree, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--workers", "0"], "--workers"),
     (["--interval", "0"], "--interval"),
+    (["--interval", "nan"], "--interval"),
+    (["--interval", "inf"], "--interval"),
+    (["--train", "-1"], "counts"),
     (["--val-fraction", "1"], "--val-fraction"),
 ])
 def test_cli_rejects_bad_options(tree, tmp_path, capsys, argv, message):
     assert cli.main(["compile-voxceleb2", str(tree), str(tmp_path / "o"), "--no-progress", *argv]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()  # refused before anything is created
 
 
 def test_cli_will_not_write_into_a_foreign_folder(tree, tmp_path, capsys):
@@ -284,6 +289,13 @@ def test_cli_will_not_write_into_a_foreign_folder(tree, tmp_path, capsys):
     (tmp_path / "o" / "notes.txt").write_text("mine")
     assert cli.main(["compile-voxceleb2", str(tree), str(tmp_path / "o"), "--no-progress", "--force"]) == 2
     assert "not empty" in capsys.readouterr().err and os.listdir(tmp_path / "o") == ["notes.txt"]
+
+
+def test_cli_output_under_a_file_is_one_line(tree, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert cli.main(["compile-voxceleb2", str(tree), str(tmp_path / "file" / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create" in err and err.count("\n") == 1
 
 
 # --- Image folders -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def test_profile_from_override_env_and_default(monkeypatch):
     assert config.get_profile("smoke") == "smoke"
     monkeypatch.delenv("AEUTILS_PROFILE")
     assert config.get_profile() == "cpu"
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError, match="unknown profile"):
         config.get_profile("gpu")
 
 

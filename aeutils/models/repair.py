@@ -31,7 +31,12 @@ def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
-def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+def conv_bn_relu(cin: int, cout: int, stride: int = 1, norm: bool = True) -> nn.Sequential:
+    """3x3 conv, batch norm, ReLU; without `norm`, the conv has a bias instead. Batch statistics
+    gathered on heavy damage misfire on light damage (a colour cast on a clean photo), so the models
+    that must hold up at every strength go without."""
+    if not norm:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU(inplace=True))
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
@@ -123,11 +128,12 @@ class UNet(RepairNet):
                     down -> ... bottom -> up -^
 
     `widths`: channels per level (len(widths) - 1 down-samplings); `down`/`up`: transition factories
-    (see `TRANSITIONS_DOWN` / `TRANSITIONS_UP`)."""
+    (see `TRANSITIONS_DOWN` / `TRANSITIONS_UP`); `norm`: batch norm in every conv block."""
 
     residual = True
 
-    def __init__(self, in_ch: int = 4, out_ch: int = 3, widths=(32, 64, 128, 256), down="max", up="transposed"):
+    def __init__(self, in_ch: int = 4, out_ch: int = 3, widths=(32, 64, 128, 256), down="max", up="transposed",
+                 norm: bool = True):
         super().__init__()
         widths = list(widths)
         self.stride = 2 ** (len(widths) - 1)
@@ -137,7 +143,7 @@ class UNet(RepairNet):
         self.down = nn.ModuleList()
         cin = in_ch
         for i, w in enumerate(widths):
-            self.enc.append(nn.Sequential(conv_bn_relu(cin, w), conv_bn_relu(w, w)))
+            self.enc.append(nn.Sequential(conv_bn_relu(cin, w, norm=norm), conv_bn_relu(w, w, norm=norm)))
             if i < len(widths) - 1:
                 self.down.append(down_f(w))
             cin = w
@@ -145,7 +151,8 @@ class UNet(RepairNet):
         self.dec = nn.ModuleList()
         for i in reversed(range(len(widths) - 1)):
             self.up.append(up_f(widths[i + 1], widths[i]))
-            self.dec.append(nn.Sequential(conv_bn_relu(2 * widths[i], widths[i]), conv_bn_relu(widths[i], widths[i])))
+            self.dec.append(nn.Sequential(conv_bn_relu(2 * widths[i], widths[i], norm=norm),
+                                          conv_bn_relu(widths[i], widths[i], norm=norm)))
         self.head = nn.Conv2d(widths[0], out_ch, 1)
         nn.init.zeros_(self.head.weight)  # start as the identity: output = damaged input
         nn.init.zeros_(self.head.bias)

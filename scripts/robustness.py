@@ -1,0 +1,123 @@
+"""Robustness benchmark of the repair models (issue: restoration that holds up on anyone's photos).
+
+Sweeps each model over every strength of its damage (`aeutils.damage.SWEEP`, and clean input) on
+CelebA test identities, VoxCeleb2 test frames and lfw-val, beside the damaged input and the classical
+baselines tuned per strength on validation images; prints a table per damage with the verdict, and
+writes KIND.json and KIND.png under --out.
+
+    python scripts/robustness.py --kinds noise,blur --per-source 12 --out resources/repair/robustness
+    python scripts/robustness.py --kinds noise --model noise=runs/repair-wide-noise-cpu/best.pt
+    python scripts/robustness.py --kinds none --upscale      # x4 super-resolution of small JPEG inputs
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aeutils import checkpoint, colorize, photos, repair, robustness, superres, train, zoo
+from aeutils.images import to_uint8
+from aeutils.models.repair import build
+
+
+def load(spec: str) -> torch.nn.Module:
+    """A shipped model (name or .pt) or a run's checkpoint (`runs/.../best.pt`, architecture from its hparams)."""
+    path = Path(spec)
+    if path.name in ("best.pt", "last.pt"):
+        ck = checkpoint.load(path)
+        model = build(json.loads(ck["hparams"]["arch"]))
+        train.load_weights(model, ck["model"], path)
+        return model.eval()
+    return repair.load_model(spec)[0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kinds", default="noise,blur,jpeg,pixelate")
+    p.add_argument("--model", action="append", default=[], metavar="KIND=MODEL",
+                   help="the model to sweep for KIND (default: what `aeutils repair --damage KIND` uses)")
+    p.add_argument("--also", action="append", default=[], metavar="MODEL",
+                   help="another model to sweep on every kind, e.g. repair-blind")
+    p.add_argument("--per-source", type=int, default=12, help="test images per source")
+    p.add_argument("--tune-per-source", type=int, default=3, help="validation images per source to tune baselines")
+    p.add_argument("--slow", action="store_true", help="also BM3D (seconds per image)")
+    p.add_argument("--card", action="store_true",
+                   help="write the model card (weights/NAME.md) of each shipped wide model swept")
+    p.add_argument("--upscale", action="store_true", help="also x4 super-resolution (both shipped variants) "
+                   "on validation and test images, into resources/superres/robustness.json")
+    p.add_argument("--colorize", action="store_true", help="also the shipped colorization against gray, per "
+                   "source, into resources/colorization/robustness.json")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("resources/repair/robustness"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    chosen = dict(m.split("=", 1) for m in args.model)
+    args.out.mkdir(parents=True, exist_ok=True)
+    test = photos.test_faces(args.per_source)
+    val = photos.validation_faces("cpu", args.tune_per_source)
+    if args.upscale:
+        upscale(test, args.per_source)
+    if args.colorize:
+        colorization(test)
+    for kind in [k for k in args.kinds.split(",") if k != "none"]:
+        start = time.time()
+        main_model = chosen.get(kind, repair.model_for(kind))
+        models = {"model": load(main_model)} | {Path(name).stem: load(name) for name in args.also}
+        tuned = robustness.tune(kind, val, slow=args.slow)
+        results = robustness.sweep(kind, models, test, repair.repair_array, tuned=tuned, slow=args.slow,
+                                   progress=True)
+        verdicts = {name: robustness.summary(results, name) for name in models}
+        record = {"kind": kind, "model": main_model, "also": [Path(name).stem for name in args.also], "tuned": {str(k): v for k, v in tuned.items()},
+                  "images_per_source": {s: len(v) for s, v in test.items()}, "results": results,
+                  "summary": verdicts, "seconds": round(time.time() - start)}
+        (args.out / f"{kind}.json").write_text(json.dumps(record, indent=1))
+        robustness.figure(kind, results, args.out / f"{kind}.png")
+        print(f"\n## {kind}: {main_model} ({record['seconds']} s)\n")
+        print(robustness.markdown(results, "model"))
+        for name, v in verdicts.items():
+            print(f"\n{name}: " + json.dumps({k: (round(x, 2) if isinstance(x, float) else x) for k, x in v.items()}))
+        if args.card and not main_model.endswith(".pt"):
+            weights = zoo.resolve(main_model)
+            weights.with_suffix(".md").write_text(repair.wide_model_card(weights, record))
+
+
+def upscale(test: dict, per_source: int) -> None:
+    """The x4 variants against bicubic and Lanczos on small inputs saved as PNG or JPEG: validation
+    images (which chose the default variant) and test images, each source apart."""
+    models = {v: superres.load_model(f"sr-x4-{v}") for v in ("srresnet", "srgan")}
+    record = {split: robustness.upscale_sweep(models, sources, 4, lambda m, t: superres.upscale_tiled(m, t))
+              for split, sources in [("val", photos.validation_faces("cpu", per_source)), ("test", test)]}
+    path = Path("resources/superres/robustness.json")
+    path.write_text(json.dumps(record, indent=1))
+    for split, per in record.items():
+        print(f"\n## upscale x4, {split} (PSNR dB)\n\n| source | input | bicubic | Lanczos | srresnet | srgan |\n|---|---|---|---|---|---|")
+        for source, cells in per.items():
+            for q, r in cells.items():
+                print(f"| {source} | {q} | {r['bicubic']:.2f} | {r['lanczos']:.2f} | {r['srresnet']:.2f} | {r['srgan']:.2f} |")
+
+
+def colorization(test: dict) -> None:
+    """The shipped colorizer against gray on each test source: ab RMSE (and its ratio to gray's),
+    colourfulness, and the colour cast (largest per-channel mean RGB error, 8-bit levels)."""
+    model = colorize.load_model(colorize.DEFAULT_MODEL)
+    record = {}
+    for source, images in test.items():
+        r = colorize.evaluate({"gray": "gray", "model": model}, images)
+        outs = [to_uint8(colorize.colorize_tensor(model, x[None])[0]) for x in images]
+        shift = np.mean([(o.astype(np.float64) - to_uint8(x)).reshape(-1, 3).mean(0) for o, x in zip(outs, images)], 0)
+        record[source] = {"ab_rmse_gray": r["gray"]["ab_rmse"], "ab_rmse": r["model"]["ab_rmse"],
+                          "ratio": r["model"]["ab_rmse"] / r["gray"]["ab_rmse"], "auc": r["model"]["auc"],
+                          "colourfulness": r["model"]["colorfulness"], "colourfulness_gt": r["model"]["colorfulness_gt"],
+                          "rgb_shift": [round(float(v), 2) for v in shift], "images": len(images)}
+    Path("resources/colorization/robustness.json").write_text(json.dumps(record, indent=1))
+    print("\n## colorize (test)\n\n| source | gray ab RMSE | model ab RMSE | ratio | mean RGB shift |\n|---|---|---|---|---|")
+    for source, r in record.items():
+        print(f"| {source} | {r['ab_rmse_gray']:.2f} | {r['ab_rmse']:.2f} | {r['ratio']:.2f} | {r['rgb_shift']} |")
+
+
+if __name__ == "__main__":
+    main()

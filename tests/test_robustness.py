@@ -1,0 +1,200 @@
+"""Repair that holds up on any photo: damage at a given or wide strength, photo-like training
+crops, validation sources, the robustness sweep and its verdict, the wide trainer, TensorBoard's host."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aeutils import cli, damage, holes, metrics, photos, repair, robustness, tb
+from aeutils.data import smoke_images
+from aeutils.images import to_tensor, to_uint8
+from aeutils.models.repair import build
+from conftest import needs_celeba
+
+
+@pytest.fixture(scope="module")
+def face():
+    return to_tensor(smoke_images(1, size=64, seed=5)[0])
+
+
+def test_given_strength_is_used_and_zero_strength_is_the_identity(face):
+    for kind, name, values in [("noise", "sigma", (5 / 255, 50 / 255)), ("blur", "sigma", (0.5, 3.0)),
+                               ("jpeg", "quality", (95, 10)), ("pixelate", "factor", (2, 8))]:
+        light, heavy = (damage.apply(kind, face, seed=1, **{name: v}) for v in values)
+        assert light.params[name] == values[0]
+        assert metrics.psnr(to_uint8(light.image), to_uint8(face)) > metrics.psnr(to_uint8(heavy.image), to_uint8(face))
+    assert torch.equal(damage.apply("blur", face, seed=1, sigma=0.0).image, damage.sweep_damage("blur", face, None).image)
+    assert torch.equal(damage.apply("pixelate", face, seed=1, factor=1).image, to_tensor(Image.fromarray(to_uint8(face))))
+
+
+@pytest.mark.parametrize("kind", list(damage.WIDE))
+def test_wide_draws_cover_none_to_heavy(face, kind):
+    rng = np.random.default_rng(0)
+    scores = [metrics.psnr(to_uint8(damage.draw_wide(kind, face, rng).image), to_uint8(face)) for _ in range(60)]
+    assert any(s == float("inf") for s in scores)  # some draws leave the image clean
+    assert min(scores) < 28 and np.median(scores) > min(scores) + 3  # light draws as well as heavy ones
+
+
+def test_photo_crops_vary_like_photos():
+    faces = [repair.FaceImages(smoke_images(n=2, size=96, seed=0))]
+    crops = photos.PhotoCrops(faces, crop=48, length=10)
+    torch.manual_seed(0)
+    a, b = crops[0], crops[0]
+    assert a.shape == (3, 48, 48) and 0 <= a.min() and a.max() <= 1
+    assert not torch.equal(a, b)  # a new rescale / window / jitter each time
+    assert len(crops) == 10
+
+
+def test_validation_and_test_images_never_overlap():
+    lfw = photos.lfw_dir()
+    if not lfw.is_dir():
+        pytest.skip("lfw-val not found under the data root")
+    val = photos.validation_faces("cpu", 8)["lfw"]
+    test = photos.test_faces(24)["lfw"]
+    assert len(val) == 8 and len(test) == 24
+    for v in val:
+        assert not any(v.shape == t.shape and torch.equal(v, t) for t in test)
+
+
+def _identity(model, im):
+    return im
+
+
+def test_sweep_scores_the_input_itself_as_no_gain(face):
+    res = robustness.sweep("noise", {"same": None}, {"s": [face]}, _identity)
+    assert list(res["s"]) == ["clean"] + [robustness.label("noise", s) for s in damage.SWEEP["noise"][1]]
+    v = robustness.summary(res, "same")
+    assert v["gain_min"] == 0 and v["clean_min"] == 60
+    assert res["s"]["clean"]["same"]["cast"] == 0 and res["s"]["sigma 5"]["same"]["cast"] < 1
+    assert len(v["short"]) == len(damage.SWEEP["noise"][1])  # no cell is +0.3 dB better than its input
+
+
+def test_tuned_baselines_beat_the_input_on_heavy_noise(face):
+    tuned = robustness.tune("noise", {"s": [face]})
+    assert set(tuned) == set(damage.SWEEP["noise"][1])
+    res = robustness.sweep("noise", {}, {"s": [face]}, _identity, tuned=tuned)
+    heavy = res["s"]["sigma 50"]
+    assert heavy["nlm"]["psnr"] > heavy["input"]["psnr"] + 3
+    assert "| sigma 50 |" in robustness.markdown(dict(s={k: dict(v, model=v["input"]) for k, v in res["s"].items()}),
+                                                 "model")
+
+
+def test_a_brightening_model_shows_a_colour_cast(face):
+    def redden(model, im):
+        out = im.astype(int)
+        out[..., 0] += 20
+        return np.clip(out, 0, 255).astype(np.uint8)
+    v = robustness.summary(robustness.sweep("blur", {"red": None}, {"s": [face]}, redden), "red")
+    assert 15 < v["cast_max"] < 21 and v["clean_min"] < 30
+
+
+def test_wide_training_starts_as_the_identity_and_resumes(tmp_path):
+    model = build(repair.WIDE_ARCH["smoke"])
+    im = to_uint8(to_tensor(smoke_images(1, size=48, seed=2)[0]))
+    assert np.array_equal(repair.repair_array(model, im), im)  # zero head: output = input
+    _, first = repair.train_wide("noise", "smoke", tmp_path / "run", steps=4, progress=False)
+    _, again = repair.train_wide("noise", "smoke", tmp_path / "run", steps=6, progress=False)
+    assert first["steps"] == 4 and again["steps"] == 6
+    assert {"psnr", "gain_min", "clean_min", "cast_max"} <= set(again["best"])
+
+
+def test_train_cli_refuses_wide_for_a_damage_it_cannot_train(capsys):
+    assert cli.main(["train", "repair", "--profile", "smoke", "--damage", "blocks", "--strengths", "wide"]) == 2
+    assert "--strengths wide trains" in capsys.readouterr().err
+
+
+@needs_celeba
+def test_training_faces_include_both_sources_when_compiled():
+    faces = photos.training_faces("cpu")
+    assert len(faces[0]) == 4800  # CelebA identities 0-159
+    if (photos.VOXCELEB2_DENSE / "manifest.csv").is_file():
+        assert len(faces) == 2 and len(faces[1]) > 1000
+
+
+def test_tensorboard_listens_on_localhost_unless_asked(monkeypatch):
+    calls = []
+
+    class FakeIPython:
+        def run_line_magic(self, name, line):
+            calls.append((name, line))
+
+    import IPython
+    monkeypatch.setattr(IPython, "get_ipython", lambda: FakeIPython())
+    tb.embed_tensorboard("runs/x", 6009, "cpu")
+    tb.embed_tensorboard("runs/x", 6009, "cpu", bind_all=True)
+    assert calls[1] == ("tensorboard", "--logdir runs/x --port 6009 --host localhost")
+    assert calls[3][1].endswith("--bind_all")
+
+
+@pytest.mark.parametrize("kind", damage.HOLE_KINDS)
+def test_holes_are_found_from_the_damage(kind):
+    x = to_tensor(smoke_images(1, size=128, seed=3)[0])
+    for seed in range(3):
+        d = damage.apply(kind, x, seed=seed)
+        truth = d.mask[0].numpy() > 0.5
+        found = holes.find_holes(to_uint8(d.image))
+        assert (found & truth).sum() >= 0.9 * truth.sum()  # (overlapping squares at the border may be missed)
+        assert (found & ~truth).sum() <= 0.01 * truth.sum()
+
+
+def test_black_corners_bars_and_dark_regions_of_a_photo_are_not_holes():
+    im = np.asarray(smoke_images(1, size=128, seed=3)[0].rotate(20, fillcolor=(0, 0, 0))).copy()
+    im[:6] = 0  # a letterbox bar
+    im[60:70, 20:40] = 0
+    im[58:72, 18:42] = np.maximum(im[58:72, 18:42] // 8, 0)  # a dark region around a black patch
+    im[60:70, 20:40] = 0
+    assert not holes.find_holes(im).any()
+    im[80:90, 50:70] = 0  # a real hole: sharp edges on the face
+    found = holes.find_holes(im)
+    assert found[80:90, 50:70].all() and found.sum() == 200
+
+
+def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
+    """The shipped `aeutils repair --damage noise` on real face photos (the demo's embedded ones):
+    a clean photo comes back nearly unchanged, a lightly noisy one comes back closer, no colour cast."""
+    import subprocess
+    import sys
+
+    for i, face in enumerate(smoke_images(2, size=128, seed=11)):
+        x = to_tensor(face)
+        for sigma in (None, 10 / 255):
+            d = damage.sweep_damage("noise", x, sigma, seed=i)
+            src, out = tmp_path / f"in{i}-{sigma}.png", tmp_path / f"out{i}-{sigma}.png"
+            Image.fromarray(to_uint8(d.image)).save(src)
+            r = subprocess.run([sys.executable, "-m", "aeutils", "repair", str(src), str(out), "--damage", "noise",
+                                "--no-progress"], capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+            gt, inp, res = to_uint8(x), to_uint8(d.image), np.asarray(Image.open(out))
+            if sigma is None:
+                assert metrics.psnr(res, gt) >= 40
+            else:
+                assert metrics.psnr(res, gt) >= metrics.psnr(inp, gt) + 0.3
+            assert np.abs((res.astype(float) - gt).reshape(-1, 3).mean(0)).max() < 1.0
+
+
+def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
+    from aeutils import zoo
+
+    model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=2, progress=False)
+    ship = tmp_path / "repair-noise.pt"
+    zoo.save_shipped(ship, "repair", repair.WIDE_ARCH["smoke"], model, {"val": summary["best"]}, damage="noise",
+                     profile="smoke", steps=summary["steps"], train_seconds=summary["train_seconds"], init=None,
+                     lr=1e-3, sessions=summary["sessions"], loss=repair.LOSS, strengths="wide")
+    faces = {"lfw": [to_tensor(smoke_images(1, size=48, seed=4)[0])]}
+    results = robustness.sweep("noise", {"model": model}, faces, repair.repair_array)
+    record = {"results": results, "summary": {"model": robustness.summary(results, "model")},
+              "images_per_source": {"lfw": 1}}
+    card = repair.wide_model_card(ship, record)
+    assert "# repair-noise" in card and "non-commercial" in card and "CC BY 4.0" in card
+    assert "| sigma 25 |" in card and "1 lfw" in card and "from a random start" in card and "from step 0 at lr 0.001" in card
+
+
+def test_upscale_sweep_scores_every_input_quality():
+    from aeutils import superres
+
+    faces = {"s": [to_tensor(smoke_images(1, size=96, seed=2)[0])]}
+    res = robustness.upscale_sweep({"srresnet": superres.load_model("sr-x4-srresnet")}, faces, 4,
+                                   lambda m, t: superres.upscale_tiled(m, t))
+    assert list(res["s"]) == ["png", "q90", "q75", "q50"]
+    assert res["s"]["png"]["srresnet"] > res["s"]["png"]["bicubic"]
+    assert res["s"]["png"]["bicubic"] > res["s"]["q50"]["bicubic"]  # the JPEG input really loses detail
