@@ -1,10 +1,11 @@
-# The README's two commands: `make demo` (the main job) and `make test` (all tests, as CI runs them).
+# The README's two commands: `make demo` (the main job) and `make test` (lint, then all tests, as CI runs them).
+# `make test-fast`: lint and the tests not marked slow, without the notebooks (the inner loop).
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 OUT ?= demo-report
 
-.PHONY: demo test notebooks lab clean
+.PHONY: demo lint test test-fast notebooks lab clean
 
 $(BIN)/aeutils: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,9 +15,15 @@ $(BIN)/aeutils: pyproject.toml
 demo: $(BIN)/aeutils
 	$(BIN)/aeutils demo --out $(OUT) --force
 
-test: $(BIN)/aeutils
+lint: $(BIN)/aeutils
+	$(BIN)/ruff check aeutils tests scripts
+
+test: lint
 	AEUTILS_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--nbval-lax --nbval-current-env --durations=15 tests notebooks
+
+test-fast: lint
+	AEUTILS_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 lab: $(BIN)/aeutils
 	$(BIN)/jupyter lab notebooks

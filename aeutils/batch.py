@@ -32,8 +32,8 @@ Process = Callable[[Path, Path], "str | None"]
 
 def add_parser(sub, name: str, ext: str, help: str, description: str) -> argparse.ArgumentParser:
     """A command's parser with the arguments every command shares; `ext`: its outputs' extension."""
-    p = sub.add_parser(name, help=help, description=f"{description} Several inputs: see `--out`.",
-                       usage=f"aeutils {name} INPUT OUTPUT [options]\n       aeutils {name} INPUT... --out DIR [options]")
+    usage = f"aeutils {name} INPUT OUTPUT [options]\n       aeutils {name} INPUT... --out DIR [options]"
+    p = sub.add_parser(name, help=help, description=f"{description} Several inputs: see `--out`.", usage=usage)
     p.add_argument("paths", nargs="+", metavar="PATH", help="INPUT OUTPUT for one file; with --out, the inputs: "
                    "files, folders, quoted globs ('faces/*.jpg')")
     p.add_argument("-o", "--out", default=None, metavar="DIR", help="output folder of a batch (created if missing): "

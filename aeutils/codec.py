@@ -36,8 +36,15 @@ from PIL import Image
 from aeutils import batch, bitstream, zoo
 from aeutils.entropy import SCALE_TABLE, gaussian_tables
 from aeutils.errors import UserError
-from aeutils.images import (atomic_write_bytes, check_pixels, load_rgb, pad_to_multiple, save_image, to_image,
-                            to_uint8_tensor)
+from aeutils.images import (
+    atomic_write_bytes,
+    check_pixels,
+    load_rgb,
+    pad_to_multiple,
+    save_image,
+    to_image,
+    to_uint8_tensor,
+)
 from aeutils.models.hyperprior import MeanScaleHyperprior
 from aeutils.tiles import tiled
 
@@ -389,7 +396,8 @@ def register(sub) -> None:
     p = batch.add_parser(sub, "compress", ".aez", help="compress an image into a learned-codec file",
                          description="Compress an image with a shipped learned codec. Any RGB, gray, "
                          "palette or RGBA image; EXIF orientation is applied.")
-    p.add_argument("--model", default=DEFAULT_CODEC, help=f"shipped codec (default {DEFAULT_CODEC}; see `aeutils models`)")
+    p.add_argument("--model", default=DEFAULT_CODEC,
+                   help=f"shipped codec (default {DEFAULT_CODEC}; see `aeutils models`)")
     p.add_argument("--quality", type=int, default=6, help="rate point: 1 (smallest) .. 10 (best) for the face codec")
     p.set_defaults(func=_run_compress)
 

@@ -76,7 +76,8 @@ def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
 
 
 def build_model(hp: dict) -> MeanScaleHyperprior:
-    return MeanScaleHyperprior(N=hp["N"], M=hp["M"], levels=len(DEFAULT_LAMBDAS), res_blocks=hp.get("res_blocks", False))
+    return MeanScaleHyperprior(N=hp["N"], M=hp["M"], levels=len(DEFAULT_LAMBDAS),
+                               res_blocks=hp.get("res_blocks", False))
 
 
 def main(argv: list[str] | None = None) -> int:

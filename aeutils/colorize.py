@@ -150,7 +150,8 @@ def colorize_tensor(model: Colorizer | None, rgb: torch.Tensor, work_side: int |
     L = rgb_to_lab(rgb)[:, :1]
     h, w = L.shape[-2:]
     if model is None:
-        ab = torch.zeros(L.shape[0], 2, h, w) if const_ab is None else const_ab.view(1, 2, 1, 1).expand(L.shape[0], 2, h, w)
+        ab = (torch.zeros(L.shape[0], 2, h, w) if const_ab is None
+              else const_ab.view(1, 2, 1, 1).expand(L.shape[0], 2, h, w))
     else:
         ab = predict_chroma(model, L, work_side)
     return combine(L, ab)

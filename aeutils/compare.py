@@ -263,7 +263,7 @@ def bd_rate_table(by_dataset: dict[str, list[dict]], anchor: str = ANCHOR, metri
     """Markdown table: BD-rate of every codec against `anchor`, one column per dataset."""
     names = _names(by_dataset)
     datasets = list(by_dataset)
-    lines = [f"| codec | " + " | ".join(DATASET_TITLES.get(d, d) for d in datasets) + " |",
+    lines = ["| codec | " + " | ".join(DATASET_TITLES.get(d, d) for d in datasets) + " |",
              "|---|" + "---:|" * len(datasets)]
     for name in names:
         if name == anchor:
@@ -315,7 +315,7 @@ def _names(by_dataset: dict[str, list[dict]]) -> list[str]:
 def tables_markdown(by_dataset: dict[str, list[dict]]) -> str:
     """The BD-rate, PSNR-at-rate and timing tables of a whole comparison, as one markdown file."""
     parts = ["# Codec comparison tables (written by `aeutils compare-codecs`)\n",
-             f"## BD-rate against JPEG 4:2:0 (PSNR; negative = fewer bits for the same quality)\n",
+             "## BD-rate against JPEG 4:2:0 (PSNR; negative = fewer bits for the same quality)\n",
              bd_rate_table(by_dataset, ANCHOR),
              "## BD-rate against JPEG 2000 (the codec the original compared with; PSNR)\n",
              bd_rate_table(by_dataset, "jpeg2000"),
@@ -450,7 +450,8 @@ def run(args) -> int:
             print(f"{c.name:12s} {c.description}")
         return 0
     smoke = profile == "smoke"
-    out = Path(args.out) if args.out else (config.RUNS_DIR / "codecs-smoke" if smoke else config.RESOURCES_DIR / "codecs")
+    default_out = config.RUNS_DIR / "codecs-smoke" if smoke else config.RESOURCES_DIR / "codecs"
+    out = Path(args.out) if args.out else default_out
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     if args.grid_bpp <= 0:
@@ -461,7 +462,8 @@ def run(args) -> int:
         draw(out, datasets)
         print(f"figures and tables redrawn under {out}")
         return 0
-    names = [d.strip() for d in (args.datasets or ("faces" if smoke else "voxceleb2,celeba,kodak")).split(",") if d.strip()]
+    datasets = args.datasets or ("faces" if smoke else "voxceleb2,celeba,kodak")
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
     unknown = [d for d in names if d not in DATASETS and not Path(d).is_dir()]
     if unknown:
         raise UserError(f"unknown dataset {unknown[0]!r}: use {', '.join(DATASETS)} or a folder of images")

@@ -600,7 +600,8 @@ def register(sub) -> None:
                    help="CSV `image,identity` (or CelebA's identity_CelebA.txt) naming each image's person")
     p.add_argument("--fractions", default=",".join(str(f) for f in DEFAULT_FRACTIONS),
                    help="train,val,test fractions of the identities in sorted order (default 0.8,0.05,0.15)")
-    p.add_argument("--ranges", help="explicit integer identity ranges instead, e.g. train=0-159,val=160-169,test=170-199")
+    p.add_argument("--ranges",
+                   help="explicit integer identity ranges instead, e.g. train=0-159,val=160-169,test=170-199")
     _common_options(p)
     p.set_defaults(func=run_images)
 

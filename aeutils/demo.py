@@ -23,6 +23,7 @@ import json
 import re
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,6 @@ MULTIPLE = 8  # faces are cropped to a multiple of this (x4 downsampling, codec 
 SUFFIX = {"jpeg420": ".jpg", "jpeg2000": ".j2k", "webp": ".webp", "avif444": ".avif", CODEC: ".aez"}
 SOURCES = {"astronaut": "scikit-image sample 'astronaut' (Eileen Collins, NASA; public domain), face crop",
            "grace_hopper": "matplotlib sample 'grace_hopper' (US Navy; public domain), face crop"}
-JOBS = ("compression", "repair", "colorize", "upscale")
 
 
 # --------------------------------------------------------------------------------------- inputs
@@ -177,7 +177,8 @@ def compression(im: Image.Image, w: Writer, models: Models) -> dict:
                 "the face codec's (marked * where even its smallest file is larger).")
     else:
         budgets = [(f"budget {b:g} bpp", None, int(b * pixels / 8)) for b in FALLBACK_BPP]
-        note = (missing(CODEC, "compression") + f": classical codecs only, at {', '.join(f'{b:g}' for b in FALLBACK_BPP)}"
+        rates = ", ".join(f"{b:g}" for b in FALLBACK_BPP)
+        note = (missing(CODEC, "compression") + f": classical codecs only, at {rates}"
                 " bpp (largest file not above the budget).")
     groups = []
     for title, learned, q_or_bytes in budgets:
@@ -228,8 +229,8 @@ def repair(im: Image.Image, w: Writer, models: Models) -> dict:
         d = damage.apply(kind, x, seed=i)
         bad = to_uint8(d.image)
         mask = None if d.mask is None else d.mask[0].numpy() > 0.5
-        fixed, cpu, wall = timed(lambda: repair_array(model, bad, mask))
-        classic, bcpu, bwall = timed(lambda: baselines.restore(baseline, kind, bad, mask, d.params))
+        fixed, cpu, wall = timed(partial(repair_array, model, bad, mask))
+        classic, bcpu, bwall = timed(partial(baselines.restore, baseline, kind, bad, mask, d.params))
         params = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in d.params.items()
                            if not isinstance(v, list))
         groups.append({"title": f"{kind}" + (f" ({params})" if params else "") +
@@ -281,7 +282,7 @@ def upscale(im: Image.Image, w: Writer, models: Models) -> dict:
     items.append(w.item("bicubic", "bicubic", np.array(up), cpu_ms=cpu, wall_ms=wall))
     for name in names:
         with torch.no_grad():
-            sr, cpu, wall = timed(lambda: upscale_tiled(models.get(name), lr))
+            sr, cpu, wall = timed(partial(upscale_tiled, models.get(name), lr))
         items.append(w.item(name, name, sr, cpu_ms=cpu, wall_ms=wall))
     absent = [n for n in UPSCALE if n not in names]
     note = f"x{SR_SCALE}: the input is the face downsampled with antialiased bicubic and rounded to 8 bits."
@@ -342,7 +343,8 @@ def summary(results: dict, out: Path) -> str:
             lines.append(f"  {'compression, same size':24s}" + "".join(f"{n:>11s}" for n in names))
             for g in comp["groups"]:
                 row = g["items"][1:]
-                lead = f"{row[0]['bytes']} B, {row[0]['bpp']:.2f} bpp" if comp["available"] else g["title"].split(":")[0]
+                lead = (f"{row[0]['bytes']} B, {row[0]['bpp']:.2f} bpp" if comp["available"]
+                        else g["title"].split(":")[0])
                 lines.append(f"    {lead:22s}" + "".join(f"{it['psnr']:10.2f}{'*' if it['over_budget'] else ' '}"
                                                           for it in row))
         for job in ("repair", "colorize", "upscale"):

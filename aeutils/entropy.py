@@ -94,9 +94,3 @@ def gaussian_tables(scales=SCALE_TABLE, min_radius: int = 24, tail: float = 20.0
         p = _std_normal_cdf((k + 0.5) / s) - _std_normal_cdf((k - 0.5) / s)
         out.append(p.clamp(min=0).numpy())
     return out
-
-
-def scale_index(sigma: torch.Tensor, scales=SCALE_TABLE) -> torch.Tensor:
-    """Index of the smallest table scale >= sigma (clamped to the table)."""
-    bounds = torch.as_tensor(scales, dtype=sigma.dtype)
-    return torch.bucketize(sigma, bounds).clamp(max=len(scales) - 1)

@@ -556,6 +556,7 @@ def reconstruction_figure(number: int, profile: str | None = None, n: int = 4):
     """Test images, the experiment's reconstructions, their error maps (|x - x_hat| x 5) and
     JPEG 2000 at the same bpp, written to figure_path(experimentN). Returns the figure."""
     import matplotlib.pyplot as plt
+
     from aeutils.classical import classical_codecs
 
     profile = config.get_profile(profile)
@@ -614,7 +615,8 @@ def checkerboard_figure(profile: str | None = None, n: int = 3, zoom: int = 56):
     recons = {u: reconstruct(m, images) for u, m in models.items()}
     for u in models:
         numbers[u] = {"psnr": quality(images, recons[u], with_ssim=False)["psnr"],
-                      "stride_periodicity": float(np.mean([stride_periodicity(x, y) for x, y in zip(images, recons[u])]))}
+                      "stride_periodicity": float(np.mean([stride_periodicity(x, y)
+                                                           for x, y in zip(images, recons[u])]))}
     images, z = images[:n], min(zoom, *images[0].shape[-2:])
     cols = [("original", images)] + [(f"{u} decoder", recons[u][:n]) for u in models] + \
            [(f"{u} |error| x 8", [(x - y).abs() * 8 for x, y in zip(images, recons[u])]) for u in models]
@@ -641,7 +643,8 @@ def checkerboard_figure(profile: str | None = None, n: int = 3, zoom: int = 56):
 def results_table(numbers: list[int], profile: str | None = None) -> str:
     """A markdown table of the experiments' test results beside JPEG 2000 and the original's number."""
     profile = config.get_profile(profile)
-    lines = ["| experiment | test set | steps | PSNR (dB) | SSIM | bpp | ratio | JPEG 2000 at that bpp: PSNR / SSIM | original |",
+    lines = ["| experiment | test set | steps | PSNR (dB) | SSIM | bpp | ratio "
+             "| JPEG 2000 at that bpp: PSNR / SSIM | original |",
              "|---|---|---|---|---|---|---|---|---|"]
     for n in numbers:
         res = load_results(n, profile)

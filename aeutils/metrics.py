@@ -8,14 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def _as_float(a) -> torch.Tensor:
-    """uint8 (H, W, C) / (H, W) array or tensor -> float64 tensor (1, C, H, W) in [0, 255]."""
-    t = torch.as_tensor(np.asarray(a)).double()
-    if t.ndim == 2:
-        t = t[..., None]
-    return t.permute(2, 0, 1)[None]
-
-
 def psnr(a, b, peak: float = 255.0) -> float:
     """PSNR in dB between two 8-bit images of the same shape (inf when identical)."""
     a, b = np.asarray(a), np.asarray(b)
@@ -52,7 +44,7 @@ def ssim_and_ms_ssim(a, b, win: int = 11, sigma: float = 1.5, peak: float = 255.
         g /= g.sum()
         r0, r1 = (w - 1) // 2, w // 2  # keep the valid region, as a convolution without padding
 
-        def blur(t):
+        def blur(t, g=g, r0=r0, r1=r1):
             return cv2.sepFilter2D(t, cv2.CV_64F, g, g, borderType=cv2.BORDER_REFLECT)[
                 r0:t.shape[0] - r1, r0:t.shape[1] - r1]
 

@@ -18,6 +18,7 @@ import json
 import random
 import time
 from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
@@ -555,15 +556,16 @@ def model_card(weights: Path, results: dict, name: str) -> str:
     kind = ck.get("damage", damage.BLIND)
     hp = HPARAMS[ck.get("profile", "cpu")]
     lr = ck.get("lr", hp["lr"])
+    lr = lr if isinstance(lr, str) else format(lr, "g")
     if kind == damage.BLIND:
         what = ("Blind damage-repair model of notebook 09 (`aeutils repair`): one network for seven damages "
                 "(heavy\nGaussian noise, blocks over the face, random squares, grid lines, pixelation, blur, "
                 "JPEG artifacts).")
         drawn, shown = "a random kind per sample", results
     else:
+        start = "`" + ck["init"] + "`" if ck.get("init") else "a random initialisation"
         what = (f"Damage-repair model of notebook 09 specialised on **{kind}**: `aeutils repair --damage {kind}` "
-                f"uses it.\nStarted from {'`' + ck['init'] + '`' if ck.get('init') else 'a random initialisation'} and trained on "
-                "this damage alone.")
+                f"uses it.\nStarted from {start} and trained on this damage alone.")
         drawn = f"{kind} (seeded strengths as in `aeutils/damage.py`)"
         shown = dict(results, table={kind: results["table"][kind]})
     return f"""# {weights.stem}
@@ -578,7 +580,7 @@ def model_card(weights: Path, results: dict, name: str) -> str:
 - Training data: CelebA aligned faces, identities 0-159 (4,800 images), {hp["crop"]}x{hp["crop"]} random crops of
   faces damaged whole by {drawn}; checkpoint chosen on validation PSNR (identities 160-169, fixed
   seeded damages; best validation PSNR {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")}).
-- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {lr if isinstance(lr, str) else format(lr, "g")},
+- Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam {lr},
   {ck.get("loss", "MSE over the whole crop")},
   {ck.get("train_seconds", 0) / 60:.0f} minutes wall on a 2-core CPU (no GPU), one thread.
 - Terms: CelebA is for non-commercial research only (Liu et al., "Deep Learning Face Attributes in
@@ -621,6 +623,8 @@ def wide_model_card(weights: Path, record: dict) -> str:
     name, values = damage.SWEEP[kind]
     v = record["summary"]["model"]
     images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
+    strengths = ", ".join(robustness.label(kind, x).split(" ", 1)[1] for x in values)
+    nan = float("nan")
     return f"""# {weights.stem}
 
 Repair model for **{kind}** at any strength, from none to heavy, on faces from any source:
@@ -637,8 +641,8 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
   40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
 - Checkpoint chosen on the mean PSNR of a sweep over every strength on three validation sources
   (CelebA identities 160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never
-  trained on): best {val.get("psnr", float("nan")):.2f} dB at step {val.get("step", "?")} (worst gain over the input
-  {val.get("gain_min", float("nan")):+.2f} dB, clean input returned at {val.get("clean_min", float("nan")):.1f} dB or better).
+  trained on): best {val.get("psnr", nan):.2f} dB at step {val.get("step", "?")} (worst gain over the input
+  {val.get("gain_min", nan):+.2f} dB, clean input returned at {val.get("clean_min", nan):.1f} dB or better).
 - Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam ({sessions}),
   {ck.get("loss")}, {ck.get("train_seconds", 0) / 60:.0f} minutes on a 2-core CPU (no GPU){
   ", started from `" + ck["init"] + "`" if ck.get("init") else ", from a random start"}.
@@ -649,7 +653,7 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
 ## Robustness sweep (`scripts/robustness.py`)
 
 Test images: {images} (CelebA test identities, VoxCeleb2 test-identity frames, odd-numbered
-lfw-val images); {kind} at {name} {", ".join(robustness.label(kind, x).split(" ", 1)[1] for x in values)} and clean. PSNR (dB, each
+lfw-val images); {kind} at {name} {strengths} and clean. PSNR (dB, each
 image capped at 60) on 8-bit outputs; classical baselines given the true {name}, their own knob tuned
 per strength on validation images; bold where the model is at least as good as the best of them.
 

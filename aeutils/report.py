@@ -145,7 +145,8 @@ def write_html(results: dict, path: Path) -> None:
     models = "".join(
         f"<tr><td class='txt'><code>{html.escape(n)}</code></td>"
         f"<td class='txt'>{'shipped' if m['shipped'] else '<span class=missing>not shipped</span>'}</td>"
-        f"<td class='txt'>{f'weights/{html.escape(n)}.md' if m['card'] else 'no model card' if m['shipped'] else '-'}</td>"
+        f"<td class='txt'>{f'weights/{html.escape(n)}.md' if m['card'] else 'no model card' if m['shipped'] else '-'}"
+        "</td>"
         f"<td class='txt'>{'yes' if m['used'] else 'no'}</td></tr>"
         for n, m in results["models"].items())
     body = [

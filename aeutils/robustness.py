@@ -132,7 +132,8 @@ def upscale_sweep(models: dict[str, torch.nn.Module], sources: dict[str, list[to
             for q in UPSCALE_QUALITIES:
                 t = to_tensor(small) if q is None else damage.jpeg_roundtrip(to_tensor(small), q)
                 lr = to_uint8(t)
-                outs = {"bicubic": baselines.upscale_bicubic(lr, scale), "lanczos": baselines.upscale_lanczos(lr, scale)}
+                outs = {"bicubic": baselines.upscale_bicubic(lr, scale),
+                        "lanczos": baselines.upscale_lanczos(lr, scale)}
                 outs |= {name: run(m, t) for name, m in models.items()}
                 cell = out.setdefault(source, {}).setdefault("png" if q is None else f"q{q}", {})
                 for name, im in outs.items():

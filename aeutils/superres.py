@@ -28,9 +28,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.utils import make_grid
-from PIL import Image
 from tqdm.auto import tqdm
 
 from aeutils import batch, checkpoint, config, data, metrics, zoo
@@ -442,9 +442,13 @@ def model_card(name: str, phase: str, g: SRResNet, info: dict, test: dict, resul
     rows = "\n".join(f"| {m} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['grad_ratio']:.3f} | "
                      f"{v.get('feature_dist', float('nan')):.4f} |" for m, v in test.items())
     minutes = (info.get("train_seconds") or 0) / 60
+    method = ("SRResNet (PSNR-oriented)" if phase == "srresnet"
+              else "SRGAN (perceptual + adversarial fine-tuning of the SRResNet)")
+    chosen = ("the best validation PSNR" if phase == "srresnet"
+              else "the last one (a distortion-type validation score would pick the least adversarial checkpoint)")
     return f"""# {name}
 
-x{g.scale} face super-resolution, {'SRResNet (PSNR-oriented)' if phase == 'srresnet' else 'SRGAN (perceptual + adversarial fine-tuning of the SRResNet)'}.
+x{g.scale} face super-resolution, {method}.
 Use: `aeutils upscale IN OUT --scale {g.scale} --model {name}`.
 
 - Architecture: `aeutils.models.sr.SRResNet(scale={g.scale}, channels={g.channels}, blocks={g.blocks})`:
@@ -455,7 +459,7 @@ Use: `aeutils upscale IN OUT --scale {g.scale} --model {name}`.
 - Loss: {loss}.
 - Optimiser: Adam, lr {hp['lr']}, batch {hp['batch']}; {info.get('steps')} steps, {minutes:.1f} minutes of
   training ({hp['profile']} profile) on a {DEVICE_NOTE}. Started from: {hp.get('init')}.
-- Checkpoint: {'the best validation PSNR' if phase == 'srresnet' else 'the last one (a distortion-type validation score would pick the least adversarial checkpoint)'}
+- Checkpoint: {chosen}
   on CelebA validation identities 160-169 ({hp['val_images']} centre crops); validation PSNR
   {info['val']['psnr']:.2f} dB, grad_ratio {info['val']['grad_ratio']:.3f}. Wall time is of a CPU shared with other jobs
   (load average about 9 on 2 cores), so a fraction of a core.

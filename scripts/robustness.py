@@ -71,7 +71,8 @@ def main() -> None:
         results = robustness.sweep(kind, models, test, repair.repair_array, tuned=tuned, slow=args.slow,
                                    progress=True)
         verdicts = {name: robustness.summary(results, name) for name in models}
-        record = {"kind": kind, "model": main_model, "also": [Path(name).stem for name in args.also], "tuned": {str(k): v for k, v in tuned.items()},
+        record = {"kind": kind, "model": main_model, "also": [Path(name).stem for name in args.also],
+                  "tuned": {str(k): v for k, v in tuned.items()},
                   "images_per_source": {s: len(v) for s, v in test.items()}, "results": results,
                   "summary": verdicts, "seconds": round(time.time() - start)}
         (args.out / f"{kind}.json").write_text(json.dumps(record, indent=1))
@@ -94,10 +95,12 @@ def upscale(test: dict, per_source: int) -> None:
     path = Path("resources/superres/robustness.json")
     path.write_text(json.dumps(record, indent=1))
     for split, per in record.items():
-        print(f"\n## upscale x4, {split} (PSNR dB)\n\n| source | input | bicubic | Lanczos | srresnet | srgan |\n|---|---|---|---|---|---|")
+        print(f"\n## upscale x4, {split} (PSNR dB)\n\n| source | input | bicubic | Lanczos | srresnet | srgan |"
+              "\n|---|---|---|---|---|---|")
         for source, cells in per.items():
             for q, r in cells.items():
-                print(f"| {source} | {q} | {r['bicubic']:.2f} | {r['lanczos']:.2f} | {r['srresnet']:.2f} | {r['srgan']:.2f} |")
+                print(f"| {source} | {q} | {r['bicubic']:.2f} | {r['lanczos']:.2f} | "
+                      f"{r['srresnet']:.2f} | {r['srgan']:.2f} |")
 
 
 def colorization(test: dict) -> None:
@@ -111,10 +114,12 @@ def colorization(test: dict) -> None:
         shift = np.mean([(o.astype(np.float64) - to_uint8(x)).reshape(-1, 3).mean(0) for o, x in zip(outs, images)], 0)
         record[source] = {"ab_rmse_gray": r["gray"]["ab_rmse"], "ab_rmse": r["model"]["ab_rmse"],
                           "ratio": r["model"]["ab_rmse"] / r["gray"]["ab_rmse"], "auc": r["model"]["auc"],
-                          "colourfulness": r["model"]["colorfulness"], "colourfulness_gt": r["model"]["colorfulness_gt"],
+                          "colourfulness": r["model"]["colorfulness"],
+                          "colourfulness_gt": r["model"]["colorfulness_gt"],
                           "rgb_shift": [round(float(v), 2) for v in shift], "images": len(images)}
     Path("resources/colorization/robustness.json").write_text(json.dumps(record, indent=1))
-    print("\n## colorize (test)\n\n| source | gray ab RMSE | model ab RMSE | ratio | mean RGB shift |\n|---|---|---|---|---|")
+    print("\n## colorize (test)\n\n| source | gray ab RMSE | model ab RMSE | ratio | mean RGB shift |"
+          "\n|---|---|---|---|---|")
     for source, r in record.items():
         print(f"| {source} | {r['ab_rmse_gray']:.2f} | {r['ab_rmse']:.2f} | {r['ratio']:.2f} | {r['rgb_shift']} |")
 

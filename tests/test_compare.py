@@ -13,7 +13,7 @@ from PIL import Image
 from aeutils import compare, config, plots
 from aeutils.classical import Codec, classical_codecs
 from aeutils.data import smoke_images
-from aeutils.metrics import bd_rate, ms_ssim, ssim
+from aeutils.metrics import bd_rate
 
 RATES = [0.25, 0.5, 1.0, 2.0, 4.0]
 PSNRS = [30.0, 33.5, 37.0, 40.5, 44.0]

@@ -23,8 +23,10 @@ def test_given_strength_is_used_and_zero_strength_is_the_identity(face):
         light, heavy = (damage.apply(kind, face, seed=1, **{name: v}) for v in values)
         assert light.params[name] == values[0]
         assert metrics.psnr(to_uint8(light.image), to_uint8(face)) > metrics.psnr(to_uint8(heavy.image), to_uint8(face))
-    assert torch.equal(damage.apply("blur", face, seed=1, sigma=0.0).image, damage.sweep_damage("blur", face, None).image)
-    assert torch.equal(damage.apply("pixelate", face, seed=1, factor=1).image, to_tensor(Image.fromarray(to_uint8(face))))
+    unblurred = damage.sweep_damage("blur", face, None).image
+    assert torch.equal(damage.apply("blur", face, seed=1, sigma=0.0).image, unblurred)
+    unpixelated = to_tensor(Image.fromarray(to_uint8(face)))
+    assert torch.equal(damage.apply("pixelate", face, seed=1, factor=1).image, unpixelated)
 
 
 @pytest.mark.parametrize("kind", list(damage.WIDE))
@@ -186,7 +188,8 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
               "images_per_source": {"lfw": 1}}
     card = repair.wide_model_card(ship, record)
     assert "# repair-noise" in card and "non-commercial" in card and "CC BY 4.0" in card
-    assert "| sigma 25 |" in card and "1 lfw" in card and "from a random start" in card and "from step 0 at lr 0.001" in card
+    assert "| sigma 25 |" in card and "1 lfw" in card
+    assert "from a random start" in card and "from step 0 at lr 0.001" in card
 
 
 def test_upscale_sweep_scores_every_input_quality():

@@ -222,9 +222,9 @@ def test_honest_files_still_round_trip_at_every_quality(codecs):
     for q in range(1, 11):
         data = codecs["face-codec"].encode(im, q)
         assert decode(codecs, data).size == im.size
-    for name, data in crafted({"face": data, "cae": codecs["cae-exp7"].encode(im, 6)}).items():
+    for bad in crafted({"face": data, "cae": codecs["cae-exp7"].encode(im, 6)}).values():
         with pytest.raises(UserError):
-            decode(codecs, data)
+            decode(codecs, bad)
 
 
 def test_the_size_limit_is_documented_and_enforced():

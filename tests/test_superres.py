@@ -121,8 +121,10 @@ def test_measure_compares_methods_on_the_same_images():
     def nearest(lr):
         return torch.nn.functional.interpolate(lr[None], scale_factor=4, mode="nearest")[0]
 
-    def perfect(lr, _hr=iter(hrs)):
-        return next(_hr)
+    remaining = iter(hrs)
+
+    def perfect(lr):
+        return next(remaining)
 
     means, examples = superres.measure({"nearest": nearest, "oracle": perfect}, hrs, 4, keep=2)
     assert means["oracle"]["psnr"] == float("inf") and means["oracle"]["ssim"] == pytest.approx(1.0)

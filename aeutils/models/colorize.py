@@ -13,7 +13,8 @@ Two encoders, one decoder, two heads:
 
 Both heads work at half resolution (chroma is smooth; Zhang et al. predict at a quarter) and the ab
 are upsampled bilinearly. Every model returns a dict: "ab" (N,2,H,W), "ab_half" (N,2,H/2,W/2) and,
-for the classification head, "logits" (N,Q,H/2,W/2) (in training mode only the logits). H and W must be multiples of 16 (`predict_ab` pads).
+for the classification head, "logits" (N,Q,H/2,W/2) (in training mode only the logits). H and W must be
+multiples of 16 (`predict_ab` pads).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The project's face codec: a mean-scale hyperprior with gain units for variable rate.
+r"""The project's face codec: a mean-scale hyperprior with gain units for variable rate.
 
 After Balle et al. 2018 ("Variational image compression with a scale hyperprior"), Minnen et al.
 2018 (mean-scale Gaussian prior) and Cui et al. 2021 (gain units: one model, several rates).
@@ -147,7 +147,7 @@ class MeanScaleHyperprior(nn.Module):
                 continue  # nothing to grow: no blocks here, or the source has them too
             layers = [i for i in range(len(seq)) if i not in blocks]  # old index -> new index
 
-            def renumber(key: str) -> str:
+            def renumber(key: str, name=name, layers=layers) -> str:
                 if not key.startswith(f"{name}."):
                     return key
                 _, index, rest = key.split(".", 2)
