@@ -5,11 +5,18 @@ import pytest
 os.environ.setdefault("AEUTILS_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from aeutils import config  # noqa: E402
+from aeutils import config, photos  # noqa: E402
 
-needs_celeba = pytest.mark.skipif(not (config.celeba_dir() / "identity.csv").is_file(),
-                                  reason="CelebA not found under the data root (../shared/data)")
-needs_voxceleb2 = pytest.mark.skipif(not config.voxceleb2_dir().is_dir(),
-                                     reason="VoxCeleb2 clips not found under the data root (../shared/data)")
-needs_kodak = pytest.mark.skipif(not config.kodak_dir().is_dir(),
-                                 reason="Kodak not found under the data root (../shared/data)")
+# What `@pytest.mark.needs_data(NAME)` checks under the data root (../shared/data) before the test runs.
+DATA = {"celeba": lambda: (config.celeba_dir() / "identity.csv").is_file(),
+        "lfw-val": lambda: photos.lfw_dir().is_dir()}
+
+needs_celeba = pytest.mark.needs_data("celeba")
+
+
+def pytest_runtest_setup(item):
+    """Skip, with a reason, a test whose `needs_data` sets are absent (`-m "not needs_data"` deselects them)."""
+    for mark in item.iter_markers("needs_data"):
+        for name in mark.args:
+            if not DATA[name]():
+                pytest.skip(f"{name} not found under the data root (../shared/data)")

@@ -38,6 +38,7 @@ def png_declaring(path, width, height):
 
 
 @shipped
+@pytest.mark.slow
 def test_folder_glob_and_files_resume_and_match_single_files(tmp_path, capsys):
     """The entry point once, then the same `main` in-process (interpreter start-up is the slow part)."""
     files = faces(tmp_path / "in")
@@ -69,6 +70,7 @@ def test_folder_glob_and_files_resume_and_match_single_files(tmp_path, capsys):
 
 
 @shipped
+@pytest.mark.slow
 def test_a_bad_file_is_one_line_and_the_batch_goes_on(tmp_path):
     faces(tmp_path / "in", n=2)
     (tmp_path / "in" / "broken.png").write_bytes(b"not a png")

@@ -112,6 +112,7 @@ def test_latent_bpp_counts_side_information():
     assert experiments.latent_bpp(experiments.hparams(4, "paper"), 224, 224)[0] == 6.0  # float16 latent
 
 
+@pytest.mark.slow
 def test_train_second_stage_through_cli(tmp_path):
     """Experiment 3 in smoke trains experiment 2 first, starts from its best weights with the
     encoder frozen, writes its results JSON; a second run resumes from last.pt."""
@@ -134,6 +135,7 @@ def test_train_second_stage_through_cli(tmp_path):
     assert json.loads((runs / "experiment3" / "summary.json").read_text())["steps"] == 5
 
 
+@pytest.mark.slow
 def test_cli_bad_input(tmp_path):
     r = run_cli(["-m", "aeutils", "train", "cae", "--experiment", "9"], tmp_path)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
@@ -142,6 +144,7 @@ def test_cli_bad_input(tmp_path):
         assert r.returncode == 2 and "CUDA" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_distributed_two_processes_gloo(tmp_path):
     """torchrun with two CPU processes: one DDP model, identical weights on both ranks after training."""
     run_dir = tmp_path / "ddp"
@@ -172,6 +175,7 @@ def test_shipped_round_trip(tmp_path):
     assert (back(x[None])["x_hat"] - m(x[None])["x_hat"]).abs().max() < 0.05
 
 
+@pytest.mark.slow
 def test_throughput_benchmark_script(tmp_path):
     out = tmp_path / "throughput.json"
     script = os.path.join(os.path.dirname(__file__), "..", "scripts", "bench_training.py")

@@ -136,6 +136,7 @@ shipped = pytest.mark.skipif(codec.DEFAULT_CODEC not in zoo.list_names(), reason
 
 
 @shipped
+@pytest.mark.slow
 def test_cli_round_trip_with_shipped_model(tmp_path):
     src = tmp_path / "face.png"
     face(64, 80).save(src)
@@ -153,6 +154,7 @@ def test_cli_round_trip_with_shipped_model(tmp_path):
     assert r.returncode == 2 and "--force" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_bad_inputs_exit_2_with_one_line(tmp_path):
     (tmp_path / "notimage.png").write_bytes(b"hello")
     (tmp_path / "foreign.aez").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
@@ -213,6 +215,7 @@ def test_growing_residual_blocks_starts_where_the_smaller_model_ended():
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), new.state_dict().values()))
 
 
+@pytest.mark.slow
 def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
     """`--crop 0` trains on whole fixture faces that are not multiples of the stride."""
     r = run_cli("train", "codec", "--profile", "smoke", "--crop", "0", "--batch-size", "1", "--steps", "2",
@@ -225,6 +228,7 @@ def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
     assert r.returncode == 2 and "multiple of 64" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
     """Tiles of 3 latents (48 px) with a 4-latent margin: the stitched latent and synthesis are the
     whole-image pass up to float rounding, so the file is the same; a margin short of the receptive

@@ -234,6 +234,7 @@ def _cli(*args):
                           cwd=config.REPO_ROOT, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_colorizes_and_keeps_lightness(smoke_model, tmp_path):
     _, weights = smoke_model
     src = Image.fromarray((RNG.random((70, 150, 3)) * 255).astype(np.uint8)).resize((300, 140))  # colour, large

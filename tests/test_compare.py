@@ -226,6 +226,7 @@ def main(capsys, *args):
     return status, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_cli_runs_redraws_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "codecs"
     r = cli("--datasets", "faces", "--limit", "1", "--codecs", "jpeg420,webp,jpeg2000", "--out", str(out),

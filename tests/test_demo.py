@@ -66,6 +66,7 @@ def check_report(out, results, page):
                         assert c["over_budget"] == (c["bytes"] > learned["bytes"])
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path):
     img = small_face(tmp_path / "face.png")
     out = tmp_path / "report"

@@ -209,6 +209,7 @@ def _cli(*args):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_repairs_with_mask_and_refuses_to_overwrite(trained, face):
     tmp, ship = trained
     d = damage.apply("blocks", face, seed=2)

@@ -47,10 +47,8 @@ def test_photo_crops_vary_like_photos():
     assert len(crops) == 10
 
 
+@pytest.mark.needs_data("lfw-val")
 def test_validation_and_test_images_never_overlap():
-    lfw = photos.lfw_dir()
-    if not lfw.is_dir():
-        pytest.skip("lfw-val not found under the data root")
     val = photos.validation_faces("cpu", 8)["lfw"]
     test = photos.test_faces(24)["lfw"]
     assert len(val) == 8 and len(test) == 24

@@ -178,6 +178,7 @@ def tiny_model(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_cli_upscale_writes_a_4x_image_and_refuses_to_overwrite(tmp_path, tiny_model):
     src = tmp_path / "face.png"
     data.smoke_images(1, size=40)[0].save(src)
