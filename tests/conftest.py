@@ -1,6 +1,7 @@
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("AEUTILS_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -20,3 +21,11 @@ def pytest_runtest_setup(item):
         for name in mark.args:
             if not DATA[name]():
                 pytest.skip(f"{name} not found under the data root (../shared/data)")
+
+
+@pytest.fixture
+def set_threads():
+    """`torch.set_num_threads` for one test: the count it found is restored after it, pass or fail."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)

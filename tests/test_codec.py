@@ -14,6 +14,7 @@ from PIL import Image
 from aeutils import bitstream, codec, zoo
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8, to_uint8_tensor
+from aeutils.models.cae import CompressiveAutoencoder
 from aeutils.models.hyperprior import MeanScaleHyperprior, rate_distortion_loss
 from aeutils.tiles import tiled
 
@@ -62,13 +63,13 @@ def test_rate_grows_with_quality(tiny_codec):
     assert sizes[0] < sizes[1]
 
 
-def test_decoding_is_deterministic_across_thread_counts(tiny_codec):
+def test_decoding_is_deterministic_across_thread_counts(tiny_codec, set_threads):
     im = face(100, 80, seed=1)
     data = tiny_codec.encode(im, 6)
     z = torch.randint(-3, 4, (1, 8, 2, 2)).double()
     outs = []
     for threads in (1, 2):
-        torch.set_num_threads(threads)
+        set_threads(threads)
         outs.append(np.asarray(tiny_codec.decode(data)))
         outs.append(tiny_codec._entropy_parameters(z, 3)[0].numpy())
     assert np.array_equal(outs[0], outs[2]) and np.array_equal(outs[1], outs[3])
@@ -119,13 +120,30 @@ def test_fuzzed_files_fail_cleanly(tiny_codec):
             pass
 
 
-def test_fixed_length_payload_layout():
-    codes = np.arange(24) % 64
-    bits = np.unpackbits(codes.astype(">u2").view(np.uint8).reshape(-1, 2), axis=1)[:, 10:]
-    packed = np.packbits(bits.reshape(-1))
-    assert len(packed) == 24 * 6 // 8
-    back = np.unpackbits(packed)[: 24 * 6].reshape(-1, 6) @ (1 << np.arange(5, -1, -1))
-    assert np.array_equal(back, codes)
+def test_fixed_length_payload_layout(monkeypatch):
+    """FixedLengthCodec's payload: float16 min then max per channel, then every code in `bits` bits,
+    most significant first, zero-padded to a byte; its decoder reads back the very same codes."""
+    torch.manual_seed(0)
+    arch = {"hidden_state_num_channels": 2, "width": 8, "num_bits": 6, "quantize": True}
+    c = codec.FixedLengthCodec({"name": "tiny-cae", "arch": arch, "state_dict": CompressiveAutoencoder(**arch)
+                                .state_dict()})
+    codes = (torch.arange(50) * 37 % 64).to(torch.uint8).view(2, 5, 5)  # 37x35 pads to 40x40: 5x5 latents
+    lo, hi = torch.tensor([-1.5, 0.0]), torch.tensor([2.0, 0.25])
+    monkeypatch.setattr(c.model, "quantize_latent", lambda y: (codes, lo, hi))
+    data = c.encode(face(37, 35), 6)
+    bits = "".join(format(int(v), "06b") for v in codes.flatten()) + "0000"  # 300 bits, padded to 304
+    side = struct.pack(">4e", -1.5, 0.0, 2.0, 0.25)
+    assert bitstream.unpack(data)[1] == side + int(bits, 2).to_bytes(38, "big")
+    read = []
+
+    def dequantized_latent(*args):
+        read.append(args)
+        return torch.zeros(1, 2, 5, 5)
+
+    monkeypatch.setattr(c.model, "dequantized_latent", dequantized_latent)
+    assert c.decode(data).size == (37, 35)
+    (codes_read, lo_read, hi_read), = read
+    assert torch.equal(codes_read, codes.long()) and torch.equal(lo_read, lo) and torch.equal(hi_read, hi)
 
 
 def run_cli(*args):
@@ -229,7 +247,7 @@ def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
+def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch, set_threads):
     """Tiles of 3 latents (48 px) with a 4-latent margin: the stitched latent and synthesis are the
     whole-image pass up to float rounding, so the file is the same; a margin short of the receptive
     field is not."""
@@ -246,12 +264,10 @@ def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
                       codec.TILE_MARGIN, scale=16)
     assert torch.allclose(y, y_whole, atol=1e-5) and torch.allclose(x_hat, x_whole, atol=1e-5)
     assert tiny_codec.encode(im, 5) == whole_file
-    threads = torch.get_num_threads()
     decoded = []
     for n in (1, 2):  # the tiled decoder is deterministic too
-        torch.set_num_threads(n)
+        set_threads(n)
         decoded.append(np.asarray(tiny_codec.decode(whole_file)))
-    torch.set_num_threads(threads)
     assert np.array_equal(*decoded)
     tiled_pixels = decoded[0]
     monkeypatch.setattr(codec, "TILE_MARGIN", 1)
