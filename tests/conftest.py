@@ -23,9 +23,10 @@ def pytest_runtest_setup(item):
                 pytest.skip(f"{name} not found under the data root (../shared/data)")
 
 
-@pytest.fixture
-def set_threads():
-    """`torch.set_num_threads` for one test: the count it found is restored after it, pass or fail."""
+@pytest.fixture(autouse=True)
+def restore_thread_count():
+    """Every test may call torch.set_num_threads (the thread-count tests, and commands' main() run
+    in-process, which set --threads): the count is restored after it, pass or fail."""
     before = torch.get_num_threads()
-    yield torch.set_num_threads
+    yield
     torch.set_num_threads(before)

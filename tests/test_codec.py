@@ -63,13 +63,13 @@ def test_rate_grows_with_quality(tiny_codec):
     assert sizes[0] < sizes[1]
 
 
-def test_decoding_is_deterministic_across_thread_counts(tiny_codec, set_threads):
+def test_decoding_is_deterministic_across_thread_counts(tiny_codec):
     im = face(100, 80, seed=1)
     data = tiny_codec.encode(im, 6)
     z = torch.randint(-3, 4, (1, 8, 2, 2)).double()
     outs = []
     for threads in (1, 2):
-        set_threads(threads)
+        torch.set_num_threads(threads)
         outs.append(np.asarray(tiny_codec.decode(data)))
         outs.append(tiny_codec._entropy_parameters(z, 3)[0].numpy())
     assert np.array_equal(outs[0], outs[2]) and np.array_equal(outs[1], outs[3])
@@ -247,7 +247,7 @@ def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch, set_threads):
+def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
     """Tiles of 3 latents (48 px) with a 4-latent margin: the stitched latent and synthesis are the
     whole-image pass up to float rounding, so the file is the same; a margin short of the receptive
     field is not."""
@@ -266,7 +266,7 @@ def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch, se
     assert tiny_codec.encode(im, 5) == whole_file
     decoded = []
     for n in (1, 2):  # the tiled decoder is deterministic too
-        set_threads(n)
+        torch.set_num_threads(n)
         decoded.append(np.asarray(tiny_codec.decode(whole_file)))
     assert np.array_equal(*decoded)
     tiled_pixels = decoded[0]

@@ -479,6 +479,33 @@ def test_trainer_options_are_one_line_errors(capsys, monkeypatch, argv, env, wor
     assert_one_line(status, capsys.readouterr().err, *words)
 
 
+UNKNOWN = "--bogus-option"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, words", [
+    ([UNKNOWN], [UNKNOWN]),
+    (["bogus-command"], ["bogus-command"]),
+    (["train", "bogus-task"], ["bogus-task"]),
+    (["train", "codec", "--profile", "bogus"], ["unknown profile 'bogus'"]),
+    (["train", "colorize", "--profile", "bogus"], ["bogus"]),
+    (["train", "codec", UNKNOWN], [UNKNOWN]),
+    (["train", "cae", "--experiment", "7", UNKNOWN], [UNKNOWN]),
+    (["train", "repair", UNKNOWN], [UNKNOWN]),
+    (["train", "colorize", UNKNOWN], [UNKNOWN]),
+    (["train", "superres", UNKNOWN], [UNKNOWN]),
+    *[([command, "in.png", "out.png", UNKNOWN], [UNKNOWN])
+      for command in ("compress", "decompress", "repair", "colorize", "upscale", "compile-voxceleb2",
+                      "compile-images")],
+    *[([command, UNKNOWN], [UNKNOWN]) for command in ("compare-codecs", "demo", "models")],
+])
+def test_every_entry_point_refuses_bad_options_in_one_line(argv, words):
+    """Through `python -m aeutils`, as users meet it: exit status 2, one line, no usage block."""
+    status, err, _ = run_cli(*argv)
+    assert_one_line(status, err, *words)
+    assert "usage:" not in err
+
+
 def test_run_dir_naming_a_file_and_a_corrupt_last_pt(tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     status, err = main_in_process(capsys, "train", "codec", "--profile", "smoke", "--run-dir", tmp_path / "file",
