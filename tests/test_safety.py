@@ -484,7 +484,7 @@ UNKNOWN = "--bogus-option"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("argv, words", [
-    ([UNKNOWN], [UNKNOWN]),
+    ([UNKNOWN], ["COMMAND"]),
     (["bogus-command"], ["bogus-command"]),
     (["train", "bogus-task"], ["bogus-task"]),
     (["train", "codec", "--profile", "bogus"], ["unknown profile 'bogus'"]),
@@ -495,9 +495,10 @@ UNKNOWN = "--bogus-option"
     (["train", "colorize", UNKNOWN], [UNKNOWN]),
     (["train", "superres", UNKNOWN], [UNKNOWN]),
     *[([command, "in.png", "out.png", UNKNOWN], [UNKNOWN])
-      for command in ("compress", "decompress", "repair", "colorize", "upscale", "compile-voxceleb2",
-                      "compile-images")],
-    *[([command, UNKNOWN], [UNKNOWN]) for command in ("compare-codecs", "demo", "models")],
+      for command in ("compress", "decompress", "repair", "colorize", "upscale", "compile-voxceleb2")],
+    (["compile-images", "in", "out", "--identity-file", "ids.txt", UNKNOWN], [UNKNOWN]),
+    (["demo", "--out", "report", UNKNOWN], [UNKNOWN]),
+    *[([command, UNKNOWN], [UNKNOWN]) for command in ("compare-codecs", "models")],
 ])
 def test_every_entry_point_refuses_bad_options_in_one_line(argv, words):
     """Through `python -m aeutils`, as users meet it: exit status 2, one line, no usage block."""
