@@ -480,10 +480,7 @@ def test_trainer_options_are_one_line_errors(capsys, monkeypatch, argv, env, wor
 
 
 UNKNOWN = "--bogus-option"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("argv, words", [
+BAD_OPTIONS = [  # (command line, words its one-line error must hold)
     ([UNKNOWN], ["COMMAND"]),
     (["bogus-command"], ["bogus-command"]),
     (["train", "bogus-task"], ["bogus-task"]),
@@ -499,7 +496,11 @@ UNKNOWN = "--bogus-option"
     (["compile-images", "in", "out", "--identity-file", "ids.txt", UNKNOWN], [UNKNOWN]),
     (["demo", "--out", "report", UNKNOWN], [UNKNOWN]),
     *[([command, UNKNOWN], [UNKNOWN]) for command in ("compare-codecs", "models")],
-])
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, words", BAD_OPTIONS, ids=[" ".join(argv) for argv, _ in BAD_OPTIONS])
 def test_every_entry_point_refuses_bad_options_in_one_line(argv, words):
     """Through `python -m aeutils`, as users meet it: exit status 2, one line, no usage block."""
     status, err, _ = run_cli(*argv)
