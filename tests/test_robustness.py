@@ -149,6 +149,7 @@ def test_black_corners_bars_and_dark_regions_of_a_photo_are_not_holes():
     assert found[80:90, 50:70].all() and found.sum() == 200
 
 
+@pytest.mark.slow
 def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
     """The shipped `aeutils repair --damage noise` on real face photos (the demo's embedded ones):
     a clean photo comes back nearly unchanged, a lightly noisy one comes back closer, no colour cast."""
