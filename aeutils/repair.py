@@ -361,19 +361,6 @@ def _step(model: nn.Module, batch) -> dict:
     return {"loss": mse, "psnr": -10 * torch.log10(mse.detach())}
 
 
-WIDE_LOSS = "mean over samples of log MSE (each photo's PSNR counts alike)"
-
-
-def _wide_step(model: nn.Module, batch) -> dict:
-    """The mean of each sample's log MSE, i.e. of the PSNR each photo gets: a clean or nearly clean
-    photo weighs as much as a heavily damaged one. With the plain MSE of the batch, heavy damage
-    dominated and the JPEG model smoothed quality-95 photos by up to 7 dB (measured on validation)."""
-    clean, inp = batch
-    mse = ((model(inp) - clean) ** 2).flatten(1).mean(1)
-    loss = torch.log10(mse + 1e-6).mean()  # 1e-6: 60 dB, where PSNR is capped
-    return {"loss": loss, "psnr": -10 * loss.detach()}
-
-
 def _start(arch: dict, run_dir: Path, init: str | None) -> tuple[nn.Module, str | None]:
     """A new model of `arch`, with the weights of shipped model `init` unless the run resumes; and the
     init to record (None on resume: the first session's record is kept, see train.fit)."""
@@ -461,7 +448,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
                            image_every=hp["image_every"], ckpt_every=100, max_minutes=minutes, progress=progress,
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
                                         crop=hp["crop"], batch=hp["batch"], init=started_from))
-    summary = train.fit(model, _wide_step, loader, evaluate_val, run_dir, cfg, images=images)
+    summary = train.fit(model, _step, loader, evaluate_val, run_dir, cfg, images=images)
     train.load_best(model, run_dir)
     return model.eval(), summary
 
@@ -558,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
                          damage=args.damage, inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
-                         sessions=summary["sessions"], loss=WIDE_LOSS if args.strengths == "wide" else LOSS,
+                         sessions=summary["sessions"], loss=LOSS,
                          strengths=summary["hparams"].get("strengths", "study"))
     return 0
 

@@ -1,7 +1,5 @@
 """Repair that holds up on any photo: damage at a given or wide strength, photo-like training
 crops, validation sources, the robustness sweep and its verdict, the wide trainer, TensorBoard's host."""
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -174,17 +172,6 @@ def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
             assert np.abs((res.astype(float) - gt).reshape(-1, 3).mean(0)).max() < 1.0
 
 
-def test_wide_loss_weighs_each_photo_by_its_psnr():
-    """A clean photo counts as much as a damaged one: the loss is minus the mean per-sample PSNR / 10."""
-    clean = torch.rand(2, 3, 16, 16)
-    damaged = clean.clone()
-    damaged[1] = (damaged[1] + 0.1).clamp(0, 1)  # the second sample damaged, the first clean
-    out = repair._wide_step(lambda inp: inp[:, :3], (clean, damage.model_input(damaged, None)))
-    per_sample = [60.0, -10 * math.log10(float(((damaged[1] - clean[1]) ** 2).mean()) + 1e-6)]
-    assert float(out["psnr"]) == pytest.approx(np.mean(per_sample), abs=1e-3)
-    assert float(out["loss"]) == pytest.approx(-np.mean(per_sample) / 10, abs=1e-4)
-
-
 def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     from aeutils import zoo
 
@@ -192,7 +179,7 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     ship = tmp_path / "repair-noise.pt"
     zoo.save_shipped(ship, "repair", repair.WIDE_ARCH["smoke"], model, {"val": summary["best"]}, damage="noise",
                      profile="smoke", steps=summary["steps"], train_seconds=summary["train_seconds"], init=None,
-                     lr=1e-3, sessions=summary["sessions"], loss=repair.WIDE_LOSS, strengths="wide")
+                     lr=1e-3, sessions=summary["sessions"], loss=repair.LOSS, strengths="wide")
     faces = {"lfw": [to_tensor(smoke_images(1, size=48, seed=4)[0])]}
     results = robustness.sweep("noise", {"model": model}, faces, repair.repair_array)
     record = {"results": results, "summary": {"model": robustness.summary(results, "model")},
