@@ -52,6 +52,10 @@ def prepare(out: Path, frames: Path | None, train_frames: int, max_mib: float) -
     from aeutils.compare import voxceleb2_test_frames
     from aeutils.experiments import _spaced
 
+    if out.exists() and any(out.iterdir()):
+        if not (out / "subset.json").is_file():
+            raise SystemExit(f"{out} is not empty and holds no earlier subset: choose another --subset")
+        shutil.rmtree(out)  # an earlier subset: write it anew, so that no old frames stay behind
     with tempfile.TemporaryDirectory() as tmp:
         if frames is None:
             frames = Path(tmp) / "frames"
@@ -77,7 +81,8 @@ def prepare(out: Path, frames: Path | None, train_frames: int, max_mib: float) -
     # CelebA: the validation and test images a gpu-schedule run picks from the full set, byte for byte
     hp = experiments.hparams(7, "paper", schedule="gpu")
     celeba = out / "celeba"
-    chosen = _spaced(data.celeba_files("val"), hp.val_size) + _spaced(data.celeba_files("test"), 150)
+    n_test = experiments.hparams(7, "cpu").test_dataset_size  # the cpu results' CelebA test images: comparable
+    chosen = _spaced(data.celeba_files("val"), hp.val_size) + _spaced(data.celeba_files("test"), n_test)
     (celeba / "img_align_celeba").mkdir(parents=True, exist_ok=True)
     for p in chosen:
         (celeba / "img_align_celeba" / p.name).write_bytes(p.read_bytes())
@@ -93,7 +98,7 @@ def prepare(out: Path, frames: Path | None, train_frames: int, max_mib: float) -
 
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     held = {"voxceleb2_train_frames": len(kept) - len(test_paths), "voxceleb2_test_frames": len(test_paths),
-            "celeba_val": hp.val_size, "celeba_test": 150, "mib": round(size / 2**20, 2)}
+            "celeba_val": hp.val_size, "celeba_test": n_test, "mib": round(size / 2**20, 2)}
     (out / "subset.json").write_text(json.dumps(held, indent=2))
     if size > max_mib * 2**20:
         raise SystemExit(f"{out} holds {size / 2**20:.1f} MiB, over --max-mib {max_mib}: use fewer --train-frames")
@@ -122,7 +127,8 @@ def run(out: Path, minutes: float, device: str, subset: Path, runs_root: Path | 
     with open(out / "log.txt", "w") as log:
         for number, stage_minutes in stages.items():
             cmd = [sys.executable, "-m", "aeutils", "train", "cae", "--experiment", str(number), "--profile", profile,
-                   "--schedule", schedule, "--minutes", f"{stage_minutes:.3f}", "--device", device, "--no-progress"]
+                   "--schedule", schedule, "--minutes", f"{max(stage_minutes, 0.001):.3f}", "--device", device,
+                   "--no-progress"]
             cmd += [] if jpeg2000 else ["--no-jpeg2000"]
             log.write(f"$ {' '.join(cmd)}\n")
             log.flush()
@@ -141,12 +147,13 @@ def run(out: Path, minutes: float, device: str, subset: Path, runs_root: Path | 
     for n in stages:
         experiments.ship_experiment(n, out / f"experiment{n}.pt", profile, schedule=schedule)
     (out / "experiment7.json").write_text(json.dumps(results[7], indent=2))
-    summary = {"profile": profile, "schedule": schedule, "minutes_asked": minutes, "wall_seconds": round(time.time() - start, 1),
-               "minutes_per_stage": stages, "device": results[7]["device"], "data_subset": _subset_note(subset),
-               "jpeg2000_compared": jpeg2000,
+    summary = {"profile": profile, "schedule": schedule, "minutes_asked": minutes,
+               "wall_seconds": round(time.time() - start, 1), "minutes_per_stage": stages,
+               "device": results[7]["device"], "data_subset": _subset_note(subset), "jpeg2000_compared": jpeg2000,
                "stages": {n: {"steps": r["steps"], "train_seconds": r["train_seconds"],
                               "best_validation": r["best_validation"],
-                              "test": {name: {k: t[k] for k in ("psnr", "ssim", "bpp")} for name, t in r["test"].items()},
+                              "test": {name: {k: t[k] for k in ("psnr", "ssim", "bpp")}
+                                       for name, t in r["test"].items()},
                               "original": r["original"]} for n, r in results.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     with tarfile.open(out / "tensorboard.tar.gz", "w:gz") as tar:
