@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN = $(VENV)/bin
 OUT ?= demo-report
 
-.PHONY: demo test notebooks lab clean
+.PHONY: demo test test-slow notebooks lab clean
 
 $(BIN)/aeutils: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ demo: $(BIN)/aeutils
 test: $(BIN)/aeutils
 	AEUTILS_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--nbval-lax --nbval-current-env --durations=15 tests notebooks
+
+# Opt-in: each trainable task's paper profile at full size for a step or two on the CPU, and the
+# CPU rehearsal of scripts/gpu_run.py (tens of minutes, several GB; see README "Training on a GPU").
+test-slow: $(BIN)/aeutils
+	AEUTILS_SLOW=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider --durations=0 -m slow tests
 
 lab: $(BIN)/aeutils
 	$(BIN)/jupyter lab notebooks
