@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN = $(VENV)/bin
 OUT ?= demo-report
 
-.PHONY: demo lint test test-fast notebooks lab clean
+.PHONY: demo lint test test-fast test-slow notebooks lab clean
 
 $(BIN)/aeutils: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: lint
 
 test-fast: lint
 	AEUTILS_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+# Opt-in: each trainable task's paper profile at full size for a step or two on the CPU, and the
+# CPU rehearsal of scripts/gpu_run.py (tens of minutes, several GB; see README "Training on a GPU").
+test-slow: $(BIN)/aeutils
+	AEUTILS_SLOW=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider --durations=0 -m slow tests
 
 lab: $(BIN)/aeutils
 	$(BIN)/jupyter lab notebooks

@@ -6,6 +6,7 @@ Splits are identity-disjoint (see ../shared/data/README.md): CelebA identities 0
 from __future__ import annotations
 
 import csv
+import os
 import random
 from pathlib import Path
 
@@ -32,6 +33,13 @@ def celeba_files(split: str, root: Path | None = None) -> list[Path]:
 def image_files(folder: str | Path) -> list[Path]:
     """All images in a folder (not recursive), sorted by name."""
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def loader_workers(requested: int) -> int:
+    """DataLoader worker processes: a profile's number, capped by the cores this process may use
+    (a GPU profile's 4 workers on a 2-core machine only oversubscribe it)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(requested, cores)
 
 
 def have_celeba() -> bool:
@@ -124,7 +132,8 @@ def face_split(split: str, profile: str, crop: int | None = None, limit: int | N
 # --- Compiled frame datasets (aeutils compile-voxceleb2 / compile-images) ---------------------------
 
 MANIFEST_FIELDS = ("split", "identity", "video", "utterance", "time_s", "path")
-VOXCELEB2_FRAMES = config.REPO_ROOT / "data" / "voxceleb2-frames"
+# $AEUTILS_VOXCELEB2_FRAMES points elsewhere (e.g. the small copy scripts/gpu_run.py carries to a GPU)
+VOXCELEB2_FRAMES = Path(os.environ.get("AEUTILS_VOXCELEB2_FRAMES") or config.REPO_ROOT / "data" / "voxceleb2-frames")
 
 
 def read_manifest(root: str | Path, split: str | None = None) -> list[dict[str, str]]:

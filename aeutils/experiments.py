@@ -12,7 +12,13 @@ the quantizer on.
 
 Multi-GPU: run under `torchrun --nproc_per_node K -m aeutils train cae ...`; the processes train one
 DistributedDataParallel model (NCCL on GPUs, gloo on CPU), rank 0 validates, checkpoints and
-writes the results. On CUDA the forward pass runs in bfloat16 autocast (mixed precision).
+writes the results. On CUDA the forward pass runs in bfloat16 autocast (mixed precision);
+`--precision bf16` asks for the same on the CPU, so that path can be checked without a GPU.
+
+`--schedule gpu` (paper profile only) keeps the original's model, data, batch and crops but
+replaces its learning rates (1e-6..1e-8) and epoch counts (days on a P100) by GPU_SCHEDULE, meant
+to reach the original's quality in hours on one modern GPU. Untested until a GPU run confirms it
+(scripts/gpu_run.py); its runs live in runs/paper-gpu/ and keep their results JSON there.
 """
 from __future__ import annotations
 
@@ -68,6 +74,8 @@ class Hparams:
     val_size: int | None = 100  # CelebA validation images (identities 160-169)
     upsample: str = "subpixel"
     device: str = "auto"
+    precision: str = "auto"  # auto: bfloat16 autocast on CUDA, float32 on the CPU; bf16 / fp32: forced
+    schedule: str = "original"  # or "gpu" (paper profile): GPU_SCHEDULE's learning rates and steps
 
     @property
     def name(self) -> str:
@@ -124,11 +132,28 @@ CPU_TRAIN_SIZE = {1: None, 2: 1000, 3: 1000, 4: 1000, 5: 1000, 6: None, 7: None}
 CPU_STEPS_PER_MINUTE = 240  # an upper bound: about 4 steps/s alone on one core
 
 
-def hparams(number: int, profile: str | None = None, upsample: str = "subpixel") -> Hparams:
-    """The hyperparameters of experiment `number` (1-7) at a profile."""
+# The gpu schedule of the paper profile: (Adam lr, steps) per experiment, batch 40 of 224x224 crops
+# at full width as in the original. Measured cost: 7.4 GMAC per 224x224 forward pass, so one step
+# of batch 40 is about 1.8 TFLOP with the backward pass; at a guessed 50-100 TFLOP/s effective in
+# bfloat16 that is 30-55 steps/s: the 200k steps of 6 would take 1-2 hours, those of 7 minutes.
+# The learning rates follow the cpu profile's finding (1e-3 for 6 and 1e-4 for 7 at batch 8 moved
+# in minutes where 1e-6 did not), halved for the full-width model. UNTESTED on a GPU so far.
+GPU_SCHEDULE = {1: (5e-4, 100_000), 2: (5e-4, 100_000), 3: (5e-5, 20_000), 4: (5e-4, 200_000),
+                5: (5e-5, 20_000), 6: (5e-4, 200_000), 7: (5e-5, 20_000)}
+GPU_VAL_EVERY, GPU_CKPT_EVERY, GPU_VAL_SIZE = 2000, 1000, 100
+SCHEDULES = ("original", "gpu")
+
+
+def hparams(number: int, profile: str | None = None, upsample: str = "subpixel",
+            schedule: str = "original") -> Hparams:
+    """The hyperparameters of experiment `number` (1-7) at a profile (and, for paper, a schedule)."""
     if number not in PAPER_TABLE:
         raise UserError(f"unknown experiment {number}; choose 1-7")
     profile = config.get_profile(profile)
+    if schedule not in SCHEDULES:
+        raise UserError(f"unknown schedule {schedule!r}; choose {' or '.join(SCHEDULES)}")
+    if schedule != "original" and profile != "paper":
+        raise UserError(f"--schedule {schedule} is a variant of the paper profile, not of {profile}")
     bs, lr, block, ch, quant, bits, n_train, n_test, epochs = PAPER_TABLE[number]
     steps_per_epoch = math.ceil(n_train / bs)
     paper = Hparams(number, bs, lr, block, ch, quant, bits, n_train, n_test, epochs, num_workers=4,
@@ -136,6 +161,10 @@ def hparams(number: int, profile: str | None = None, upsample: str = "subpixel")
                     inference_freq=200 * steps_per_epoch, steps=epochs * steps_per_epoch, minutes=None,
                     width=128, start_from=START_FROM.get(number), sources=("voxceleb2",), val_size=None,
                     upsample=upsample)
+    if profile == "paper" and schedule == "gpu":
+        lr, steps = GPU_SCHEDULE[number]
+        return replace(paper, lr=lr, steps=steps, inference_freq=GPU_VAL_EVERY, checkpointing_freq=GPU_CKPT_EVERY,
+                       val_size=GPU_VAL_SIZE, schedule="gpu")
     if profile == "paper":
         return paper
     if profile == "cpu":
@@ -150,13 +179,15 @@ def hparams(number: int, profile: str | None = None, upsample: str = "subpixel")
 
 
 def run_dir_for(hp: Hparams, profile: str) -> Path:
-    """runs/<profile>/<experiment name>: profiles never share checkpoints."""
-    return config.RUNS_DIR / profile / hp.name
+    """runs/<profile>/<experiment name> (runs/paper-gpu/... for the gpu schedule): profiles and
+    schedules never share checkpoints."""
+    return config.RUNS_DIR / (profile if hp.schedule == "original" else f"{profile}-{hp.schedule}") / hp.name
 
 
 def results_path(hp: Hparams, profile: str, run_dir: Path) -> Path:
-    """resources/experiments/<name>.json for cpu/paper; the smoke profile writes only under runs/."""
-    return (run_dir if profile == "smoke" else RESULTS_DIR) / f"{hp.name}.json"
+    """resources/experiments/<name>.json for cpu/paper; the smoke profile and the untested gpu
+    schedule write only under runs/ (a gpu result is committed by hand once checked)."""
+    return (run_dir if profile == "smoke" or hp.schedule != "original" else RESULTS_DIR) / f"{hp.name}.json"
 
 
 def build_model(hp: Hparams, quantize: bool | None = None) -> CompressiveAutoencoder:
@@ -295,17 +326,19 @@ def jpeg2000_at(images: list[torch.Tensor], bpp: float) -> dict:
     return {"target_bpp": bpp, "bpp": float(np.mean(rates)), "psnr": float(np.mean(p)), "ssim": float(np.mean(s))}
 
 
-def evaluate_test(model: CompressiveAutoencoder, hp: Hparams, profile: str, device="cpu") -> dict:
+def evaluate_test(model: CompressiveAutoencoder, hp: Hparams, profile: str, device="cpu",
+                  jpeg2000: bool = True) -> dict:
     """The final model on each test set, once: PSNR, SSIM, bpp (side information counted),
-    compression ratio, and JPEG 2000 at the same bpp on the same images."""
+    compression ratio, and (unless `jpeg2000` is False) JPEG 2000 at the same bpp on the same images."""
     out = {}
     for name, images in test_sets(hp, profile).items():
         recons = reconstruct(model, images, device)
         h, w = images[0].shape[-2:]
         bpp, counted = latent_bpp(hp, h, w)
         out[name] = {"images": len(images), "size": f"{w}x{h}", **quality(images, recons),
-                     "bpp": bpp, "bpp_counts": counted, "ratio": metrics.compression_ratio(bpp),
-                     "jpeg2000": jpeg2000_at(images, min(bpp, 24.0))}
+                     "bpp": bpp, "bpp_counts": counted, "ratio": metrics.compression_ratio(bpp)}
+        if jpeg2000:
+            out[name]["jpeg2000"] = jpeg2000_at(images, min(bpp, 24.0))
     return out
 
 
@@ -344,27 +377,30 @@ def _distributed(device: torch.device) -> tuple[int, int]:
 def _start_second_stage(model: CompressiveAutoencoder, hp: Hparams, profile: str, progress: bool) -> None:
     """Load the earlier experiment's best weights (training it first if it has not been run), then
     freeze the encoder and switch the quantizer on."""
-    first = hparams(hp.start_from, profile, hp.upsample)
+    first = hparams(hp.start_from, profile, hp.upsample, hp.schedule)
     first_dir = run_dir_for(first, profile)
     if not (first_dir / "best.pt").exists():
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UserError(f"experiment {hp.number} starts from experiment {hp.start_from}: train that first")
         print(f"experiment {hp.number} starts from experiment {hp.start_from}, which has no run yet: training it")
-        train_experiment(hp.start_from, profile, device=hp.device, progress=progress)
+        train_experiment(hp.start_from, profile, device=hp.device, precision=hp.precision, schedule=hp.schedule,
+                         progress=progress)
     load_best(model, first_dir)
 
 
 def train_experiment(number: int, profile: str | None = None, *, run_dir: str | Path | None = None,
                      steps: int | None = None, minutes: float | None = None, lr: float | None = None,
                      device: str = "auto", upsample: str = "subpixel", progress: bool = True, test: bool = True,
-                     train: bool = True) -> dict:
+                     train: bool = True, precision: str = "auto", schedule: str = "original",
+                     jpeg2000: bool = True) -> dict:
     """Train experiment `number` at a profile (resuming its run), then evaluate the final model on
     the test sets once and write its results JSON. Returns the results (on rank 0; {} elsewhere).
-    `train=False` only (re-)evaluates the run's best checkpoint."""
+    `train=False` only (re-)evaluates the run's best checkpoint; `jpeg2000=False` leaves JPEG 2000
+    out of the test results (it needs imagecodecs, which a GPU machine may lack)."""
     profile = config.get_profile(profile)
-    hp = hparams(number, profile, upsample)
+    hp = hparams(number, profile, upsample, schedule)
     hp = replace(hp, steps=steps or hp.steps, minutes=minutes if minutes is not None else hp.minutes,
-                 lr=lr or hp.lr, device=device)
+                 lr=lr or hp.lr, device=device, precision=precision)
     run_dir = Path(run_dir) if run_dir else run_dir_for(hp, profile)
     if not train and not (run_dir / "summary.json").exists():
         raise UserError(f"{run_dir} holds no finished run to evaluate")
@@ -401,14 +437,17 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
         net = model
 
     train_set, used = train_dataset(hp, profile)
+    workers = data.loader_workers(hp.num_workers)
     loader = DataLoader(train_set, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_set) >= hp.batch_size,
-                        num_workers=hp.num_workers, pin_memory=dev.type == "cuda",
-                        persistent_workers=hp.num_workers > 0, generator=torch.Generator().manual_seed(seed))
-    amp = dev.type == "cuda"
+                        num_workers=workers, pin_memory=dev.type == "cuda",
+                        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
+    amp = hp.precision == "bf16" or (hp.precision == "auto" and dev.type == "cuda")
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop and batch sizes: let cuDNN pick its fastest kernels
 
     def step_fn(_model, batch):
         x = batch.to(dev, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             x_hat = net(x)["x_hat"]
         mse = F.mse_loss(x_hat.float(), x)
         return {"loss": mse, "psnr_float": -10 * torch.log10(mse.detach().clamp_min(1e-10))}
@@ -426,7 +465,7 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
                      progress=progress and rank == 0,
                      hparams={**{k: v for k, v in asdict(hp).items() if k != "sources"},
                               "sources": "+".join(hp.sources), "profile": profile, "world_size": world,
-                              "device_type": dev.type})
+                              "device_type": dev.type, "autocast_bf16": amp})
     if train:
         summary = fit(model, step_fn, loader, evaluate, own_dir, cfg,
                       images=(lambda m: image_grids(m, grid_images, dev)) if rank == 0 else None)
@@ -445,7 +484,7 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
         "steps": summary["steps"], "train_seconds": summary["train_seconds"],
         "stopped_by": "steps" if summary["steps"] >= hp.steps else "wall-clock budget",
         "best_validation": summary["best"], **notes,
-        "test": evaluate_test(model, hp, profile, dev),
+        "test": evaluate_test(model, hp, profile, dev, jpeg2000),
         "original": ORIGINAL[number],
         "measured": "PSNR/SSIM per image on clamped 8-bit RGB, averaged; checkpoint chosen on CelebA "
                     "validation identities; test sets evaluated once for this final model; bpp from "
@@ -463,10 +502,11 @@ def describe_device(dev: torch.device, world: int = 1) -> str:
     return f"{world} process(es) on a {os.cpu_count()}-core CPU (no GPU), {torch.get_num_threads()} thread(s) each"
 
 
-def load_experiment(number: int, profile: str | None = None, upsample: str = "subpixel") -> CompressiveAutoencoder:
+def load_experiment(number: int, profile: str | None = None, upsample: str = "subpixel",
+                    schedule: str = "original") -> CompressiveAutoencoder:
     """The best (validation-chosen) model of a trained experiment, in eval mode on the CPU."""
     profile = config.get_profile(profile)
-    hp = hparams(number, profile, upsample)
+    hp = hparams(number, profile, upsample, schedule)
     model = build_model(hp)
     run_dir = run_dir_for(hp, profile)
     if not (run_dir / "best.pt").exists():
@@ -475,23 +515,24 @@ def load_experiment(number: int, profile: str | None = None, upsample: str = "su
     return model.eval()
 
 
-def load_results(number: int, profile: str | None = None, upsample: str = "subpixel") -> dict:
+def load_results(number: int, profile: str | None = None, upsample: str = "subpixel",
+                 schedule: str = "original") -> dict:
     profile = config.get_profile(profile)
-    hp = hparams(number, profile, upsample)
+    hp = hparams(number, profile, upsample, schedule)
     path = results_path(hp, profile, run_dir_for(hp, profile))
     if not path.exists():
         raise UserError(f"no results for {hp.name} at profile {profile} ({path}); train it first")
     return json.loads(path.read_text())
 
 
-def ship_experiment(number: int, path: str | Path, profile: str | None = None) -> Path:
+def ship_experiment(number: int, path: str | Path, profile: str | None = None, schedule: str = "original") -> Path:
     """Write an experiment's final model as a shipped weights file (task "cae", float16), with its
     measured test numbers; load it with `CompressiveAutoencoder.from_shipped`."""
     from aeutils import zoo
 
     profile = config.get_profile(profile)
-    res = load_results(number, profile)
-    model = load_experiment(number, profile)
+    res = load_results(number, profile, schedule=schedule)
+    model = load_experiment(number, profile, schedule=schedule)
     zoo.save_shipped(path, "cae", model.arch, model, metrics=res["test"], profile=profile,
                      experiment=number, steps=res["steps"], train_seconds=res["train_seconds"],
                      device=res["device"], hparams=res["hparams"])
@@ -513,10 +554,17 @@ def main(argv: list[str] | None = None) -> int:
                         "where every process must stop at the same step)")
     p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:K")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="forward pass in bfloat16 autocast (auto: on CUDA only) or float32")
+    p.add_argument("--schedule", choices=SCHEDULES, default="original",
+                   help="paper profile: the original's learning rates and epochs, or gpu (GPU_SCHEDULE: "
+                        "meant for hours on one GPU, untested so far; runs in runs/paper-gpu/)")
     p.add_argument("--upsample", choices=("subpixel", "transposed"), default="subpixel",
                    help="decoder upsampler (transposed: the checkerboard comparison of experiment 1)")
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads per process (default 1)")
     p.add_argument("--no-test", action="store_true", help="skip the final test evaluation")
+    p.add_argument("--no-jpeg2000", action="store_true",
+                   help="leave JPEG 2000 out of the test evaluation (it needs imagecodecs)")
     p.add_argument("--no-train", action="store_true",
                    help="only evaluate the run's best checkpoint on the test sets (rewrites its results JSON)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -526,13 +574,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = train_experiment(args.experiment, args.profile, run_dir=args.run_dir, steps=args.steps,
                                minutes=args.minutes, lr=args.lr, device=args.device, upsample=args.upsample,
-                               progress=not args.no_progress, test=not args.no_test, train=not args.no_train)
+                               progress=not args.no_progress, test=not args.no_test, train=not args.no_train,
+                               precision=args.precision, schedule=args.schedule, jpeg2000=not args.no_jpeg2000)
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     for name, r in res.get("test", {}).items():
+        j = r.get("jpeg2000")
         print(f"{res['name']} {name}: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.4f}, {r['bpp']:.3f} bpp "
-              f"(ratio {r['ratio']:.2f}); JPEG 2000 at {r['jpeg2000']['bpp']:.3f} bpp: {r['jpeg2000']['psnr']:.2f} dB")
+              f"(ratio {r['ratio']:.2f})" + (f"; JPEG 2000 at {j['bpp']:.3f} bpp: {j['psnr']:.2f} dB" if j else ""))
     if res:
         print(f"done in {time.time() - start:.0f} s")
     return 0

@@ -92,7 +92,8 @@ def test_batch_usage_errors_are_one_line(tmp_path, capsys):
     for args in (["compress", str(tmp_path / "in"), str(tmp_path / "o.aez")],  # a folder needs --out
                  ["compress", str(tmp_path / "in" / "face0.png")],  # one path and no --out
                  ["decompress", str(tmp_path / "nothing-*.aez"), "--out", str(tmp_path / "o")],  # matches nothing
-                 ["colorize", str(tmp_path / "in"), "--out", str(tmp_path / "file")]):  # --out is a file
+                 ["colorize", str(tmp_path / "in"), "--out", str(tmp_path / "file")],  # --out is a file
+                 ["colorize", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--ext", "xpm"]):  # read-only format
         assert cli.main(args) == 2, args
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

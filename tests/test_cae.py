@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from aeutils import checkpoint, experiments
+from aeutils.errors import UserError
 from aeutils.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample
 from aeutils.models.cae import ChannelQuantizer, CompressiveAutoencoder, fp16_round
 
@@ -102,6 +103,18 @@ def test_paper_profile_is_the_original_tables():
     assert [experiments.hparams(n, "paper").start_from for n in range(1, 8)] == [None, None, 2, None, 4, None, 6]
     # The cpu profile's whole training budget (incl. the transposed-convolution run) fits an hour.
     assert sum(experiments.CPU_MINUTES.values()) + experiments.CPU_MINUTES[1] <= 60
+
+
+def test_gpu_schedule_changes_only_the_rates_steps_and_validation():
+    paper, gpu = experiments.hparams(7, "paper"), experiments.hparams(7, "paper", schedule="gpu")
+    same = ("batch_size", "block_size", "hidden_state_num_channels", "width", "num_bits", "num_workers", "sources")
+    assert all(getattr(paper, k) == getattr(gpu, k) for k in same)
+    assert (gpu.lr, gpu.steps) == experiments.GPU_SCHEDULE[7] and gpu.val_size == experiments.GPU_VAL_SIZE
+    assert experiments.run_dir_for(gpu, "paper").parent.name == "paper-gpu"
+    run_dir = experiments.run_dir_for(gpu, "paper")
+    assert experiments.results_path(gpu, "paper", run_dir).parent == run_dir  # not resources/: untested
+    with pytest.raises(UserError):
+        experiments.hparams(7, "cpu", schedule="gpu")
 
 
 def test_latent_bpp_counts_side_information():

@@ -111,6 +111,11 @@ def _tiny_fit(run_dir, steps, lr=1e-2):
     return model, fit(model, step, data, evaluate, run_dir, cfg)
 
 
+def test_loader_workers_are_capped_by_the_cores(monkeypatch):
+    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert (data.loader_workers(4), data.loader_workers(1), data.loader_workers(0)) == (2, 1, 0)
+
+
 def test_grouped_batches_never_mix_sizes_and_cover_every_full_batch():
     faces = [torch.zeros(3, 218, 178)] * 7
     frames = [torch.zeros(3, 224, 224)] * 5

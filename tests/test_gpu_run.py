@@ -1,0 +1,64 @@
+"""scripts/gpu_run.py, the prepared GPU run of experiment 7: its orchestration end to end at the smoke
+profile (both stages through `aeutils train cae`, shipping, the files a GPU run brings back), and
+--prepare on a few compiled VoxCeleb2 frames (the data subset that travels to the GPU machine).
+The paper-size rehearsal is in test_paper_wiring.py (opt-in)."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from aeutils.models.cae import CompressiveAutoencoder
+from conftest import needs_celeba, needs_voxceleb2
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "gpu_run.py"
+BROUGHT_BACK = ["experiment6.pt", "experiment7.json", "experiment7.pt", "log.txt", "summary.json", "tensorboard.tar.gz"]
+
+
+def run(args, tmp_path, timeout=600):
+    env = dict(os.environ, AEUTILS_RUNS=str(tmp_path / "runs"))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def test_smoke_rehearsal(tmp_path):
+    out = tmp_path / "out"
+    r = run([str(SCRIPT), "--profile", "smoke", "--minutes", "0.5", "--device", "cpu", "--out", str(out)], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == BROUGHT_BACK  # at most 8 files, none in folders
+    s = json.loads((out / "summary.json").read_text())
+    assert s["profile"] == "smoke" and set(s["stages"]) == {"6", "7"}
+    assert s["stages"]["7"]["steps"] >= 1 and "fixtures" in s["stages"]["7"]["test"]
+    log = (out / "log.txt").read_text()
+    assert "--experiment 6" in log and "--experiment 7" in log
+    model = CompressiveAutoencoder.from_shipped(str(out / "experiment7.pt"))
+    assert model.quantize and model.arch["num_bits"] == 6
+
+
+@needs_celeba
+@needs_voxceleb2
+def test_prepare_writes_a_lossless_subset(tmp_path):
+    from aeutils import config
+
+    frames = tmp_path / "frames"
+    r = run(["-m", "aeutils", "compile-voxceleb2", str(config.voxceleb2_dir()), str(frames), "--train", "3",
+             "--val", "1", "--test", "2", "--interval", "5", "--workers", "1", "--no-progress"], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    subset = tmp_path / "subset"
+    r = run([str(SCRIPT), "--prepare", "--frames", str(frames), "--subset", str(subset), "--train-frames", "4"],
+            tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    held = json.loads((subset / "subset.json").read_text())
+    assert held["voxceleb2_train_frames"] == 4 and held["voxceleb2_test_frames"] == 2
+    assert (held["celeba_val"], held["celeba_test"]) == (100, 150) and held["mib"] < 20
+    with open(subset / "voxceleb2-frames" / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and all(row["path"].endswith(".webp") for row in rows)
+    first = rows[0]["path"]
+    png = np.array(Image.open(frames / Path(first).with_suffix(".png")).convert("RGB"))
+    assert np.array_equal(np.array(Image.open(subset / "voxceleb2-frames" / first)), png)  # lossless
+    assert len(list((subset / "celeba" / "img_align_celeba").iterdir())) == 250
