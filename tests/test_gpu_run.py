@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from aeutils.models.cae import CompressiveAutoencoder
@@ -25,6 +26,7 @@ def run(args, tmp_path, timeout=600):
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_smoke_rehearsal(tmp_path):
     out = tmp_path / "out"
     r = run([str(SCRIPT), "--profile", "smoke", "--minutes", "0.5", "--device", "cpu", "--out", str(out)], tmp_path)
@@ -39,6 +41,7 @@ def test_smoke_rehearsal(tmp_path):
     assert model.quantize and model.arch["num_bits"] == 6
 
 
+@pytest.mark.slow
 @needs_celeba
 @needs_voxceleb2
 def test_prepare_writes_a_lossless_subset(tmp_path):
