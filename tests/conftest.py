@@ -10,9 +10,11 @@ from aeutils import config, photos  # noqa: E402
 
 # What `@pytest.mark.needs_data(NAME)` checks under the data root (../shared/data) before the test runs.
 DATA = {"celeba": lambda: (config.celeba_dir() / "identity.csv").is_file(),
-        "lfw-val": lambda: photos.lfw_dir().is_dir()}
+        "lfw-val": lambda: photos.lfw_dir().is_dir(),
+        "voxceleb2": lambda: config.voxceleb2_dir().is_dir()}
 
 needs_celeba = pytest.mark.needs_data("celeba")
+needs_voxceleb2 = pytest.mark.needs_data("voxceleb2")
 
 
 def pytest_runtest_setup(item):
