@@ -16,7 +16,7 @@ demo: $(BIN)/aeutils
 	$(BIN)/aeutils demo --out $(OUT) --force
 
 lint: $(BIN)/aeutils
-	$(BIN)/ruff check aeutils tests scripts
+	$(BIN)/ruff check aeutils tests scripts notebooks
 
 test: lint
 	AEUTILS_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider \
