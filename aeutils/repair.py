@@ -32,6 +32,7 @@ from aeutils.data import FaceImages, face_split
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, open_image, save_image, to_uint8
 from aeutils.models.repair import build
+from aeutils.tiles import tiled
 
 # Architectures of the study, per profile. `paper` is the original's scale (FC-DenseNet-103);
 # `cpu` keeps each model trainable in minutes on one core; `smoke` only checks the wiring.
@@ -166,20 +167,17 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
     Returns uint8 (H, W, 3)."""
     model.eval()
     h, w = im.shape[:2]
-    out = np.empty_like(im)
     step = max(tile - 2 * overlap, 16)
     if h <= tile and w <= tile:
         step, overlap = max(h, w), 0
-    origins = [(t, l) for t in range(0, h, step) for l in range(0, w, step)]
-    for top, left in tqdm(origins, disable=not progress, desc="tiles"):
-        y0, x0 = max(top - overlap, 0), max(left - overlap, 0)
-        y1, x1 = min(top + step + overlap, h), min(left + step + overlap, w)
-        window = im[y0:y1, x0:x1] if mask is None else prefill(im[y0:y1, x0:x1], mask[y0:y1, x0:x1])
-        x = torch.from_numpy(np.ascontiguousarray(window)).permute(2, 0, 1).float()[None] / 255
-        m = None if mask is None else torch.from_numpy(mask[y0:y1, x0:x1].astype(np.float32))[None, None]
-        y = to_uint8(model(damage.model_input(x, m))[0])
-        bottom, right = min(top + step, h), min(left + step, w)
-        out[top:bottom, left:right] = y[top - y0:bottom - y0, left - x0:right - x0]
+
+    def window(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+        win = im[top:bottom, left:right] if mask is None else prefill(im[top:bottom, left:right],
+                                                                     mask[top:bottom, left:right])
+        x = torch.from_numpy(np.ascontiguousarray(win)).permute(2, 0, 1).float()[None] / 255
+        m = None if mask is None else torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None, None]
+        return torch.from_numpy(to_uint8(model(damage.model_input(x, m))[0])).permute(2, 0, 1)[None]
+    out = np.ascontiguousarray(tiled(window, h, w, step, overlap, progress=progress)[0].permute(1, 2, 0).numpy())
     if mask is not None:
         out = np.where(mask[..., None], out, im)
     return out

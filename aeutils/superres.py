@@ -38,6 +38,7 @@ from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.errors import UserError
 from aeutils.images import check_output, check_pixels, load_rgb, save_image, to_tensor, to_uint8
 from aeutils.models.sr import Discriminator, SRResNet
+from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit
 
 TASK = "superres"
@@ -274,17 +275,11 @@ def upscale_tiled(model: SRResNet, lr: torch.Tensor, tile: int = 128, overlap: i
     pixels for 8 blocks) the result equals whole-image inference; 16 leaves differences far below
     one 8-bit level. Returns the 8-bit result (s*h, s*w, 3): the output is held as bytes, not floats."""
     s = model.scale
-    _, h, w = lr.shape
-    out = np.empty((h * s, w * s, 3), dtype=np.uint8)
-    boxes = [(y, x) for y in range(0, h, tile) for x in range(0, w, tile)]
-    for y, x in tqdm(boxes, desc="tiles", disable=not progress or len(boxes) == 1):
-        y0, x0 = max(0, y - overlap), max(0, x - overlap)
-        y1, x1 = min(h, y + tile + overlap), min(w, x + tile + overlap)
-        sr = model(lr[None, :, y0:y1, x0:x1])[0]
-        ty, tx = min(tile, h - y), min(tile, w - x)
-        out[y * s:(y + ty) * s, x * s:(x + tx) * s] = \
-            to_uint8(sr[:, (y - y0) * s:(y - y0 + ty) * s, (x - x0) * s:(x - x0 + tx) * s])
-    return out
+
+    def window(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+        return torch.from_numpy(to_uint8(model(lr[None, :, top:bottom, left:right])[0])).permute(2, 0, 1)[None]
+    out = tiled(window, *lr.shape[1:], tile, overlap, scale=s, progress=progress)
+    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
 # --- training --------------------------------------------------------------------------------------
