@@ -420,8 +420,9 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
 def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None, minutes: float | None = None,
                progress: bool = True, seed: int = 0, init: str | None = None, **overrides) -> tuple[nn.Module, dict]:
     """Train a model that holds up on any photo at any strength of `kind` (WIDE_ARCH, WidePairs),
-    with the shared loop; best.pt is chosen on mean PSNR over the validation sweep of three sources
-    (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val).
+    with the shared loop; best.pt is chosen on the validation sweep of three sources
+    (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val): the best mean
+    PSNR among the checkpoints that never make a photo worse (`robustness.summary`'s `select`).
     `init`: a shipped model of the same architecture to start from; ignored when the run resumes."""
     hp = dict(WIDE_HPARAMS[profile])
     hp["lr"] *= WIDE_LR_SCALE.get(kind, 1.0)
@@ -445,6 +446,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
 
     cfg = train.LoopConfig(max_steps=steps or hp["steps"], lr=hp["lr"], val_every=hp["val_every"],
                            image_every=hp["image_every"], ckpt_every=100, max_minutes=minutes, progress=progress,
+                           select_key="select",
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
                                         crop=hp["crop"], batch=hp["batch"], init=started_from))
     # Plain MSE: the mean per-photo log MSE (each photo's PSNR counting alike, so light damage would

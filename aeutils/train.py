@@ -81,14 +81,18 @@ def fit(
         for group in optimizer.param_groups:  # the learning rate asked for now wins (e.g. a final low-lr phase)
             group["lr"] = cfg.lr
         state = ck["state"]
+        same_key = state.get("select_key", "psnr") == cfg.select_key
+        if not same_key:  # best.pt was chosen on another metric: the next validation replaces it
+            state["best"], state["best_metrics"] = -math.inf, {}
         torch.set_rng_state(ck["rng"])
         # what earlier sessions recorded (e.g. the weights they started from) stays unless set anew
         cfg.hparams = {**ck.get("hparams", {}), **{k: v for k, v in cfg.hparams.items() if v is not None}}
         best = run_dir / "best.pt"
-        if best.exists():  # it may have improved after last.pt was saved
+        if best.exists() and same_key:  # it may have improved after last.pt was saved
             metrics = checkpoint.load(best)["metrics"]
             if cfg.select_key in metrics and sign * metrics[cfg.select_key] > state["best"]:
                 state["best"], state["best_metrics"] = sign * metrics[cfg.select_key], metrics
+    state["select_key"] = cfg.select_key
     state.setdefault("sessions", []).append({"from_step": state["step"], "lr": cfg.lr})
 
     def save_last():

@@ -159,6 +159,20 @@ def test_resumed_runs_keep_what_earlier_sessions_recorded(tmp_path):
     assert summary["sessions"] == [{"from_step": 0, "lr": 1e-2}, {"from_step": 2, "lr": 1e-3}]
 
 
+def test_a_run_resumed_with_another_selection_metric_chooses_best_pt_anew(tmp_path):
+    """A best.pt chosen on mean PSNR is not kept over checkpoints scored on a stricter metric (a
+    wide repair run moved to `select`) just because the two scales differ."""
+    model, data = torch.nn.Conv2d(3, 3, 1), [torch.rand(1, 3, 4, 4)]
+
+    def session(steps, key):
+        cfg = LoopConfig(max_steps=steps, lr=1e-3, val_every=1, progress=False, select_key=key)
+        return fit(model, lambda m, x: {"loss": m(x).pow(2).mean()}, data,
+                   lambda m: {"psnr": 30.0, "select": -1.0}, tmp_path, cfg)
+
+    assert session(2, "psnr")["best"]["step"] == 1
+    assert session(4, "select")["best"] == {"psnr": 30.0, "select": -1.0, "step": 3}
+
+
 def test_a_run_folder_of_another_architecture_is_a_user_error(tmp_path):
     _tiny_fit(tmp_path, 2)
     wider = torch.nn.Conv2d(3, 4, 1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import cli, damage, holes, metrics, photos, repair, robustness, tb
+from aeutils import baselines, cli, damage, holes, metrics, photos, repair, robustness, tb
 from aeutils.data import smoke_images
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models.repair import build
@@ -200,3 +200,18 @@ def test_upscale_sweep_scores_every_input_quality():
     assert list(res["s"]) == ["png", "q90", "q75", "q50"]
     assert res["s"]["png"]["srresnet"] > res["s"]["png"]["bicubic"]
     assert res["s"]["png"]["bicubic"] > res["s"]["q50"]["bicubic"]  # the JPEG input really loses detail
+
+
+def test_select_is_the_mean_psnr_only_when_every_bar_is_met(face):
+    """`select` (what picks a wide model's checkpoint) is the mean PSNR of a model that meets every
+    bar, and negative for one that sharpens clean photos, however good its mean."""
+    def run(name, im):
+        return im if name == "id" else baselines.unsharp_mask(im, radius=1.0, amount=1.0)
+    res = robustness.sweep("blur", {"id": "id", "sharp": "sharp"}, {"s": [face]}, run)
+    sharp = robustness.summary(res, "sharp")
+    assert sharp["clean_min"] < robustness.CLEAN_MIN and sharp["select"] < 0
+    assert robustness.summary(res, "id")["select"] < 0  # the identity gains nothing where +0.3 dB is due
+    ahead = {s: dict(cell, id=dict(cell["id"], psnr=cell["id"]["psnr"] + 0.31 * (s != "clean")))
+             for s, cell in res["s"].items()}
+    v = robustness.summary({"s": ahead}, "id")
+    assert v["short"] == [] and v["select"] == v["psnr"]
