@@ -215,7 +215,7 @@ def _setting(name: str, quality) -> str:
 def repair(im: Image.Image, w: Writer, models: Models) -> dict:
     """Each of DAMAGES on a seeded copy: the damaged input, the repair model and a classical baseline."""
     from aeutils import baselines
-    from aeutils.repair import model_for, repair_array
+    from aeutils.repair import model_for, repair_known
 
     if not any(shipped(model_for(kind)) for kind in DAMAGES):
         return {"available": False, "note": missing(REPAIR, "repair"), "groups": []}
@@ -229,7 +229,7 @@ def repair(im: Image.Image, w: Writer, models: Models) -> dict:
         d = damage.apply(kind, x, seed=i)
         bad = to_uint8(d.image)
         mask = None if d.mask is None else d.mask[0].numpy() > 0.5
-        fixed, cpu, wall = timed(partial(repair_array, model, bad, mask))
+        fixed, cpu, wall = timed(partial(repair_known, model, bad, d.params, mask))
         classic, bcpu, bwall = timed(partial(baselines.restore, baseline, kind, bad, mask, d.params))
         params = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in d.params.items()
                            if not isinstance(v, list))

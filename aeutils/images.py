@@ -52,6 +52,29 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         raise UserError(f"not a readable image: {path} ({e.__class__.__name__})") from None
 
 
+# The luminance quantization table of the JPEG standard (Annex K), which libjpeg scales by quality.
+_LUMA_TABLE = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57,
+                        69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64,
+                        81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
+
+
+def jpeg_quality(im: Image.Image) -> int | None:
+    """The quality (1-100) a JPEG was saved at, read from its luminance quantization table: the
+    libjpeg quality whose scaled standard table has the nearest sum (the sum does not depend on the
+    table's order; a camera's own tables get the nearest equivalent). None for any other format."""
+    tables = getattr(im, "quantization", None)
+    if not tables or 0 not in tables:
+        return None
+    target = float(np.sum(tables[0]))
+    best, best_gap = 100, np.inf
+    for q in range(1, 101):
+        scale = 5000 / q if q < 50 else 200 - 2 * q
+        gap = abs(np.clip((_LUMA_TABLE * scale + 50) // 100, 1, 255).sum() - target)
+        if gap < best_gap:
+            best, best_gap = q, gap
+    return best
+
+
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Open an image file as 8-bit RGB: EXIF orientation applied, alpha composited on white."""
     return to_rgb(open_image(path))

@@ -13,9 +13,11 @@ refines that fill, and known pixels are kept: only holes are replaced by the mod
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from aeutils import baselines, batch, config, damage, holes, metrics, photos, ro
 from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.data import FaceImages, face_split
 from aeutils.errors import UserError
-from aeutils.images import check_output, load_rgb, open_image, save_image, to_uint8
+from aeutils.images import check_output, jpeg_quality, open_image, save_image, to_rgb, to_uint8
 from aeutils.models.repair import build
 from aeutils.tiles import tiled
 
@@ -79,6 +81,12 @@ WIDE_HPARAMS = {"smoke": dict(crop=32, batch=4, lr=1e-3, steps=20, val_images=2,
 # good (measured on cpu: zero gain after 20 steps at 5e-4, from scratch or from repair-noise); at a fifth
 # of it, starting from repair-noise, it learns.
 WIDE_LR_SCALE = {"jpeg": 0.2}
+# Damages whose wide model is told the strength in its fourth channel (`damage.jpeg_level`), as FBCNN
+# is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`). Not told, one
+# model smoothed quality-95 photos by up to 9 dB to gain 2 dB at quality 10 (measured, 2026-12-02).
+TOLD = {"jpeg"}
+INPUTS = "RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)"
+INPUTS_TOLD = "RGB in [0, 1] + the JPEG's (100 - quality) / 100 as a constant map (0: never saved as a JPEG)"
 SHIPPED = "repair-blind"
 TEST_IMAGES = {"smoke": 2, "cpu": 60, "paper": 300}
 
@@ -127,7 +135,11 @@ class WidePairs(Dataset):
     def __getitem__(self, i):
         clean = self.crops[i]
         rng = np.random.default_rng(int(torch.randint(2**62, ())))
-        return clean, damage.model_input(damage.draw_wide(self.kind, clean, rng).image, None)
+        d = damage.draw_wide(self.kind, clean, rng)
+        strength = None
+        if told(self.kind, "wide"):
+            strength = torch.full_like(clean[:1], damage.jpeg_level(d.params.get("quality")))
+        return clean, damage.model_input(d.image, strength)
 
 
 def fixed_cases(split: str, profile: str, kinds: list[str], n: int, per_kind: bool = True, seed: int = 0):
@@ -159,11 +171,12 @@ def prefill(im: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = None, tile: int = 256,
-                 overlap: int = 32, progress: bool = False) -> np.ndarray:
+                 overlap: int = 32, progress: bool = False, level: float | None = None) -> np.ndarray:
     """Repair an 8-bit image (H, W, 3) of any size in tiles: each `tile`-sized window is run with
     `overlap` pixels of context on every side and only its centre is kept, so memory is bounded by
     the tile, not the image. `mask`: bool (H, W), True = hole; holes are prefilled (`prefill`) in each
     window, as in training, the mask goes in as the fourth channel, and known pixels are kept.
+    `level`: for a model told the strength (TOLD), its fourth channel (`damage.jpeg_level`).
     Returns uint8 (H, W, 3)."""
     model.eval()
     h, w = im.shape[:2]
@@ -175,12 +188,34 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
         win = im[top:bottom, left:right] if mask is None else prefill(im[top:bottom, left:right],
                                                                      mask[top:bottom, left:right])
         x = torch.from_numpy(np.ascontiguousarray(win)).permute(2, 0, 1).float()[None] / 255
-        m = None if mask is None else torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None, None]
+        if mask is not None:
+            m = torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None, None]
+        else:
+            m = None if level is None else torch.full((1, 1, bottom - top, right - left), float(level))
         return torch.from_numpy(to_uint8(model(damage.model_input(x, m))[0])).permute(2, 0, 1)[None]
     out = np.ascontiguousarray(tiled(window, h, w, step, overlap, progress=progress)[0].permute(1, 2, 0).numpy())
     if mask is not None:
         out = np.where(mask[..., None], out, im)
     return out
+
+
+def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarray | None = None) -> np.ndarray:
+    """`repair_array` as the command runs it on a file whose damage says what a file can say (`params`:
+    a JPEG's quality; {} for a lossless image): the robustness sweep's `run`, the demo's repair."""
+    level = damage.jpeg_level(params.get("quality")) if getattr(model, "told", None) == "jpeg" else None
+    return repair_array(model, im, mask, level=level)
+
+
+def mark_told(model: nn.Module, kind: str | None, strengths: str | None) -> nn.Module:
+    """Record on `model` (`model.told`) the damage whose strength it reads in its fourth channel: a
+    wide model of a TOLD damage, as its file's metadata or its run's hparams say; else None."""
+    model.told = kind if told(kind, strengths) else None
+    return model
+
+
+def told(kind: str | None, strengths: str | None) -> bool:
+    """Whether the model of `kind` trained at `strengths` reads the damage's strength (TOLD)."""
+    return strengths == "wide" and kind in TOLD
 
 
 def model_for(kind: str) -> str:
@@ -194,7 +229,7 @@ def load_model(name_or_path: str) -> tuple[nn.Module, dict]:
     ck = zoo.load_shipped(name_or_path, task="repair")
     model = build(ck["arch"])
     model.load_state_dict(ck["state_dict"])
-    return model.eval(), ck
+    return mark_told(model, ck.get("damage"), ck.get("strengths", "study")).eval(), ck
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -228,7 +263,7 @@ def evaluate(models: dict[str, nn.Module | dict[str, nn.Module]], kinds: list[st
         for name, entry in models.items():
             model = entry.get(d.kind) if isinstance(entry, dict) else entry
             if model is not None:
-                outs[name] = repair_array(model, im, mask)
+                outs[name] = repair_known(model, im, d.params, mask)
         if with_baselines:
             for method in baselines.FOR_DAMAGE[d.kind]:
                 if method in baselines.SLOW and not slow_baselines:
@@ -430,19 +465,20 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     arch = WIDE_ARCH[profile]
     torch.manual_seed(seed)
     model, started_from = _start(arch, run_dir, init)
+    mark_told(model, kind, "wide")
     crops = photos.PhotoCrops(photos.training_faces(profile), hp["crop"])
     loader = DataLoader(WidePairs(crops, kind), batch_size=hp["batch"], shuffle=True, drop_last=True)
     val = photos.validation_faces(profile, hp["val_images"])
 
     def evaluate_val(m):
-        scores = robustness.summary(robustness.sweep(kind, {"model": m}, val, repair_array, seed=1), "model")
+        scores = robustness.summary(robustness.sweep(kind, {"model": m}, val, repair_known, seed=1), "model")
         return {k: v for k, v in scores.items() if k != "short"}
 
     def images(m):
         x = next(iter(val.values()))[0]
-        im = damage.sweep_damage(kind, x, damage.SWEEP[kind][1][2], seed=1).image
-        out = repair_array(m, to_uint8(im))
-        return {"val/clean_damaged_repaired": torch.stack([x, im, torch.from_numpy(out).permute(2, 0, 1) / 255])}
+        d = damage.sweep_damage(kind, x, damage.SWEEP[kind][1][2], seed=1)
+        out = repair_known(m, to_uint8(d.image), d.params)
+        return {"val/clean_damaged_repaired": torch.stack([x, d.image, torch.from_numpy(out).permute(2, 0, 1) / 255])}
 
     cfg = train.LoopConfig(max_steps=steps or hp["steps"], lr=hp["lr"], val_every=hp["val_every"],
                            image_every=hp["image_every"], ckpt_every=100, max_minutes=minutes, progress=progress,
@@ -546,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
                       "session_seconds": round(time.time() - start, 1)}))
     if args.ship:
         zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, exclusive=not args.force,
-                         damage=args.damage, inputs="RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)",
+                         damage=args.damage, inputs=INPUTS_TOLD if model.told else INPUTS,
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
                          sessions=summary["sessions"], loss=LOSS,
@@ -634,24 +670,31 @@ def wide_model_card(weights: Path, record: dict) -> str:
     images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
     strengths = ", ".join(robustness.label(kind, x).split(" ", 1)[1] for x in values)
     nan = float("nan")
+    told_text = "It is not told the strength."
+    if told(kind, ck.get("strengths")):
+        told_text = ("It is told the quality the photo was saved at, read from the JPEG file's quantization "
+                     "tables (`images.jpeg_quality`) or given with `--strength`; a lossless file counts as never "
+                     "compressed.")
     return f"""# {weights.stem}
 
 Repair model for **{kind}** at any strength, from none to heavy, on faces from any source:
-`aeutils repair --damage {kind}` uses it. It is not told the strength.
+`aeutils repair --damage {kind}` uses it. {told_text}
 
 - Architecture: `{json.dumps(ck["arch"])}` (`aeutils.models.repair.build`: a U-Net without batch norm,
   whose output is the input plus a correction), {params:,} parameters, stored in float16
   ({weights.stat().st_size / 1e6:.1f} MB).
-- Input: RGB in [0, 1] plus a fourth channel of zeros. Output: repaired RGB. Any image size, in tiles.
+- Input: {ck.get("inputs", INPUTS)}. Output: repaired RGB. Any image size, in tiles.
 - Training data: CelebA aligned faces, identities 0-159 (4,800 images), and VoxCeleb2 dev-identity
   frames sampled once a second throughout every clip (`data/voxceleb2-dense`), as {hp["crop"]}x{hp["crop"]}
   photo-like crops (`aeutils.photos.PhotoCrops`: downscaled 0.5-1x, anywhere in the image, flipped,
   brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
   40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
-- Checkpoint chosen on the mean PSNR of a sweep over every strength on three validation sources
-  (CelebA identities 160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never
-  trained on): best {val.get("psnr", nan):.2f} dB at step {val.get("step", "?")} (worst gain over the input
-  {val.get("gain_min", nan):+.2f} dB, clean input returned at {val.get("clean_min", nan):.1f} dB or better).
+- Checkpoint chosen on a sweep over every strength on three validation sources (CelebA identities
+  160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on){
+  ", the best mean PSNR among those that never make a photo worse" if "select" in val else ", on mean PSNR"}:
+  {val.get("psnr", nan):.2f} dB at step {val.get("step", "?")} (worst gain over the input
+  {val.get("gain_min", nan):+.2f} dB, clean input returned at {val.get("clean_min", nan):.1f} dB or better,
+  largest mean colour shift {val.get("cast_max", nan):.2f} levels).
 - Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp["batch"]}, Adam ({sessions}),
   {ck.get("loss")}, {ck.get("train_seconds", 0) / 60:.0f} minutes on a 2-core CPU (no GPU){
   ", started from `" + ck["init"] + "`" if ck.get("init") else ", from a random start"}.
@@ -669,8 +712,8 @@ per strength on validation images; bold where the model is at least as good as t
 {robustness.markdown(record["results"], "model")}
 
 Worst gain over the damaged input {v["gain_min"]:+.2f} dB; clean input returned at {v["clean_min"]:.1f} dB or
-better; largest mean colour shift {v["cast_max"]:.2f} levels (8-bit); cells where the input is
-below 40 dB and the model is not +0.3 dB closer: {", ".join(v["short"]) or "none"}.
+better; largest mean colour shift {v["cast_max"]:.2f} levels (8-bit); cells short of their due gain
+(+0.3 dB where the input is below 40 dB, no loss elsewhere): {", ".join(v["short"]) or "none"}.
 """
 
 
@@ -686,8 +729,19 @@ def register(sub) -> None:
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
                    f"if shipped, else {SHIPPED})")
+    p.add_argument("--strength", type=quality, default=None, metavar="QUALITY",
+                   help="with --damage jpeg: the quality (1-100) the photo was saved at, if it is no longer the "
+                   "JPEG file that says so (default: read from the file; a lossless file counts as never "
+                   "compressed and comes back unchanged)")
     p.add_argument("--tile", type=int, default=256, help="tile side in pixels (bounds memory)")
     p.set_defaults(func=run)
+
+
+def quality(text: str) -> int:
+    q = positive_int(text)
+    if q > 100:
+        raise argparse.ArgumentTypeError(f"a JPEG quality is 1-100, not {q}")
+    return q
 
 
 def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
@@ -701,12 +755,21 @@ def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
 def run(args) -> int:
     if args.tile < 64:
         raise UserError("--tile must be at least 64")
+    if args.strength is not None and args.damage not in TOLD:
+        raise UserError(f"--strength is read with --damage {' or '.join(sorted(TOLD))} only")
 
     load = functools.cache(lambda: load_model(args.model or model_for(args.damage))[0])
 
     def one(src: Path, dst: Path) -> None:
-        im = load_rgb(src)
+        raw = open_image(src)
+        im = to_rgb(raw)
         arr = np.asarray(im)
+        level = None
+        if load().told == "jpeg":
+            saved_at = args.strength or jpeg_quality(raw)
+            if saved_at is None:
+                print(f"{src}: not a JPEG file and no --strength: treated as never compressed", file=sys.stderr)
+            level = damage.jpeg_level(saved_at)
         mask = None
         if args.mask:
             mask = read_mask(args.mask, im.size)
@@ -715,6 +778,6 @@ def run(args) -> int:
         if mask is not None:
             arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
         out = repair_array(load(), arr, mask, tile=args.tile, overlap=min(32, args.tile // 8),
-                           progress=batch.tile_progress(args))
+                           progress=batch.tile_progress(args), level=level)
         save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)
     return batch.run(args, one, load)

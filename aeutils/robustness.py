@@ -74,14 +74,15 @@ def _methods(kind: str, slow: bool) -> dict:
 def sweep(kind: str, models: dict[str, torch.nn.Module], sources: dict[str, list[torch.Tensor]], run,
           tuned: dict | None = None, slow: bool = False, seed: int = 0, progress: bool = False) -> dict:
     """Mean PSNR (dB, each image capped at 60) and colour shift of the damaged input, each model
-    (`run(model, uint8 image) -> uint8 image`, what the command does) and, with `tuned` (see `tune`),
+    (`run(model, uint8 image, damage params) -> uint8 image`, what the command does; the params are
+    what the user's file tells, e.g. a JPEG's quality) and, with `tuned` (see `tune`),
     each baseline, per source and strength: {source: {strength label: {method: {"psnr", "cast"}}}}.
     The colour shift is the largest per-channel mean error over the cell's images (8-bit levels)."""
     rows: dict = {}
     for source, strength, gt, d in tqdm(list(_cases(kind, sources, seed)), disable=not progress,
                                         desc=f"sweep {kind}"):
         im = to_uint8(d.image)
-        outs = {"input": im} | {name: run(m, im) for name, m in models.items()}
+        outs = {"input": im} | {name: run(m, im, d.params) for name, m in models.items()}
         if tuned is not None and strength is not None:
             for name, (_, restore) in _methods(kind, slow).items():
                 outs[name] = restore(im, d.params, tuned[strength][name])

@@ -31,7 +31,7 @@ def load(spec: str) -> torch.nn.Module:
         ck = checkpoint.load(path)
         model = build(json.loads(ck["hparams"]["arch"]))
         train.load_weights(model, ck["model"], path)
-        return model.eval()
+        return repair.mark_told(model, ck["hparams"].get("kinds"), ck["hparams"].get("strengths")).eval()
     return repair.load_model(spec)[0]
 
 
@@ -68,7 +68,7 @@ def main() -> None:
         main_model = chosen.get(kind, repair.model_for(kind))
         models = {"model": load(main_model)} | {Path(name).stem: load(name) for name in args.also}
         tuned = robustness.tune(kind, val, slow=args.slow)
-        results = robustness.sweep(kind, models, test, repair.repair_array, tuned=tuned, slow=args.slow,
+        results = robustness.sweep(kind, models, test, repair.repair_known, tuned=tuned, slow=args.slow,
                                    progress=True)
         verdicts = {name: robustness.summary(results, name) for name in models}
         record = {"kind": kind, "model": main_model, "also": [Path(name).stem for name in args.also],

@@ -7,7 +7,7 @@ from PIL import Image
 
 from aeutils import baselines, cli, damage, holes, metrics, photos, repair, robustness, tb
 from aeutils.data import smoke_images
-from aeutils.images import to_tensor, to_uint8
+from aeutils.images import jpeg_quality, to_tensor, to_uint8
 from aeutils.models.repair import build
 from conftest import needs_celeba
 
@@ -56,7 +56,7 @@ def test_validation_and_test_images_never_overlap():
         assert not any(v.shape == t.shape and torch.equal(v, t) for t in test)
 
 
-def _identity(model, im):
+def _identity(model, im, params):
     return im
 
 
@@ -80,7 +80,7 @@ def test_tuned_baselines_beat_the_input_on_heavy_noise(face):
 
 
 def test_a_brightening_model_shows_a_colour_cast(face):
-    def redden(model, im):
+    def redden(model, im, params):
         out = im.astype(int)
         out[..., 0] += 20
         return np.clip(out, 0, 255).astype(np.uint8)
@@ -182,7 +182,7 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
                      profile="smoke", steps=summary["steps"], train_seconds=summary["train_seconds"], init=None,
                      lr=1e-3, sessions=summary["sessions"], loss=repair.LOSS, strengths="wide")
     faces = {"lfw": [to_tensor(smoke_images(1, size=48, seed=4)[0])]}
-    results = robustness.sweep("noise", {"model": model}, faces, repair.repair_array)
+    results = robustness.sweep("noise", {"model": model}, faces, repair.repair_known)
     record = {"results": results, "summary": {"model": robustness.summary(results, "model")},
               "images_per_source": {"lfw": 1}}
     card = repair.wide_model_card(ship, record)
@@ -205,7 +205,7 @@ def test_upscale_sweep_scores_every_input_quality():
 def test_select_is_the_mean_psnr_only_when_every_bar_is_met(face):
     """`select` (what picks a wide model's checkpoint) is the mean PSNR of a model that meets every
     bar, and negative for one that sharpens clean photos, however good its mean."""
-    def run(name, im):
+    def run(name, im, params):
         return im if name == "id" else baselines.unsharp_mask(im, radius=1.0, amount=1.0)
     res = robustness.sweep("blur", {"id": "id", "sharp": "sharp"}, {"s": [face]}, run)
     sharp = robustness.summary(res, "sharp")
@@ -215,3 +215,67 @@ def test_select_is_the_mean_psnr_only_when_every_bar_is_met(face):
              for s, cell in res["s"].items()}
     v = robustness.summary({"s": ahead}, "id")
     assert v["short"] == [] and v["select"] == v["psnr"]
+
+
+def test_jpeg_quality_is_read_from_the_file(tmp_path, face):
+    for q in (5, 20, 50, 75, 90, 95):
+        Image.fromarray(to_uint8(face)).save(tmp_path / f"q{q}.jpg", quality=q)
+        assert jpeg_quality(Image.open(tmp_path / f"q{q}.jpg")) == q
+    Image.fromarray(to_uint8(face)).save(tmp_path / "lossless.png")
+    assert jpeg_quality(Image.open(tmp_path / "lossless.png")) is None
+
+
+@pytest.fixture(scope="module")
+def told_jpeg(tmp_path_factory):
+    """A wide JPEG model trained for a few smoke steps and shipped as `--ship` writes it."""
+    from aeutils import zoo
+
+    tmp = tmp_path_factory.mktemp("told")
+    model, summary = repair.train_wide("jpeg", "smoke", tmp / "run", steps=2, progress=False)
+    ship = tmp / "repair-jpeg.pt"
+    zoo.save_shipped(ship, "repair", repair.WIDE_ARCH["smoke"], model, {"val": summary["best"]}, damage="jpeg",
+                     inputs=repair.INPUTS_TOLD, strengths="wide")
+    return tmp, ship
+
+
+def test_the_wide_jpeg_model_is_told_the_quality_in_its_fourth_channel(told_jpeg, face):
+    _, ship = told_jpeg
+    model = repair.load_model(str(ship))[0]
+    assert model.told == "jpeg" and repair.load_model("repair-noise")[0].told is None
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(float(args[0][0, 3].mean())))
+    d = damage.sweep_damage("jpeg", face, 20)
+    repair.repair_known(model, to_uint8(d.image), d.params)
+    repair.repair_known(model, to_uint8(face), {})
+    assert seen == [pytest.approx(0.8), 0.0]
+    crops = photos.PhotoCrops([repair.FaceImages(smoke_images(n=2, size=64, seed=0))], 32)
+    clean, inp = repair.WidePairs(crops, "jpeg")[0]
+    assert inp.shape == (4, 32, 32) and inp[3].unique().numel() == 1
+
+
+def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face, capsys):
+    tmp, ship = told_jpeg
+    Image.fromarray(to_uint8(face)).save(tmp / "photo.jpg", quality=30)
+    Image.fromarray(to_uint8(face)).save(tmp / "photo.png")
+    seen = []
+    real_repair = repair.repair_array
+
+    def spy(*args, **kw):
+        seen.append(kw.get("level"))
+        return real_repair(*args, **kw)
+
+    repair.repair_array = spy
+    try:
+        args = ["repair", "--damage", "jpeg", "--model", str(ship), "--no-progress"]
+        assert cli.main([*args, str(tmp / "photo.jpg"), str(tmp / "a.png")]) == 0
+        assert cli.main([*args, str(tmp / "photo.png"), str(tmp / "b.png")]) == 0
+        assert "not a JPEG file" in capsys.readouterr().err
+        assert cli.main([*args, "--strength", "10", str(tmp / "photo.png"), str(tmp / "c.png")]) == 0
+    finally:
+        repair.repair_array = real_repair
+    assert seen == [pytest.approx(0.7), 0.0, pytest.approx(0.9)]
+    with pytest.raises(SystemExit) as bad_option:
+        cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), "--strength", "101"])
+    assert bad_option.value.code == 2 and "1-100" in capsys.readouterr().err
+    assert cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), "--strength", "50", "--damage", "noise"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
