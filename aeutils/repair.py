@@ -582,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
                       "session_seconds": round(time.time() - start, 1)}))
     if args.ship:
         zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, exclusive=not args.force,
-                         damage=args.damage, inputs=INPUTS_TOLD if model.told else INPUTS,
+                         damage=args.damage, inputs=INPUTS_TOLD if told(args.damage, args.strengths) else INPUTS,
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
                          sessions=summary["sessions"], loss=LOSS,

@@ -277,5 +277,6 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
     with pytest.raises(SystemExit) as bad_option:
         cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), "--strength", "101"])
     assert bad_option.value.code == 2 and "1-100" in capsys.readouterr().err
-    assert cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), "--strength", "50", "--damage", "noise"]) == 2
+    noise = ["--strength", "50", "--damage", "noise"]
+    assert cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), *noise]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
