@@ -85,6 +85,9 @@ WIDE_LR_SCALE = {"jpeg": 0.2}
 # is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`). Not told, one
 # model smoothed quality-95 photos by up to 9 dB to gain 2 dB at quality 10 (measured, 2026-12-02).
 TOLD = {"jpeg"}
+# Damages that keep each channel's mean: their wide model's correction is made zero-mean (`keep_mean`),
+# so it cannot add a colour cast (measured: the told JPEG model added up to 3.9 levels at quality 5).
+KEEP_MEAN = {"jpeg"}
 INPUTS = "RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)"
 INPUTS_TOLD = "RGB in [0, 1] + the JPEG's (100 - quality) / 100 as a constant map (0: never saved as a JPEG)"
 SHIPPED = "repair-blind"
@@ -402,7 +405,7 @@ def _start(arch: dict, run_dir: Path, init: str | None) -> tuple[nn.Module, str 
     if not init or (Path(run_dir) / "last.pt").exists():
         return model, None
     start, ck = load_model(init)
-    if ck["arch"] != arch:
+    if {**ck["arch"], "keep_mean": None} != {**arch, "keep_mean": None}:  # keep_mean has no weights
         raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
     model.load_state_dict(start.state_dict())
     return model, init
@@ -452,6 +455,11 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
     return model.eval(), summary
 
 
+def wide_arch(kind: str, profile: str) -> dict:
+    """The architecture of `kind`'s wide model: WIDE_ARCH, its correction zero-mean for KEEP_MEAN."""
+    return dict(WIDE_ARCH[profile], keep_mean=True) if kind in KEEP_MEAN else WIDE_ARCH[profile]
+
+
 def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None, minutes: float | None = None,
                progress: bool = True, seed: int = 0, init: str | None = None, **overrides) -> tuple[nn.Module, dict]:
     """Train a model that holds up on any photo at any strength of `kind` (WIDE_ARCH, WidePairs),
@@ -462,7 +470,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     hp = dict(WIDE_HPARAMS[profile])
     hp["lr"] *= WIDE_LR_SCALE.get(kind, 1.0)
     hp.update(overrides)
-    arch = WIDE_ARCH[profile]
+    arch = wide_arch(kind, profile)
     torch.manual_seed(seed)
     model, started_from = _start(arch, run_dir, init)
     mark_told(model, kind, "wide")
@@ -570,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.damage not in damage.WIDE:
             raise UserError(f"--strengths wide trains {', '.join(damage.WIDE)}, not {args.damage}")
         run_dir = args.run_dir or config.RUNS_DIR / f"repair-wide-{args.damage}-{profile}"
-        arch = WIDE_ARCH[profile]
+        arch = wide_arch(args.damage, profile)
         model, summary = train_wide(args.damage, profile, run_dir, args.steps, args.minutes, not args.no_progress,
                                     init=args.init, **overrides)
     else:

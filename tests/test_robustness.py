@@ -233,9 +233,27 @@ def told_jpeg(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("told")
     model, summary = repair.train_wide("jpeg", "smoke", tmp / "run", steps=2, progress=False)
     ship = tmp / "repair-jpeg.pt"
-    zoo.save_shipped(ship, "repair", repair.WIDE_ARCH["smoke"], model, {"val": summary["best"]}, damage="jpeg",
-                     inputs=repair.INPUTS_TOLD, strengths="wide")
+    zoo.save_shipped(ship, "repair", repair.wide_arch("jpeg", "smoke"), model, {"val": summary["best"]},
+                     damage="jpeg", inputs=repair.INPUTS_TOLD, strengths="wide")
     return tmp, ship
+
+
+def test_a_keep_mean_correction_adds_no_colour_cast(told_jpeg):
+    model = build(repair.wide_arch("jpeg", "smoke"))
+    assert model.keep_mean and not build(repair.wide_arch("noise", "smoke")).keep_mean
+    torch.nn.init.normal_(model.head.weight, std=0.5)  # a correction far from zero
+    torch.nn.init.normal_(model.head.bias, std=0.5)
+    x = torch.rand(2, 4, 40, 40)
+    y = model(x)
+    assert (y - x[:, :3]).abs().mean() > 1e-3
+    assert torch.allclose(y.mean((2, 3)), x[:, :3].mean((2, 3)), atol=1e-5)
+    # keep_mean has no weights: a model without it may start one with it (and back)
+    from aeutils import zoo
+
+    tmp, _ = told_jpeg
+    zoo.save_shipped(tmp / "plain.pt", "repair", repair.WIDE_ARCH["smoke"], model, {}, damage="jpeg", strengths="wide")
+    started, init = repair._start(repair.wide_arch("jpeg", "smoke"), tmp / "run2", str(tmp / "plain.pt"))
+    assert init == str(tmp / "plain.pt") and started.keep_mean
 
 
 def test_the_wide_jpeg_model_is_told_the_quality_in_its_fourth_channel(told_jpeg, face):

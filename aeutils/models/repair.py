@@ -42,10 +42,13 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1, norm: bool = True) -> nn.
 
 class RepairNet(nn.Module):
     """Shared wrapper: [0, 1] -> [-1, 1], pad to the stride, run `body`, crop, back to [0, 1].
-    With `residual`, the body predicts a correction added to the damaged input."""
+    With `residual`, the body predicts a correction added to the damaged input; with `keep_mean` too,
+    that correction has zero mean per channel, for damage that keeps each channel's mean (JPEG keeps
+    every block's DC): the model cannot add a colour cast."""
 
     stride = 1
     residual = False
+    keep_mean = False
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -55,6 +58,8 @@ class RepairNet(nn.Module):
         z = torch.cat([x[:, :3] * 2 - 1, x[:, 3:]], dim=1)
         y = self.body(_pad(z, self.stride))[..., :h, :w]
         if self.residual:
+            if self.keep_mean:
+                y = y - y.mean((-2, -1), keepdim=True)
             y = y + z[:, :3]
         return (y + 1) / 2
 
@@ -128,13 +133,15 @@ class UNet(RepairNet):
                     down -> ... bottom -> up -^
 
     `widths`: channels per level (len(widths) - 1 down-samplings); `down`/`up`: transition factories
-    (see `TRANSITIONS_DOWN` / `TRANSITIONS_UP`); `norm`: batch norm in every conv block."""
+    (see `TRANSITIONS_DOWN` / `TRANSITIONS_UP`); `norm`: batch norm in every conv block; `keep_mean`:
+    see RepairNet (no weights of its own)."""
 
     residual = True
 
     def __init__(self, in_ch: int = 4, out_ch: int = 3, widths=(32, 64, 128, 256), down="max", up="transposed",
-                 norm: bool = True):
+                 norm: bool = True, keep_mean: bool = False):
         super().__init__()
+        self.keep_mean = keep_mean
         widths = list(widths)
         self.stride = 2 ** (len(widths) - 1)
         down_f = _factory(TRANSITIONS_DOWN, down)
