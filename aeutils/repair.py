@@ -720,7 +720,8 @@ per strength on validation images; bold where the model is at least as good as t
 {robustness.markdown(record["results"], "model")}
 
 Worst gain over the damaged input {v["gain_min"]:+.2f} dB; clean input returned at {v["clean_min"]:.1f} dB or
-better; largest mean colour shift {v["cast_max"]:.2f} levels (8-bit); cells short of their due gain
+better; largest mean colour shift {v["cast_max"]:.2f} levels (8-bit), {v.get("cast_added", nan):.2f} beyond both 1 level
+and the damaged input's own shift; cells short of their due gain
 (+0.3 dB where the input is below 40 dB, no loss elsewhere): {", ".join(v["short"]) or "none"}.
 """
 

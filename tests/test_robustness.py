@@ -85,7 +85,7 @@ def test_a_brightening_model_shows_a_colour_cast(face):
         out[..., 0] += 20
         return np.clip(out, 0, 255).astype(np.uint8)
     v = robustness.summary(robustness.sweep("blur", {"red": None}, {"s": [face]}, redden), "red")
-    assert 15 < v["cast_max"] < 21 and v["clean_min"] < 30
+    assert 15 < v["cast_max"] < 21 and v["cast_added"] > 14 and v["clean_min"] < 30
 
 
 def test_wide_training_starts_as_the_identity_and_resumes(tmp_path):
