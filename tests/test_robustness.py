@@ -265,7 +265,8 @@ def test_the_wide_jpeg_model_is_told_the_quality_in_its_fourth_channel(told_jpeg
     d = damage.sweep_damage("jpeg", face, 20)
     repair.repair_known(model, to_uint8(d.image), d.params)
     repair.repair_known(model, to_uint8(face), {})
-    assert seen == [pytest.approx(0.8), 0.0]
+    assert seen == [pytest.approx(0.8)]  # the lossless image is returned as it is
+    assert np.array_equal(repair.repair_known(model, to_uint8(face), {"quality": 90}), to_uint8(face))
     crops = photos.PhotoCrops([repair.FaceImages(smoke_images(n=2, size=64, seed=0))], 32)
     clean, inp = repair.WidePairs(crops, "jpeg")[0]
     assert inp.shape == (4, 32, 32) and inp[3].unique().numel() == 1
@@ -289,9 +290,12 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
         assert cli.main([*args, str(tmp / "photo.png"), str(tmp / "b.png")]) == 0
         assert "not a JPEG file" in capsys.readouterr().err
         assert cli.main([*args, "--strength", "10", str(tmp / "photo.png"), str(tmp / "c.png")]) == 0
+        assert cli.main([*args, "--strength", "95", str(tmp / "photo.png"), str(tmp / "e.png")]) == 0
     finally:
         repair.repair_array = real_repair
-    assert seen == [pytest.approx(0.7), 0.0, pytest.approx(0.9)]
+    assert seen == [pytest.approx(0.7), pytest.approx(0.9)]  # the lossless and quality-95 files are left as is
+    for left in ("b.png", "e.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp / left)), to_uint8(face))
     with pytest.raises(SystemExit) as bad_option:
         cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), "--strength", "101"])
     assert bad_option.value.code == 2 and "1-100" in capsys.readouterr().err
