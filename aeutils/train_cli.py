@@ -10,11 +10,11 @@ from aeutils.errors import UserError
 
 # task name -> module whose main(argv) trains it
 TASKS: dict[str, str] = {
-    "colorize": "aeutils.colorize",
-    "superres": "aeutils.superres",
-    "codec": "aeutils.codec_train",
-    "cae": "aeutils.experiments",
-    "repair": "aeutils.repair",
+    "colorize": "aeutils.tasks.colorize",
+    "superres": "aeutils.tasks.superres",
+    "codec": "aeutils.codec.train",
+    "cae": "aeutils.tasks.cae",
+    "repair": "aeutils.tasks.repair",
 }
 
 

@@ -19,9 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeutils import checkpoint, colorize, photos, repair, robustness, superres, train, zoo
+from aeutils import checkpoint, train, zoo
+from aeutils.benchmark import robustness
+from aeutils.datasets import photos
 from aeutils.images import to_uint8
 from aeutils.models.repair import build
+from aeutils.tasks import colorize, repair, superres
 
 
 def load(spec: str) -> torch.nn.Module:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aeutils import compare, config, plots
-from aeutils.classical import Codec, classical_codecs
-from aeutils.data import smoke_images
+from aeutils import config
+from aeutils.benchmark import compare, figures
+from aeutils.benchmark.classical import Codec, classical_codecs
+from aeutils.datasets.sources import smoke_images
 from aeutils.metrics import bd_rate
 
 RATES = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -201,13 +202,13 @@ def test_figures_are_drawn_from_the_json_files_alone(tmp_path, face):
 
 
 def test_reference_curves_read_at_run_time():
-    curves = plots.ebrahimi2004()
+    curves = figures.ebrahimi2004()
     if not curves:
         pytest.skip("no ../shared/reference here")
     jpeg = curves[0]
     assert jpeg["label"] == "JPEG (other images, 2004)"
     assert jpeg["bpp"][0] == pytest.approx(24 / 3.457621396552682)
-    assert {c["label"] for c in plots.published_kodak()} >= {"JPEG (published)", "Balle 2018 hyperprior (published)"}
+    assert {c["label"] for c in figures.published_kodak()} >= {"JPEG (published)", "Balle 2018 hyperprior (published)"}
 
 
 # ------------------------------------------------------------------------------------ the CLI

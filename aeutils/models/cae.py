@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aeutils.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample, conv_bn_act
+from aeutils.models.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample, conv_bn_act
 
 UPSAMPLERS = {"subpixel": SubPixelUpsample, "transposed": TransposedUpsample}
 
@@ -138,7 +138,7 @@ class CompressiveAutoencoder(nn.Module):
         y_hat = self.quantizer(y) if self.quantize else y
         return {"x_hat": self.decode(y_hat), "y": y}
 
-    # Fixed-length codes for the bitstream (aeutils/codec.py writes them to files).
+    # Fixed-length codes for the bitstream (aeutils/codec/coder.py writes them to files).
     def _check_inference(self, x: torch.Tensor | None = None) -> None:
         if self.training:
             raise RuntimeError("call model.eval() before coding (batch normalisation must use its statistics)")

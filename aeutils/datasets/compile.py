@@ -36,7 +36,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from aeutils.data import IMAGE_SUFFIXES, MANIFEST_FIELDS, read_manifest
+from aeutils.datasets.sources import IMAGE_SUFFIXES, MANIFEST_FIELDS, read_manifest
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb
 

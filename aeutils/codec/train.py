@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
-from aeutils import config, data, zoo
+from aeutils import config, zoo
 from aeutils.cli import OneLineParser, positive_float, positive_int
+from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import pad_to_multiple, to_uint8
 from aeutils.metrics import psnr
@@ -113,21 +114,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     run_dir = args.run_dir or config.RUNS_DIR / f"codec-{profile}"
 
-    faces = data.face_split("train", profile, crop=hp["crop"] or None)
+    faces = sources.face_split("train", profile, crop=hp["crop"] or None)
     groups = [range(len(faces))]
     train = faces
-    val = data.face_split("val", profile, limit=hp["val_images"])
+    val = sources.face_split("val", profile, limit=hp["val_images"])
     val_images = [val[i] for i in range(len(val))]
-    if profile != "smoke" and data.read_manifest(data.VOXCELEB2_FRAMES, "train"):
+    if profile != "smoke" and sources.read_manifest(sources.VOXCELEB2_FRAMES, "train"):
         # video frames are few (274 here): seen 4 times per epoch, about a fifth of what it trains on;
         # batches stay within a source, whose sizes differ (a crop is at most the image's short side)
-        frames = data.VoxCeleb2Frames("train", crop=hp["crop"] or None)
+        frames = sources.VoxCeleb2Frames("train", crop=hp["crop"] or None)
         train = ConcatDataset([faces] + [frames] * 4)
         groups = [range(len(faces)), range(len(faces), len(train))]
-        val_frames = data.VoxCeleb2Frames("val")
+        val_frames = sources.VoxCeleb2Frames("val")
         firsts = [i for i, r in enumerate(val_frames.rows) if float(r["time_s"]) == 0.0][:hp["val_frames"]]
         val_images += [val_frames[i] for i in firsts]
-    loader = DataLoader(train, batch_sampler=data.GroupedBatches(groups, hp["batch_size"]))
+    loader = DataLoader(train, batch_sampler=sources.GroupedBatches(groups, hp["batch_size"]))
     lambdas = torch.tensor(DEFAULT_LAMBDAS)
     model = build_model(hp)
     if args.init and not (Path(run_dir) / "last.pt").exists():

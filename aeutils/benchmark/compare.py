@@ -46,13 +46,13 @@ TIME_KEYS = ("encode_ms", "decode_ms", "encode_wall_ms", "decode_wall_ms")
 
 # ----------------------------------------------------------------------------------------- codecs
 def all_codecs() -> list:
-    """The classical codecs plus the project's learned ones (when `aeutils.codec` is present)."""
-    from aeutils.classical import classical_codecs
+    """The classical codecs plus the project's learned ones (when `aeutils.codec.coder` is present)."""
+    from aeutils.benchmark.classical import classical_codecs
 
     try:
-        from aeutils.codec import learned_codecs
+        from aeutils.codec.coder import learned_codecs
     except ModuleNotFoundError as e:
-        if e.name != "aeutils.codec":
+        if e.name != "aeutils.codec.coder":
             raise
         return classical_codecs()
     return classical_codecs() + list(learned_codecs())
@@ -75,7 +75,7 @@ def select_codecs(names: str | None, codecs: list | None = None) -> list:
 def voxceleb2_test_frames(frames_dir: Path | None = None) -> list[Path]:
     """The first frame (time 0) of every test-split clip in a compiled VoxCeleb2 frame folder
     (`aeutils compile-voxceleb2`; default data/voxceleb2-frames)."""
-    from aeutils.data import VOXCELEB2_FRAMES, read_manifest
+    from aeutils.datasets.sources import VOXCELEB2_FRAMES, read_manifest
 
     frames_dir = Path(frames_dir or VOXCELEB2_FRAMES)
     rows = [r for r in read_manifest(frames_dir, "test") if float(r["time_s"]) == 0.0]
@@ -88,7 +88,7 @@ def voxceleb2_test_frames(frames_dir: Path | None = None) -> list[Path]:
 def dataset_images(name: str, limit: int | None = None,
                    frames_dir: Path | None = None) -> list[tuple[str, Image.Image]]:
     """(id, RGB image) pairs of a named dataset or of a folder of images, at native size."""
-    from aeutils.data import celeba_files, have_celeba, image_files, smoke_images
+    from aeutils.datasets.sources import celeba_files, have_celeba, image_files, smoke_images
 
     if name == "faces":
         ims = smoke_images(n=limit or DEFAULT_LIMITS["faces"], size=FIXTURE_SIZE, seed=2)
@@ -209,7 +209,7 @@ def load_results(out: Path, dataset: str) -> list[dict]:
             results.append(check_result(json.loads(p.read_text()), str(p)))
         except json.JSONDecodeError:
             raise UserError(f"{p}: not valid JSON") from None
-    from aeutils.classical import classical_codecs
+    from aeutils.benchmark.classical import classical_codecs
 
     order = {c.name: i for i, c in enumerate(classical_codecs())}
     return sorted(results, key=lambda r: (r.get("kind") != "classical", order.get(r["name"], len(order)), r["name"]))
@@ -384,7 +384,7 @@ def output_files(out: Path, datasets: list[str]) -> list[Path]:
 
 def draw(out: Path, datasets: list[str] | None = None) -> dict[str, list[dict]]:
     """Draw every figure and table from the JSON files under `out`; returns the results read."""
-    from aeutils import plots
+    from aeutils.benchmark import figures
 
     datasets = datasets or saved_datasets(out)
     by_dataset = {d: load_results(out, d) for d in datasets}
@@ -392,9 +392,9 @@ def draw(out: Path, datasets: list[str] | None = None) -> dict[str, list[dict]]:
     if not by_dataset:
         raise UserError(f"no codec results under {out}")
     for d, results in by_dataset.items():
-        plots.rd_figure(results, d, Path(out) / f"rd_{d}.png")
+        figures.rd_figure(results, d, Path(out) / f"rd_{d}.png")
     if (Path(out) / GRID_DIR / "grid.json").is_file():
-        plots.face_grid(Path(out) / GRID_DIR, Path(out) / "face_grid.png")
+        figures.face_grid(Path(out) / GRID_DIR, Path(out) / "face_grid.png")
     atomic_write_bytes(Path(out) / "tables.md", tables_markdown(by_dataset).encode())
     return by_dataset
 

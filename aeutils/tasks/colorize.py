@@ -24,9 +24,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import batch, config, data, metrics, zoo
+from aeutils import batch, config, metrics, zoo
 from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.color import combine, rgb_to_lab
+from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, save_image, to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
@@ -37,7 +38,7 @@ TASK = "colorize"
 DEFAULT_MODEL = "colorize-faces"
 
 # name -> (encoder, head). "pretrained" is VGG16 ImageNet when the user has its weights, else the
-# project's face-codec encoder (aeutils.features.pretrained_encoder).
+# project's face-codec encoder (aeutils.models.features.pretrained_encoder).
 APPROACHES = {
     "scratch": ("scratch", "regression"),
     "pretrained": ("pretrained", "regression"),
@@ -81,16 +82,16 @@ def default_run_dir(approach: str, profile: str) -> Path:
     return config.RUNS_DIR / "colorize" / profile / approach
 
 
-def faces(split: str, profile: str, crop: int | None = None, limit: int | None = None) -> data.FaceImages:
+def faces(split: str, profile: str, crop: int | None = None, limit: int | None = None) -> sources.FaceImages:
     hp = HPARAMS[profile]
-    return data.face_split(split, profile, crop=crop, limit=limit, resize=hp["size"])
+    return sources.face_split(split, profile, crop=crop, limit=limit, resize=hp["size"])
 
 
 def build(arch: dict) -> Colorizer:
     """A Colorizer from its architecture dict (what a checkpoint or shipped file records)."""
     encoder = arch["encoder"]
     if encoder != "scratch":
-        from aeutils.features import pretrained_encoder
+        from aeutils.models.features import pretrained_encoder
 
         source = {"vgg16-imagenet": "vgg16", "face-codec-encoder": "face"}.get(encoder, encoder)
         encoder = pretrained_encoder(source=source)
@@ -104,14 +105,14 @@ def make_arch(approach: str, profile: str, encoder_source: str = "auto") -> dict
         raise UserError(f"unknown approach {approach!r}; choose from {', '.join(APPROACHES)}")
     encoder, head = APPROACHES[approach]
     if encoder == "pretrained":
-        from aeutils.features import pretrained_encoder
+        from aeutils.models.features import pretrained_encoder
 
         encoder = pretrained_encoder(source=encoder_source).source
     hp = HPARAMS[profile]
     return {"encoder": encoder, "head": head, "enc_channels": list(hp["enc_channels"]), "widths": list(hp["widths"])}
 
 
-def ab_statistics(images: data.FaceImages, bins: torch.Tensor | None = None,
+def ab_statistics(images: sources.FaceImages, bins: torch.Tensor | None = None,
                   limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Mean ab (2,) over the pixels of (whole, uncropped) training images, the "mean ab" baseline,
     and the count of pixels per ab bin (Q,) when `bins` are given (for class rebalancing)."""
@@ -372,7 +373,7 @@ def kodak_images(limit: int | None = None, max_side: int | None = None) -> list[
     if not folder.is_dir():
         return []
     out = []
-    for path in data.image_files(folder)[:limit]:
+    for path in sources.image_files(folder)[:limit]:
         im = load_rgb(path)
         if max_side and max(im.size) > max_side:
             im.thumbnail((max_side, max_side), Image.BICUBIC)

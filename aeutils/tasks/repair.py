@@ -26,12 +26,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import baselines, batch, config, damage, holes, metrics, photos, robustness, train, zoo
+from aeutils import batch, config, metrics, train, zoo
+from aeutils.benchmark import baselines, robustness
 from aeutils.cli import OneLineParser, positive_float, positive_int
-from aeutils.data import FaceImages, face_split
+from aeutils.datasets import damage, photos
+from aeutils.datasets.sources import FaceImages, face_split
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, open_image, save_image, to_uint8
 from aeutils.models.repair import build
+from aeutils.tasks import holes
 from aeutils.tiles import tiled
 
 # Architectures of the study, per profile. `paper` is the original's scale (FC-DenseNet-103);
@@ -307,7 +310,7 @@ def example_figure(results: dict, methods: list[str], path: Path | None = None, 
 
 
 def damage_figure(x: torch.Tensor, seed: int = 0, path: Path | None = None):
-    """One face under every damage kind (the seeded transforms of `aeutils.damage`)."""
+    """One face under every damage kind (the seeded transforms of `aeutils.datasets.damage`)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(damage.KINDS) + 1, figsize=(1.5 * (len(damage.KINDS) + 1), 2.1))

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from aeutils import batch, bitstream, zoo
-from aeutils.entropy import SCALE_TABLE, gaussian_tables
+from aeutils import batch, zoo
+from aeutils.codec import bitstream
 from aeutils.errors import UserError
 from aeutils.images import (
     atomic_write_bytes,
@@ -45,6 +45,7 @@ from aeutils.images import (
     to_image,
     to_uint8_tensor,
 )
+from aeutils.models.entropy import SCALE_TABLE, gaussian_tables
 from aeutils.models.hyperprior import MeanScaleHyperprior
 from aeutils.tiles import tiled
 

@@ -1,4 +1,4 @@
-"""Figures of the codec comparison, drawn only from saved results (`aeutils.compare` JSON files and
+"""Figures of the codec comparison, drawn only from saved results (`aeutils.benchmark.compare` JSON files and
 the face-grid folder), so they can be redrawn and tested without running any codec."""
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _bpp_axis(ax, lo: float, hi: float) -> None:
 def published_kodak(ref: Path | None = None) -> list[dict]:
     """The CompressAI project's published Kodak curves that are present, as {label, bpp, psnr, ms_ssim}
     (MS-SSIM in dB)."""
-    from aeutils.compare import msssim_db
+    from aeutils.benchmark.compare import msssim_db
 
     folder = (ref or reference_dir()) / "compressai-kodak"
     curves = []
@@ -94,7 +94,7 @@ def rd_figure(results: list[dict], dataset: str, path: Path, ref: Path | None = 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from aeutils.compare import DATASET_TITLES, quality_curve
+    from aeutils.benchmark.compare import DATASET_TITLES, quality_curve
 
     overlays = published_kodak(ref) if dataset == "kodak" else ebrahimi2004(ref) if dataset == "voxceleb2" else []
     colors = _colors(results)
@@ -138,7 +138,7 @@ def rd_figure(results: list[dict], dataset: str, path: Path, ref: Path | None = 
 
 def _autoscale_y(ax, results: list[dict], key: str) -> None:
     """Fit the y range to the measured curves (overlays may extend beyond them)."""
-    from aeutils.compare import quality_curve
+    from aeutils.benchmark.compare import quality_curve
 
     ys = [y for r in results for y in quality_curve(r, key)]
     lo, hi = min(ys), max(ys)
