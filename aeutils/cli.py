@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import sys
 
 from aeutils import __version__
 from aeutils.errors import UserError
+from aeutils.options import OneLineParser
 
 # command -> (module that registers it, one-line help), in the order `aeutils --help` lists them
 COMMANDS = {
@@ -28,35 +28,6 @@ COMMANDS = {
     "demo": ("aeutils.demo.jobs", "run every shipped model on faces and write an HTML report"),
     "models": ("aeutils.codec.coder", "list the shipped models and what they reach"),
 }
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr and exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1 (--steps, --threads)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number above 0 (--minutes, --lr)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
-    return value
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -49,8 +49,8 @@ def prepare(out: Path, frames: Path | None, train_frames: int, max_mib: float) -
     from PIL import Image
 
     from aeutils import config
-    from aeutils.benchmark.compare import voxceleb2_test_frames
     from aeutils.datasets import sources
+    from aeutils.datasets.sources import voxceleb2_test_frames
     from aeutils.tasks import cae
     from aeutils.tasks.cae import _spaced
 

@@ -27,13 +27,22 @@ import numpy as np
 from PIL import Image
 
 from aeutils import config
+from aeutils.benchmark import figures
+from aeutils.benchmark.classical import classical_codecs
+from aeutils.benchmark.curves import DATASET_TITLES, quality_curve
+from aeutils.codec.coder import learned_codecs
+from aeutils.datasets.sources import (
+    celeba_files,
+    have_celeba,
+    image_files,
+    smoke_images,
+    voxceleb2_test_frames,
+)
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb, save_image
 from aeutils.metrics import bd_rate, bpp, psnr, ssim_and_ms_ssim
 
 DATASETS = ("voxceleb2", "celeba", "kodak", "faces")
-DATASET_TITLES = {"voxceleb2": "VoxCeleb2 test identity", "celeba": "CelebA test identities",
-                  "kodak": "Kodak", "faces": "fixture faces"}
 # How many images the committed benchmark takes (None: all); bounds the CPU time of CelebA.
 DEFAULT_LIMITS = {"voxceleb2": None, "celeba": 100, "kodak": None, "faces": 3}
 FIXTURE_SIZE = 96
@@ -46,15 +55,7 @@ TIME_KEYS = ("encode_ms", "decode_ms", "encode_wall_ms", "decode_wall_ms")
 
 # ----------------------------------------------------------------------------------------- codecs
 def all_codecs() -> list:
-    """The classical codecs plus the project's learned ones (when `aeutils.codec.coder` is present)."""
-    from aeutils.benchmark.classical import classical_codecs
-
-    try:
-        from aeutils.codec.coder import learned_codecs
-    except ModuleNotFoundError as e:
-        if e.name != "aeutils.codec.coder":
-            raise
-        return classical_codecs()
+    """The classical codecs plus the project's learned ones (every shipped model)."""
     return classical_codecs() + list(learned_codecs())
 
 
@@ -72,24 +73,9 @@ def select_codecs(names: str | None, codecs: list | None = None) -> list:
 
 
 # --------------------------------------------------------------------------------------- datasets
-def voxceleb2_test_frames(frames_dir: Path | None = None) -> list[Path]:
-    """The first frame (time 0) of every test-split clip in a compiled VoxCeleb2 frame folder
-    (`aeutils compile-voxceleb2`; default data/voxceleb2-frames)."""
-    from aeutils.datasets.sources import VOXCELEB2_FRAMES, read_manifest
-
-    frames_dir = Path(frames_dir or VOXCELEB2_FRAMES)
-    rows = [r for r in read_manifest(frames_dir, "test") if float(r["time_s"]) == 0.0]
-    if not rows:
-        raise UserError(f"no VoxCeleb2 test frames at {frames_dir} (run `aeutils compile-voxceleb2` first)")
-    rows.sort(key=lambda r: (r["identity"], r["video"], r["utterance"]))
-    return [frames_dir / r["path"] for r in rows]
-
-
 def dataset_images(name: str, limit: int | None = None,
                    frames_dir: Path | None = None) -> list[tuple[str, Image.Image]]:
     """(id, RGB image) pairs of a named dataset or of a folder of images, at native size."""
-    from aeutils.datasets.sources import celeba_files, have_celeba, image_files, smoke_images
-
     if name == "faces":
         ims = smoke_images(n=limit or DEFAULT_LIMITS["faces"], size=FIXTURE_SIZE, seed=2)
         return [(f"face{i}", im) for i, im in enumerate(ims)]
@@ -209,8 +195,6 @@ def load_results(out: Path, dataset: str) -> list[dict]:
             results.append(check_result(json.loads(p.read_text()), str(p)))
         except json.JSONDecodeError:
             raise UserError(f"{p}: not valid JSON") from None
-    from aeutils.benchmark.classical import classical_codecs
-
     order = {c.name: i for i, c in enumerate(classical_codecs())}
     return sorted(results, key=lambda r: (r.get("kind") != "classical", order.get(r["name"], len(order)), r["name"]))
 
@@ -232,17 +216,6 @@ def psnr_at(result: dict, rate: float) -> float | None:
     if not r[0] <= rate <= r[-1]:
         return None
     return float(np.interp(np.log(rate), np.log(r), p))
-
-
-def msssim_db(values) -> list[float]:
-    """MS-SSIM on the decibel scale the field plots, -10 log10(1 - MS-SSIM) (spreads values near 1)."""
-    return [float(-10 * np.log10(max(1 - v, 1e-10))) for v in values]
-
-
-def quality_curve(result: dict, metric: str = "psnr") -> list[float]:
-    """A result's quality values: PSNR (dB), or (metric "ms_ssim") MS-SSIM in dB."""
-    res = result["results"]
-    return list(res["psnr"]) if metric == "psnr" else msssim_db(res.get("ms_ssim") or res["ssim"])
 
 
 def bd_rate_of(anchor: dict, test: dict, metric: str = "psnr") -> float | None:
@@ -384,8 +357,6 @@ def output_files(out: Path, datasets: list[str]) -> list[Path]:
 
 def draw(out: Path, datasets: list[str] | None = None) -> dict[str, list[dict]]:
     """Draw every figure and table from the JSON files under `out`; returns the results read."""
-    from aeutils.benchmark import figures
-
     datasets = datasets or saved_datasets(out)
     by_dataset = {d: load_results(out, d) for d in datasets}
     by_dataset = {d: r for d, r in by_dataset.items() if r}

@@ -45,6 +45,7 @@ from aeutils.images import (
     to_image,
     to_uint8_tensor,
 )
+from aeutils.models.cae import CompressiveAutoencoder
 from aeutils.models.entropy import SCALE_TABLE, gaussian_tables
 from aeutils.models.hyperprior import MeanScaleHyperprior
 from aeutils.tiles import tiled
@@ -298,8 +299,6 @@ class FixedLengthCodec(LearnedCodec):
     payload_kind = bitstream.FIXED_LENGTH
 
     def __init__(self, ck: dict):
-        from aeutils.models.cae import CompressiveAutoencoder
-
         self.name = ck["name"]
         self.model = CompressiveAutoencoder(**ck["arch"]).eval()
         self.model.load_state_dict(ck["state_dict"])

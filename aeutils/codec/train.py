@@ -18,12 +18,12 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from aeutils import config, zoo
-from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import pad_to_multiple, to_uint8
 from aeutils.metrics import psnr
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
+from aeutils.options import OneLineParser, positive_float, positive_int
 from aeutils.train import LoopConfig, fit
 
 # hparams per profile (crop 0: whole faces); `paper` follows Balle et al. / Minnen et al. (N=192

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from aeutils import zoo
 from aeutils.models.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample, conv_bn_act
 
 UPSAMPLERS = {"subpixel": SubPixelUpsample, "transposed": TransposedUpsample}
@@ -101,8 +102,6 @@ class CompressiveAutoencoder(nn.Module):
     @classmethod
     def from_shipped(cls, name_or_path: str = "cae-exp7") -> "CompressiveAutoencoder":
         """A shipped model (`weights/<name>.pt`, task "cae") in eval mode on the CPU."""
-        from aeutils import zoo
-
         ck = zoo.load_shipped(name_or_path, task="cae")
         model = cls(**ck["arch"])
         model.load_state_dict(ck["state_dict"])

@@ -36,12 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from aeutils import config, metrics
-from aeutils.cli import OneLineParser, positive_float, positive_int
+from aeutils import config, metrics, zoo
+from aeutils.benchmark.classical import classical_codecs
 from aeutils.datasets import sources
+from aeutils.datasets.sources import voxceleb2_test_frames
 from aeutils.errors import UserError
 from aeutils.images import load_rgb, to_image, to_tensor, to_uint8
 from aeutils.models.cae import CompressiveAutoencoder
+from aeutils.options import OneLineParser, positive_float, positive_int
 from aeutils.train import LoopConfig, fit, load_best, make_run_dir
 
 RESULTS_DIR = config.RESOURCES_DIR / "experiments"
@@ -252,8 +254,6 @@ def test_sets(hp: Hparams, profile: str) -> dict[str, list[torch.Tensor]]:
         ds = sources.face_split("test", profile, limit=hp.test_dataset_size)
         return {"fixtures": [crop8(ds.image(i)) for i in range(len(ds))]}
     sets = {}
-    from aeutils.benchmark.compare import voxceleb2_test_frames
-
     try:
         sets["voxceleb2-test"] = [to_tensor(load_rgb(p)) for p in voxceleb2_test_frames()]
     except UserError:
@@ -312,8 +312,6 @@ def latent_bpp(hp: Hparams, height: int, width: int, header_bits: int = 0) -> tu
 def jpeg2000_at(images: list[torch.Tensor], bpp: float) -> dict:
     """JPEG 2000 (aeutils.benchmark.classical: OpenJPEG, mct=1) at a target rate on the same images:
     mean PSNR, SSIM and the measured bpp of the whole codestreams."""
-    from aeutils.benchmark.classical import classical_codecs
-
     codec = next(c for c in classical_codecs() if c.name == "jpeg2000")
     p, s, rates = [], [], []
     for x in images:
@@ -529,8 +527,6 @@ def load_results(number: int, profile: str | None = None, upsample: str = "subpi
 def ship_experiment(number: int, path: str | Path, profile: str | None = None, schedule: str = "original") -> Path:
     """Write an experiment's final model as a shipped weights file (task "cae", float16), with its
     measured test numbers; load it with `CompressiveAutoencoder.from_shipped`."""
-    from aeutils import zoo
-
     profile = config.get_profile(profile)
     res = load_results(number, profile, schedule=schedule)
     model = load_experiment(number, profile, schedule=schedule)
@@ -607,8 +603,6 @@ def reconstruction_figure(number: int, profile: str | None = None, n: int = 4):
     """Test images, the experiment's reconstructions, their error maps (|x - x_hat| x 5) and
     JPEG 2000 at the same bpp, written to figure_path(experimentN). Returns the figure."""
     import matplotlib.pyplot as plt
-
-    from aeutils.benchmark.classical import classical_codecs
 
     profile = config.get_profile(profile)
     hp = hparams(number, profile)

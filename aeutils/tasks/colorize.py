@@ -25,12 +25,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from aeutils import batch, config, metrics, zoo
-from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.color import combine, rgb_to_lab
 from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, save_image, to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
+from aeutils.models.features import pretrained_encoder
+from aeutils.options import OneLineParser, positive_float, positive_int
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit, load_best
 
@@ -91,8 +92,6 @@ def build(arch: dict) -> Colorizer:
     """A Colorizer from its architecture dict (what a checkpoint or shipped file records)."""
     encoder = arch["encoder"]
     if encoder != "scratch":
-        from aeutils.models.features import pretrained_encoder
-
         source = {"vgg16-imagenet": "vgg16", "face-codec-encoder": "face"}.get(encoder, encoder)
         encoder = pretrained_encoder(source=source)
     return Colorizer(encoder, arch["head"], tuple(arch["enc_channels"]), tuple(arch["widths"]))
@@ -105,8 +104,6 @@ def make_arch(approach: str, profile: str, encoder_source: str = "auto") -> dict
         raise UserError(f"unknown approach {approach!r}; choose from {', '.join(APPROACHES)}")
     encoder, head = APPROACHES[approach]
     if encoder == "pretrained":
-        from aeutils.models.features import pretrained_encoder
-
         encoder = pretrained_encoder(source=encoder_source).source
     hp = HPARAMS[profile]
     return {"encoder": encoder, "head": head, "enc_channels": list(hp["enc_channels"]), "widths": list(hp["widths"])}

@@ -28,12 +28,12 @@ from tqdm.auto import tqdm
 
 from aeutils import batch, config, metrics, train, zoo
 from aeutils.benchmark import baselines, robustness
-from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, face_split
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, open_image, save_image, to_uint8
 from aeutils.models.repair import build
+from aeutils.options import OneLineParser, positive_float, positive_int
 from aeutils.tasks import holes
 from aeutils.tiles import tiled
 

@@ -34,11 +34,12 @@ from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
 from aeutils import batch, checkpoint, config, metrics, zoo
-from aeutils.cli import OneLineParser, positive_float, positive_int
 from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import check_output, check_pixels, load_rgb, save_image, to_tensor, to_uint8
+from aeutils.models.features import pretrained_encoder
 from aeutils.models.sr import Discriminator, SRResNet
+from aeutils.options import OneLineParser, positive_float, positive_int
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit
 
@@ -134,8 +135,6 @@ def feature_encoder(source: str = "auto"):
     source "none"); see aeutils.models.features.pretrained_encoder."""
     if source == "none":
         return None
-    from aeutils.models.features import pretrained_encoder
-
     return pretrained_encoder(source)
 
 
@@ -252,7 +251,7 @@ def measure(methods: dict[str, Callable[[torch.Tensor], torch.Tensor]], hrs: lis
 
 def classical_methods(scale: int) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """Bicubic and Lanczos upscaling (aeutils.benchmark.baselines) as `measure` methods."""
-    from aeutils.benchmark import baselines
+    from aeutils.benchmark import baselines  # deferred: OpenCV loads only when the classical methods run
 
     def wrap(fn):  # they resample 8-bit arrays (H, W, 3) with Pillow
         return lambda lr: torch.from_numpy(np.array(fn(to_uint8(lr), scale))).permute(2, 0, 1).float() / 255
