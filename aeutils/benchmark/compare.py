@@ -420,9 +420,7 @@ def run(args) -> int:
         for c in all_codecs():
             print(f"{c.name:12s} {c.description}")
         return 0
-    smoke = profile == "smoke"
-    default_out = config.RUNS_DIR / "codecs-smoke" if smoke else config.RESOURCES_DIR / "codecs"
-    out = Path(args.out) if args.out else default_out
+    out = Path(args.out) if args.out else config.results_dir("codecs", profile, smoke=config.RUNS_DIR / "codecs-smoke")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     if args.grid_bpp <= 0:
@@ -433,7 +431,7 @@ def run(args) -> int:
         draw(out, datasets)
         print(f"figures and tables redrawn under {out}")
         return 0
-    datasets = args.datasets or ("faces" if smoke else "voxceleb2,celeba,kodak")
+    datasets = args.datasets or ("faces" if profile == "smoke" else "voxceleb2,celeba,kodak")
     names = [d.strip() for d in datasets.split(",") if d.strip()]
     unknown = [d for d in names if d not in DATASETS and not Path(d).is_dir()]
     if unknown:

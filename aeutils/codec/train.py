@@ -23,7 +23,7 @@ from aeutils.errors import UserError
 from aeutils.images import pad_to_multiple, to_uint8
 from aeutils.metrics import psnr
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
-from aeutils.options import OneLineParser, positive_float, positive_int
+from aeutils.options import OneLineParser, add_training_options, positive_float, positive_int
 from aeutils.train import LoopConfig, fit
 
 # hparams per profile (crop 0: whole faces); `paper` follows Balle et al. / Minnen et al. (N=192
@@ -83,11 +83,7 @@ def build_model(hp: dict) -> MeanScaleHyperprior:
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train codec", description=__doc__)
-    p.add_argument("--profile", default=None)
-    p.add_argument("--run-dir", default=None, help="default: runs/codec-<profile>")
-    p.add_argument("--steps", type=positive_int, default=None)
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
-    p.add_argument("--threads", type=positive_int, default=1)
+    add_training_options(p, run_dir="runs/codec-<profile>")
     p.add_argument("--lr", type=positive_float, default=None)
     p.add_argument("--crop", type=int, default=None, help="training crop side, a multiple of 64; 0 trains on "
                    "whole CelebA faces padded as the coder pads them (no video frames: their size differs)")
@@ -97,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
                    "one with fewer quality levels or without residual blocks is grown (load_grown)")
     p.add_argument("--res-blocks", action="store_true", help="add residual blocks to both transforms (the cpu "
                    "profile has them; an --init model without them grows them, starting as it was)")
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
     hp = dict(PROFILES[profile])

@@ -43,7 +43,7 @@ from aeutils.datasets.sources import voxceleb2_test_frames
 from aeutils.errors import UserError
 from aeutils.images import load_rgb, to_image, to_tensor, to_uint8
 from aeutils.models.cae import CompressiveAutoencoder
-from aeutils.options import OneLineParser, positive_float, positive_int
+from aeutils.options import OneLineParser, add_training_options, positive_float
 from aeutils.train import LoopConfig, fit, load_best, make_run_dir
 
 RESULTS_DIR = config.RESOURCES_DIR / "experiments"
@@ -190,7 +190,8 @@ def run_dir_for(hp: Hparams, profile: str) -> Path:
 def results_path(hp: Hparams, profile: str, run_dir: Path) -> Path:
     """resources/experiments/<name>.json for cpu/paper; the smoke profile and the untested gpu
     schedule write only under runs/ (a gpu result is committed by hand once checked)."""
-    return (run_dir if profile == "smoke" or hp.schedule != "original" else RESULTS_DIR) / f"{hp.name}.json"
+    folder = run_dir if hp.schedule != "original" else config.results_dir("experiments", profile, smoke=run_dir)
+    return Path(folder) / f"{hp.name}.json"
 
 
 def build_model(hp: Hparams, quantize: bool | None = None) -> CompressiveAutoencoder:
@@ -541,14 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train cae", description=__doc__.split("\n\n")[0])
     p.add_argument("--experiment", type=int, required=True, choices=range(1, 8), metavar="N",
                    help="experiment number 1-7 (seed-report.md)")
-    p.add_argument("--profile", choices=config.PROFILES, default=None,
-                   help="smoke / cpu / paper (default: $AEUTILS_PROFILE or cpu)")
-    p.add_argument("--run-dir", default=None, help="where checkpoints and TensorBoard logs go "
-                                                   "(default runs/<profile>/experimentN)")
-    p.add_argument("--steps", type=positive_int, default=None, help="total optimizer steps (default: the profile's)")
-    p.add_argument("--minutes", type=positive_float, default=None,
-                   help="wall-clock budget of this session (default: the profile's; ignored under torchrun, "
-                        "where every process must stop at the same step)")
+    add_training_options(p, run_dir="runs/<profile>/experimentN",
+                         minutes_note="; ignored under torchrun, where every process must stop at the same step")
     p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:K")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
@@ -558,13 +553,11 @@ def main(argv: list[str] | None = None) -> int:
                         "meant for hours on one GPU, untested so far; runs in runs/paper-gpu/)")
     p.add_argument("--upsample", choices=("subpixel", "transposed"), default="subpixel",
                    help="decoder upsampler (transposed: the checkerboard comparison of experiment 1)")
-    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads per process (default 1)")
     p.add_argument("--no-test", action="store_true", help="skip the final test evaluation")
     p.add_argument("--no-jpeg2000", action="store_true",
                    help="leave JPEG 2000 out of the test evaluation (it needs imagecodecs)")
     p.add_argument("--no-train", action="store_true",
                    help="only evaluate the run's best checkpoint on the test sets (rewrites its results JSON)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.time()
@@ -588,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
 # ------------------------------------------------------------------------------ figures, tables
 def figure_path(name: str, profile: str) -> Path:
     """resources/experiments/<name>.png for cpu/paper; runs/<profile>/figures/ in smoke."""
-    folder = config.RUNS_DIR / profile / "figures" if profile == "smoke" else RESULTS_DIR
+    folder = config.results_dir("experiments", profile, smoke=config.RUNS_DIR / profile / "figures")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.png"
 

@@ -31,7 +31,7 @@ from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, save_image, to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
 from aeutils.models.features import pretrained_encoder
-from aeutils.options import OneLineParser, positive_float, positive_int
+from aeutils.options import OneLineParser, add_training_options
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit, load_best
 
@@ -333,17 +333,12 @@ def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train colorize", description="Train a face colorizer (L -> ab).")
     p.add_argument("--approach", choices=list(APPROACHES), default="scratch-classify")
-    p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--run-dir", default=None, help="default runs/colorize/<profile>/<approach>")
-    p.add_argument("--steps", type=positive_int, default=None, help="default: the profile's")
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
+    add_training_options(p, run_dir="runs/colorize/<profile>/<approach>")
     p.add_argument("--encoder-source", choices=["auto", "vgg16", "face"], default="auto",
                    help="pretrained encoder: VGG16 ImageNet (needs its weights in $TORCH_HOME) or the face codec's")
     p.add_argument("--ship", metavar="NAME", default=None,
                    help="after training, evaluate on the test identities once and write weights/NAME.pt")
     p.add_argument("--force", action="store_true", help="let --ship replace an existing weights/NAME.pt")
-    p.add_argument("--threads", type=positive_int, default=1)
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     profile = config.get_profile(args.profile)

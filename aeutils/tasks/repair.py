@@ -33,7 +33,7 @@ from aeutils.datasets.sources import FaceImages, face_split
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, open_image, save_image, to_uint8
 from aeutils.models.repair import build
-from aeutils.options import OneLineParser, positive_float, positive_int
+from aeutils.options import OneLineParser, add_training_options, positive_float
 from aeutils.tasks import holes
 from aeutils.tiles import tiled
 
@@ -506,25 +506,20 @@ def specialist_models(profile: str, progress: bool = False) -> tuple[dict[str, n
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train repair", description="Train a damage-repair model.")
-    p.add_argument("--profile", default=None, help="smoke | cpu | paper (default: $AEUTILS_PROFILE or cpu)")
+    add_training_options(p, run_dir="runs/repair-ARCH-DAMAGE-PROFILE, runs/repair-wide-DAMAGE-PROFILE with "
+                         "--strengths wide")
     p.add_argument("--arch", choices=list(MODELS), default="unet")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
                    help="the damage to train on; blind = a random kind per image")
     p.add_argument("--strengths", choices=["study", "wide"], default="study",
                    help="study: the original's damage ranges and aligned faces (notebook 09); wide: every "
                    f"strength from none to heavy on photo-like crops ({', '.join(damage.WIDE)} only)")
-    p.add_argument("--run-dir", type=Path, default=None, help="default runs/repair-ARCH-DAMAGE-PROFILE "
-                   "(runs/repair-wide-DAMAGE-PROFILE with --strengths wide)")
-    p.add_argument("--steps", type=positive_int, default=None)
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
-    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--init", default=None, help="start from a shipped repair model of the same architecture "
                    "(name or .pt), e.g. repair-blind to specialise it on one damage")
     p.add_argument("--ship", type=Path, default=None, help="after training, write the best model here "
                    "(a weights/*.pt file; the model card is written separately)")
     p.add_argument("--force", action="store_true", help="let --ship replace an existing file")
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
     if args.ship:

@@ -39,7 +39,7 @@ from aeutils.errors import UserError
 from aeutils.images import check_output, check_pixels, load_rgb, save_image, to_tensor, to_uint8
 from aeutils.models.features import pretrained_encoder
 from aeutils.models.sr import Discriminator, SRResNet
-from aeutils.options import OneLineParser, positive_float, positive_int
+from aeutils.options import OneLineParser, add_training_options, positive_int
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit
 
@@ -476,10 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train superres", description=__doc__.splitlines()[0])
     p.add_argument("--phase", choices=PHASES, default="srresnet")
     p.add_argument("--scale", type=int, choices=(4, 8), default=4)
-    p.add_argument("--profile", default=None, help="smoke | cpu | paper (default: $AEUTILS_PROFILE or cpu)")
-    p.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/superres/PROFILE-xS-PHASE)")
-    p.add_argument("--steps", type=positive_int, default=None)
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
+    add_training_options(p, run_dir="runs/superres/PROFILE-xS-PHASE; evaluate: runs/superres")
     p.add_argument("--perceptual", choices=("auto", "vgg16", "face", "none"), default=None,
                    help="features of the perceptual loss (SRGAN phase)")
     p.add_argument("--init", default="default",
@@ -489,16 +486,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=positive_int, default=100, help="evaluate: number of test images")
     p.add_argument("--ship", action="store_true", help="evaluate: also write weights/sr-xS-*.pt and model cards")
     p.add_argument("--force", action="store_true", help="let --ship replace existing weights/sr-xS-*.pt")
-    p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     profile = config.get_profile(a.profile)
     if a.phase == "evaluate":
         if a.ship:
             for phase in ("srresnet", "srgan"):
                 check_output(config.WEIGHTS_DIR / f"sr-x{a.scale}-{phase}.pt", a.force)
         root = a.run_dir or config.RUNS_DIR / "superres"
-        out = a.out or (root if profile == "smoke" else config.RESOURCES_DIR / "superres")
+        out = a.out or config.results_dir("superres", profile, smoke=root)
         results, _ = evaluate_test(a.scale, profile, out, run_root=root, limit=a.images, progress=not a.no_progress)
         print(json.dumps(results["methods"], indent=2))
         if a.ship:
