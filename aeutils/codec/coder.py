@@ -108,6 +108,15 @@ class LearnedCodec:
     """What both kinds of shipped codec share: decoding a whole file after checking it is theirs."""
 
     kind = "learned"
+    network: type  # the model class a shipped file of this kind rebuilds
+
+    def __init__(self, ck: dict):
+        """The shipped network in eval mode, and the tag of its weights that every file it writes carries."""
+        self.name = ck["name"]
+        self.model = self.network(**ck["arch"]).eval()
+        self.model.load_state_dict(ck["state_dict"])
+        self.tag = model_tag(self.model.state_dict())
+        self.metrics = ck.get("metrics", {})
 
     @torch.no_grad()
     def decode(self, data: bytes) -> Image.Image:
@@ -126,15 +135,12 @@ class FaceCodec(LearnedCodec):
     """A shipped entropy-coded model (mean-scale hyperprior), ready to code files."""
 
     payload_kind = bitstream.ENTROPY_CODED
+    network = MeanScaleHyperprior
 
     def __init__(self, ck: dict):
-        self.name = ck["name"]
-        self.model = MeanScaleHyperprior(**ck["arch"]).eval()
-        self.model.load_state_dict(ck["state_dict"])
-        self.tag = model_tag(self.model.state_dict())
+        super().__init__(ck)
         self.tables = ck["tables"]
         self.levels = ck["arch"]["levels"]
-        self.metrics = ck.get("metrics", {})
         self.qualities = list(range(1, self.levels + 1))
         self.description = (f"learned face codec {self.name}: mean-scale hyperprior, "
                             f"{self.levels} quality levels, ANS-coded")
@@ -297,16 +303,13 @@ class FixedLengthCodec(LearnedCodec):
     `num_bits` bits, plus float16 per-channel min/max as side information; no entropy coding."""
 
     payload_kind = bitstream.FIXED_LENGTH
+    network = CompressiveAutoencoder
 
     def __init__(self, ck: dict):
-        self.name = ck["name"]
-        self.model = CompressiveAutoencoder(**ck["arch"]).eval()
-        self.model.load_state_dict(ck["state_dict"])
-        self.tag = model_tag(self.model.state_dict())
+        super().__init__(ck)
         self.bits = int(ck["arch"]["num_bits"])
         self.channels = int(ck["arch"]["hidden_state_num_channels"])
         self.stride = 8
-        self.metrics = ck.get("metrics", {})
         self.qualities = [self.bits]
         self.description = (f"{self.name}: compressive autoencoder, {self.channels} latent channels at 1/8, "
                             f"{self.bits}-bit fixed-length codes, no entropy coding")
