@@ -11,6 +11,26 @@ from pathlib import Path
 from aeutils import config
 from aeutils.errors import UserError
 
+# command -> (module that registers it, one-line help), in the order `aeutils --help` lists them
+COMMANDS = {
+    "compile-voxceleb2": ("aeutils.datasets.compile", "sample face frames from VoxCeleb2 clips into PNGs + manifest"),
+    "compile-images": ("aeutils.datasets.compile", "re-encode a folder of face images (CelebA) into PNGs + manifest"),
+    "train": ("aeutils.train_cli", "train a model (codec, cae, repair, colorize, superres)"),
+    "compress": ("aeutils.codec.coder", "compress an image into a learned-codec file"),
+    "decompress": ("aeutils.codec.coder", "decode a learned-codec file to an image"),
+    "repair": ("aeutils.tasks.repair", "repair a damaged face image (noise, holes, mosaic, blur, JPEG)"),
+    "colorize": ("aeutils.tasks.colorize", "colorize a (grayscale) face image"),
+    "upscale": ("aeutils.tasks.superres", "enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN"),
+    "compare-codecs": ("aeutils.benchmark.compare", "rate-distortion comparison of classical and learned codecs"),
+    "demo": ("aeutils.demo.jobs", "run every shipped model on faces and write an HTML report"),
+    "models": ("aeutils.codec.coder", "list the shipped models and what they reach"),
+}
+
+
+def add_command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A command's parser, with the one-line help that `aeutils --help` lists (COMMANDS): written once."""
+    return sub.add_parser(name, help=COMMANDS[name][1], **kwargs)
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr and exit status 2."""

@@ -41,6 +41,7 @@ from aeutils.datasets.sources import (
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb, save_image
 from aeutils.metrics import bd_rate, bpp, psnr, ssim_and_ms_ssim
+from aeutils.options import add_command
 
 DATASETS = ("voxceleb2", "celeba", "kodak", "faces")
 # How many images the committed benchmark takes (None: all); bounds the CPU time of CelebA.
@@ -389,7 +390,7 @@ def compare(datasets: list[str], codecs: list, out: Path, limit: int | None = No
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare-codecs", help="rate-distortion comparison of classical and learned codecs",
+    p = add_command(sub, "compare-codecs",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default=None,
                    help="comma-separated: voxceleb2, celeba, kodak, faces (fixtures) or folders of images "

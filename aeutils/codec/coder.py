@@ -48,6 +48,7 @@ from aeutils.images import (
 from aeutils.models.cae import CompressiveAutoencoder
 from aeutils.models.entropy import SCALE_TABLE, gaussian_tables
 from aeutils.models.hyperprior import MeanScaleHyperprior
+from aeutils.options import add_command
 from aeutils.tiles import tiled
 
 FRAC_ACT, FRAC_W = 8, 12  # fixed-point fractional bits of activations and weights (hyper-synthesis)
@@ -396,7 +397,7 @@ def decompress_file(src: str | Path, dst: str | Path, load=load_codec, exclusive
 
 
 def register(sub) -> None:
-    p = batch.add_parser(sub, "compress", ".aez", help="compress an image into a learned-codec file",
+    p = batch.add_parser(sub, "compress", ".aez",
                          description="Compress an image with a shipped learned codec. Any RGB, gray, "
                          "palette or RGBA image; EXIF orientation is applied.")
     p.add_argument("--model", default=DEFAULT_CODEC,
@@ -404,12 +405,12 @@ def register(sub) -> None:
     p.add_argument("--quality", type=int, default=6, help="rate point: 1 (smallest) .. 10 (best) for the face codec")
     p.set_defaults(func=_run_compress)
 
-    p = batch.add_parser(sub, "decompress", ".png", help="decode a learned-codec file to an image",
+    p = batch.add_parser(sub, "decompress", ".png",
                          description="Decode a file written by `aeutils compress` (PNG unless the output's "
                          "extension names another format).")
     p.set_defaults(func=_run_decompress)
 
-    p = sub.add_parser("models", help="list the shipped models and what they reach",
+    p = add_command(sub, "models",
                        description="List the models in weights/ with their task and measured numbers.")
     p.set_defaults(func=_run_models)
 

@@ -35,6 +35,7 @@ from aeutils import config, metrics
 from aeutils.datasets import damage
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb, sample_faces, save_image, to_tensor, to_uint8
+from aeutils.options import add_command
 
 CODEC = "face-codec"
 CODEC_QUALITIES = (1, 5, 10)  # of the face codec's 1..10: its lowest, a middle and its highest rate
@@ -375,7 +376,7 @@ def summary(results: dict, out: Path) -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run every shipped model on faces and write an HTML report",
+    p = add_command(sub, "demo",
                        description="Compress, repair, colorize and upscale faces with the shipped models beside "
                                    "classical methods, and write a self-contained HTML report with the measured "
                                    "numbers. Without IMAGES it uses two face photographs that installed packages "

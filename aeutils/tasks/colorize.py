@@ -455,7 +455,7 @@ def colorize_image(model: Colorizer, im: Image.Image, work_side: int | None = WO
 
 
 def register(sub) -> None:
-    p = batch.add_parser(sub, "colorize", ".png", help="colorize a (grayscale) face image",
+    p = batch.add_parser(sub, "colorize", ".png",
                          description="Colorize an image with a shipped model: the output keeps the input's "
                                      "lightness (CIE Lab L) and gets predicted chroma (ab). A colour input is "
                                      "accepted; only its lightness is used. Large images get their ab from a "

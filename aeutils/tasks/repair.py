@@ -674,7 +674,7 @@ below 40 dB and the model is not +0.3 dB closer: {", ".join(v["short"]) or "none
 
 # --- command line ---------------------------------------------------------------------------
 def register(sub) -> None:
-    p = batch.add_parser(sub, "repair", ".png", help="repair a damaged face image (noise, holes, mosaic, blur, JPEG)",
+    p = batch.add_parser(sub, "repair", ".png",
                          description="Repair a damaged image with a shipped pyramidal autoencoder. Large "
                          "images are processed in tiles.")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,

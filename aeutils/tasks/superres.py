@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
 # --- command line: aeutils upscale -----------------------------------------------------------------
 
 def register(sub) -> None:
-    p = batch.add_parser(sub, "upscale", ".png", help="enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN",
+    p = batch.add_parser(sub, "upscale", ".png",
                          description="Super-resolve an image with a shipped model (trained on CelebA faces), "
                                      "tile by tile so that large images fit in bounded memory.")
     p.add_argument("--scale", type=int, choices=(4, 8), default=4)
