@@ -25,15 +25,16 @@ from tqdm.auto import tqdm
 
 from aeutils.errors import UserError
 from aeutils.images import check_output, image_format
+from aeutils.options import add_command
 
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # what a folder or glob contributes
 Process = Callable[[Path, Path], "str | None"]
 
 
-def add_parser(sub, name: str, ext: str, help: str, description: str) -> argparse.ArgumentParser:
+def add_parser(sub, name: str, ext: str, description: str) -> argparse.ArgumentParser:
     """A command's parser with the arguments every command shares; `ext`: its outputs' extension."""
     usage = f"aeutils {name} INPUT OUTPUT [options]\n       aeutils {name} INPUT... --out DIR [options]"
-    p = sub.add_parser(name, help=help, description=f"{description} Several inputs: see `--out`.", usage=usage)
+    p = add_command(sub, name, description=f"{description} Several inputs: see `--out`.", usage=usage)
     p.add_argument("paths", nargs="+", metavar="PATH", help="INPUT OUTPUT for one file; with --out, the inputs: "
                    "files, folders, quoted globs ('faces/*.jpg')")
     p.add_argument("-o", "--out", default=None, metavar="DIR", help="output folder of a batch (created if missing): "

@@ -8,55 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import sys
 
 from aeutils import __version__
 from aeutils.errors import UserError
-
-# command -> (module that registers it, one-line help), in the order `aeutils --help` lists them
-COMMANDS = {
-    "compile-voxceleb2": ("aeutils.compile", "sample face frames from VoxCeleb2 clips into PNGs + manifest"),
-    "compile-images": ("aeutils.compile", "re-encode a folder of face images (CelebA) into PNGs + manifest"),
-    "train": ("aeutils.train_cli", "train a model (codec, cae, repair, colorize, superres)"),
-    "compress": ("aeutils.codec", "compress an image into a learned-codec file"),
-    "decompress": ("aeutils.codec", "decode a learned-codec file to an image"),
-    "repair": ("aeutils.repair", "repair a damaged face image (noise, holes, mosaic, blur, JPEG)"),
-    "colorize": ("aeutils.colorize", "colorize a (grayscale) face image"),
-    "upscale": ("aeutils.superres", "enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN"),
-    "compare-codecs": ("aeutils.compare", "rate-distortion comparison of classical and learned codecs"),
-    "demo": ("aeutils.demo", "run every shipped model on faces and write an HTML report"),
-    "models": ("aeutils.codec", "list the shipped models and what they reach"),
-}
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr and exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1 (--steps, --threads)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number above 0 (--minutes, --lr)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
-    return value
+from aeutils.options import COMMANDS, OneLineParser
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -52,6 +52,12 @@ def kodak_dir() -> Path:
     return data_root() / "kodak"
 
 
+def results_dir(name: str, profile: str, smoke: Path) -> Path:
+    """Where a profile's results and figures go: resources/<name> (committed) for cpu and paper, the
+    scratch folder `smoke` (under runs/) for the smoke profile, so a CI run never overwrites a result."""
+    return smoke if profile == "smoke" else RESOURCES_DIR / name
+
+
 def select(profile: str, table: dict):
     """Pick a profile's entry from a {profile: value} table (the way notebooks state their hparams)."""
     return table[get_profile(profile)]

@@ -7,19 +7,20 @@ from __future__ import annotations
 import importlib
 
 from aeutils.errors import UserError
+from aeutils.options import add_command
 
 # task name -> module whose main(argv) trains it
 TASKS: dict[str, str] = {
-    "colorize": "aeutils.colorize",
-    "superres": "aeutils.superres",
-    "codec": "aeutils.codec_train",
-    "cae": "aeutils.experiments",
-    "repair": "aeutils.repair",
+    "colorize": "aeutils.tasks.colorize",
+    "superres": "aeutils.tasks.superres",
+    "codec": "aeutils.codec.train",
+    "cae": "aeutils.tasks.cae",
+    "repair": "aeutils.tasks.repair",
 }
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model (codec, cae, repair, colorize, superres)",
+    p = add_command(sub, "train",
                        description=__doc__, add_help=True)
     p.add_argument("task", help="what to train: " + (", ".join(sorted(TASKS)) or "none yet"))
     p.add_argument("args", nargs="...", help="options of that task's trainer (see `aeutils train TASK --help`)")

@@ -19,14 +19,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from aeutils import experiments
 from aeutils.images import atomic_write_bytes
+from aeutils.tasks import cae
 
 
 def images_per_second(number: int, profile: str, size: int, batch: int, device: torch.device, repeats: int) -> float:
     """Median over `repeats` timed steps (after one warm-up step) of batch / step time."""
-    hp = experiments.hparams(number, profile)
-    model = experiments.build_model(hp).to(device)
+    hp = cae.hparams(number, profile)
+    model = cae.build_model(hp).to(device)
     if hp.start_from:
         model.freeze_encoder()
     model.train()
@@ -58,15 +58,15 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sizes", default="64,224")
-    p.add_argument("--out", default=str(experiments.RESULTS_DIR / "throughput.json"))
+    p.add_argument("--out", default=str(cae.RESULTS_DIR / "throughput.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = experiments.pick_device(args.device)
+    device = cae.pick_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{os.cpu_count()}-core CPU, {args.threads} thread(s)"
     rows, measured = {}, {}
     for n in range(1, 8):
-        hp = experiments.hparams(n, args.profile)
+        hp = cae.hparams(n, args.profile)
         arch = (hp.hidden_state_num_channels, hp.width, hp.quantize, bool(hp.start_from))
         rows[f"experiment{n}"] = {"channels": hp.hidden_state_num_channels, "width": hp.width,
                                   "quantize": hp.quantize, "frozen_encoder": bool(hp.start_from)}

@@ -48,9 +48,11 @@ def prepare(out: Path, frames: Path | None, train_frames: int, max_mib: float) -
     here from the data root) and the CelebA images the gpu schedule reads. Returns what it holds."""
     from PIL import Image
 
-    from aeutils import config, data, experiments
-    from aeutils.compare import voxceleb2_test_frames
-    from aeutils.experiments import _spaced
+    from aeutils import config
+    from aeutils.datasets import sources
+    from aeutils.datasets.sources import voxceleb2_test_frames
+    from aeutils.tasks import cae
+    from aeutils.tasks.cae import _spaced
 
     if out.exists() and any(out.iterdir()):
         if not (out / "subset.json").is_file():
@@ -63,9 +65,9 @@ def prepare(out: Path, frames: Path | None, train_frames: int, max_mib: float) -
             subprocess.run([sys.executable, "-m", "aeutils", "compile-voxceleb2", str(config.voxceleb2_dir()),
                             str(frames), "--interval", "2", "--no-progress"], check=True)
         vox = out / "voxceleb2-frames"
-        rows = _spaced(data.read_manifest(frames, "train"), train_frames)
+        rows = _spaced(sources.read_manifest(frames, "train"), train_frames)
         test_paths = set(map(str, voxceleb2_test_frames(frames)))
-        rows += [r for r in data.read_manifest(frames, "test") if str(frames / r["path"]) in test_paths]
+        rows += [r for r in sources.read_manifest(frames, "test") if str(frames / r["path"]) in test_paths]
         kept = []
         for r in rows:  # lossless WebP: the same pixels in about 55% of the PNG's bytes
             path = Path(r["path"]).with_suffix(".webp")
@@ -74,15 +76,15 @@ def prepare(out: Path, frames: Path | None, train_frames: int, max_mib: float) -
                 im.convert("RGB").save(vox / path, "WEBP", lossless=True, quality=100, method=4)
             kept.append({**r, "path": path.as_posix()})
     with open(vox / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=data.MANIFEST_FIELDS)
+        w = csv.DictWriter(f, fieldnames=sources.MANIFEST_FIELDS)
         w.writeheader()
         w.writerows(kept)
 
     # CelebA: the validation and test images a gpu-schedule run picks from the full set, byte for byte
-    hp = experiments.hparams(7, "paper", schedule="gpu")
+    hp = cae.hparams(7, "paper", schedule="gpu")
     celeba = out / "celeba"
-    n_test = experiments.hparams(7, "cpu").test_dataset_size  # the cpu results' CelebA test images: comparable
-    chosen = _spaced(data.celeba_files("val"), hp.val_size) + _spaced(data.celeba_files("test"), n_test)
+    n_test = cae.hparams(7, "cpu").test_dataset_size  # the cpu results' CelebA test images: comparable
+    chosen = _spaced(sources.celeba_files("val"), hp.val_size) + _spaced(sources.celeba_files("test"), n_test)
     (celeba / "img_align_celeba").mkdir(parents=True, exist_ok=True)
     for p in chosen:
         (celeba / "img_align_celeba" / p.name).write_bytes(p.read_bytes())
@@ -140,12 +142,12 @@ def run(out: Path, minutes: float, device: str, subset: Path, runs_root: Path | 
             if proc.wait():
                 raise SystemExit(f"experiment {number} failed (exit {proc.returncode}); see {out / 'log.txt'}")
 
-    from aeutils import experiments
+    from aeutils.tasks import cae
 
-    runs = {n: experiments.run_dir_for(experiments.hparams(n, profile, schedule=schedule), profile) for n in stages}
-    results = {n: experiments.load_results(n, profile, schedule=schedule) for n in stages}
+    runs = {n: cae.run_dir_for(cae.hparams(n, profile, schedule=schedule), profile) for n in stages}
+    results = {n: cae.load_results(n, profile, schedule=schedule) for n in stages}
     for n in stages:
-        experiments.ship_experiment(n, out / f"experiment{n}.pt", profile, schedule=schedule)
+        cae.ship_experiment(n, out / f"experiment{n}.pt", profile, schedule=schedule)
     (out / "experiment7.json").write_text(json.dumps(results[7], indent=2))
     summary = {"profile": profile, "schedule": schedule, "minutes_asked": minutes,
                "wall_seconds": round(time.time() - start, 1), "minutes_per_stage": stages,

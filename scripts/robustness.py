@@ -1,6 +1,6 @@
 """Robustness benchmark of the repair models (issue: restoration that holds up on anyone's photos).
 
-Sweeps each model over every strength of its damage (`aeutils.damage.SWEEP`, and clean input) on
+Sweeps each model over every strength of its damage (`aeutils.datasets.damage.SWEEP`, and clean input) on
 CelebA test identities, VoxCeleb2 test frames and lfw-val, beside the damaged input and the classical
 baselines tuned per strength on validation images; prints a table per damage with the verdict, and
 writes KIND.json and KIND.png under --out.
@@ -19,9 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeutils import checkpoint, colorize, photos, repair, robustness, superres, train, zoo
+from aeutils import checkpoint, train, zoo
+from aeutils.benchmark import robustness
+from aeutils.datasets import photos
 from aeutils.images import to_uint8
 from aeutils.models.repair import build
+from aeutils.tasks import colorize, repair, superres
 
 
 def load(spec: str) -> torch.nn.Module:

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import torch
 
-from aeutils import checkpoint, codec_train, compare, data, zoo
-from aeutils.classical import classical_codecs
-from aeutils.codec import FaceCodec, export
+from aeutils import checkpoint, zoo
+from aeutils.benchmark import compare
+from aeutils.benchmark.classical import classical_codecs
+from aeutils.codec import train as codec_train
+from aeutils.codec.coder import FaceCodec, export
+from aeutils.datasets import sources
 from aeutils.images import load_rgb
 
 ANCHORS = ("jpeg2000", "avif444")
@@ -26,10 +29,10 @@ ANCHORS = ("jpeg2000", "avif444")
 
 def validation_images(celeba: int, voxceleb2: int) -> dict[str, list]:
     """(id, image) pairs: CelebA validation faces and first frames of VoxCeleb2 validation clips."""
-    sets = {"celeba-val": [(p.name, load_rgb(p)) for p in data.celeba_files("val")[::10][:celeba]]}
-    rows = [r for r in data.read_manifest(data.VOXCELEB2_FRAMES, "val") if float(r["time_s"]) == 0.0]
+    sets = {"celeba-val": [(p.name, load_rgb(p)) for p in sources.celeba_files("val")[::10][:celeba]]}
+    rows = [r for r in sources.read_manifest(sources.VOXCELEB2_FRAMES, "val") if float(r["time_s"]) == 0.0]
     if rows:
-        sets["voxceleb2-val"] = [(r["path"], load_rgb(data.VOXCELEB2_FRAMES / r["path"]))
+        sets["voxceleb2-val"] = [(r["path"], load_rgb(sources.VOXCELEB2_FRAMES / r["path"]))
                                  for r in sorted(rows, key=lambda r: r["path"])[:voxceleb2]]
     return sets
 

@@ -6,7 +6,8 @@ import torch
 os.environ.setdefault("AEUTILS_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from aeutils import config, photos  # noqa: E402
+from aeutils import config
+from aeutils.datasets import photos  # noqa: E402
 
 # What `@pytest.mark.needs_data(NAME)` checks under the data root (../shared/data) before the test runs.
 DATA = {"celeba": lambda: (config.celeba_dir() / "identity.csv").is_file(),

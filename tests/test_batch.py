@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aeutils import cli, codec, zoo
+from aeutils import cli, zoo
+from aeutils.codec import coder
 from aeutils.images import MAX_PIXELS
 
-shipped = pytest.mark.skipif(codec.DEFAULT_CODEC not in zoo.list_names(), reason="no shipped face codec")
+shipped = pytest.mark.skipif(coder.DEFAULT_CODEC not in zoo.list_names(), reason="no shipped face codec")
 
 
 def run_cli(*args):

@@ -8,10 +8,11 @@ import sys
 import pytest
 import torch
 
-from aeutils import checkpoint, experiments
+from aeutils import checkpoint
 from aeutils.errors import UserError
-from aeutils.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample
 from aeutils.models.cae import ChannelQuantizer, CompressiveAutoencoder, fp16_round
+from aeutils.models.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample
+from aeutils.tasks import cae
 
 
 def run_cli(args, tmp_path, timeout=180):
@@ -93,36 +94,36 @@ def test_frozen_encoder_stays_fixed_in_second_stage():
 
 
 def test_paper_profile_is_the_original_tables():
-    h = experiments.hparams(7, "paper")
+    h = cae.hparams(7, "paper")
     assert (h.batch_size, h.lr, h.block_size, h.hidden_state_num_channels, h.quantize, h.num_bits) == \
         (40, 1e-8, 224, 24, True, 6)
     assert (h.train_dataset_size, h.num_epochs, h.port, h.start_from, h.width) == (60000, 350, 6700, 6, 128)
     assert h.steps == 350 * 1500
-    h1 = experiments.hparams(1, "paper")
+    h1 = cae.hparams(1, "paper")
     assert (h1.batch_size, h1.block_size, h1.hidden_state_num_channels, h1.port) == (32, 128, 96, 6100)
-    assert [experiments.hparams(n, "paper").start_from for n in range(1, 8)] == [None, None, 2, None, 4, None, 6]
+    assert [cae.hparams(n, "paper").start_from for n in range(1, 8)] == [None, None, 2, None, 4, None, 6]
     # The cpu profile's whole training budget (incl. the transposed-convolution run) fits an hour.
-    assert sum(experiments.CPU_MINUTES.values()) + experiments.CPU_MINUTES[1] <= 60
+    assert sum(cae.CPU_MINUTES.values()) + cae.CPU_MINUTES[1] <= 60
 
 
 def test_gpu_schedule_changes_only_the_rates_steps_and_validation():
-    paper, gpu = experiments.hparams(7, "paper"), experiments.hparams(7, "paper", schedule="gpu")
+    paper, gpu = cae.hparams(7, "paper"), cae.hparams(7, "paper", schedule="gpu")
     same = ("batch_size", "block_size", "hidden_state_num_channels", "width", "num_bits", "num_workers", "sources")
     assert all(getattr(paper, k) == getattr(gpu, k) for k in same)
-    assert (gpu.lr, gpu.steps) == experiments.GPU_SCHEDULE[7] and gpu.val_size == experiments.GPU_VAL_SIZE
-    assert experiments.run_dir_for(gpu, "paper").parent.name == "paper-gpu"
-    run_dir = experiments.run_dir_for(gpu, "paper")
-    assert experiments.results_path(gpu, "paper", run_dir).parent == run_dir  # not resources/: untested
+    assert (gpu.lr, gpu.steps) == cae.GPU_SCHEDULE[7] and gpu.val_size == cae.GPU_VAL_SIZE
+    assert cae.run_dir_for(gpu, "paper").parent.name == "paper-gpu"
+    run_dir = cae.run_dir_for(gpu, "paper")
+    assert cae.results_path(gpu, "paper", run_dir).parent == run_dir  # not resources/: untested
     with pytest.raises(UserError):
-        experiments.hparams(7, "cpu", schedule="gpu")
+        cae.hparams(7, "cpu", schedule="gpu")
 
 
 def test_latent_bpp_counts_side_information():
-    h = experiments.hparams(7, "paper")
-    bpp, counted = experiments.latent_bpp(h, 224, 224)
+    h = cae.hparams(7, "paper")
+    bpp, counted = cae.latent_bpp(h, 224, 224)
     assert bpp == pytest.approx(2.25 + 2 * 24 * 16 / 224**2)
     assert "min/max" in counted
-    assert experiments.latent_bpp(experiments.hparams(4, "paper"), 224, 224)[0] == 6.0  # float16 latent
+    assert cae.latent_bpp(cae.hparams(4, "paper"), 224, 224)[0] == 6.0  # float16 latent
 
 
 @pytest.mark.slow

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import bitstream, codec, zoo
+from aeutils import zoo
+from aeutils.codec import bitstream, coder
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.cae import CompressiveAutoencoder
@@ -25,8 +26,8 @@ def tiny_codec(tmp_path_factory):
     torch.manual_seed(0)
     model = MeanScaleHyperprior(N=8, M=16)
     path = tmp_path_factory.mktemp("w") / "tiny-codec.pt"
-    codec.export(model, path)
-    return codec.FaceCodec(zoo.load_shipped(str(path)))
+    coder.export(model, path)
+    return coder.FaceCodec(zoo.load_shipped(str(path)))
 
 
 def face(w=70, h=90, seed=0):
@@ -84,7 +85,7 @@ def test_integer_entropy_parameters_track_the_float_model(tiny_codec):
         mu, sigma = m.entropy_parameters(z)
         gain = m.log_gain[4].exp().view(1, -1, 1, 1)
     assert torch.allclose(mu_q.float(), mu * gain, atol=0.05)
-    table = torch.as_tensor(codec.SCALE_TABLE)[index]
+    table = torch.as_tensor(coder.SCALE_TABLE)[index]
     assert ((table.float() >= (sigma * gain).clamp(max=63) * 0.98)).all()
 
 
@@ -125,7 +126,7 @@ def test_fixed_length_payload_layout(monkeypatch):
     most significant first, zero-padded to a byte; its decoder reads back the very same codes."""
     torch.manual_seed(0)
     arch = {"hidden_state_num_channels": 2, "width": 8, "num_bits": 6, "quantize": True}
-    c = codec.FixedLengthCodec({"name": "tiny-cae", "arch": arch, "state_dict": CompressiveAutoencoder(**arch)
+    c = coder.FixedLengthCodec({"name": "tiny-cae", "arch": arch, "state_dict": CompressiveAutoencoder(**arch)
                                 .state_dict()})
     codes = (torch.arange(50) * 37 % 64).to(torch.uint8).view(2, 5, 5)  # 37x35 pads to 40x40: 5x5 latents
     lo, hi = torch.tensor([-1.5, 0.0]), torch.tensor([2.0, 0.25])
@@ -150,7 +151,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "aeutils", *map(str, args)], capture_output=True, text=True)
 
 
-shipped = pytest.mark.skipif(codec.DEFAULT_CODEC not in zoo.list_names(), reason="no shipped face codec yet")
+shipped = pytest.mark.skipif(coder.DEFAULT_CODEC not in zoo.list_names(), reason="no shipped face codec yet")
 
 
 @shipped
@@ -164,7 +165,7 @@ def test_cli_round_trip_with_shipped_model(tmp_path):
     assert f"{size} bytes" in r.stdout
     assert run_cli("decompress", tmp_path / "f.aez", tmp_path / "out.png").returncode == 0
     out = Image.open(tmp_path / "out.png")
-    shipped_codec = codec.load_codec(codec.DEFAULT_CODEC)
+    shipped_codec = coder.load_codec(coder.DEFAULT_CODEC)
     _, rec = shipped_codec.analyse(Image.open(src).convert("RGB"), 3)
     assert np.array_equal(np.asarray(out), to_uint8(rec))
     # never overwrite without --force
@@ -191,13 +192,13 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path):
 
 @pytest.mark.skipif("cae-exp7" not in zoo.list_names(), reason="no shipped experiment-7 model")
 def test_fixed_length_files_count_every_bit_and_round_trip():
-    c = codec.load_codec("cae-exp7")
+    c = coder.load_codec("cae-exp7")
     im = face(70, 90)
     data = c.encode(im, c.qualities[0])
     header, payload = bitstream.unpack(data)
     symbols = c.channels * 9 * 12  # 70x90 padded to 72x96, latent at 1/8
     assert len(payload) == 4 * c.channels + -(-symbols * c.bits // 8)
-    x = codec.pad_to_multiple(to_tensor(im), 8)
+    x = coder.pad_to_multiple(to_tensor(im), 8)
     codes, lo, hi = c.model.quantized_latent(x)
     expected = c.model.reconstruct_from_codes(codes, lo.half().float(), hi.half().float())[:, :90, :70]
     assert np.array_equal(np.asarray(c.decode(data)), to_uint8(expected))
@@ -252,16 +253,16 @@ def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
     whole-image pass up to float rounding, so the file is the same; a margin short of the receptive
     field is not."""
     im = face(200, 170, seed=3)
-    x = codec.pad_to_multiple(to_uint8_tensor(im), 64)  # 192x256: 12x16 latents
+    x = coder.pad_to_multiple(to_uint8_tensor(im), 64)  # 192x256: 12x16 latents
     with torch.no_grad():
         y_whole = tiny_codec.model.g_a(x[None].float() / 255)
         x_whole = tiny_codec.model.g_s(y_whole)
     whole_file = tiny_codec.encode(im, 5)
-    monkeypatch.setattr(codec, "TILE", 3)
+    monkeypatch.setattr(coder, "TILE", 3)
     with torch.no_grad():
         y = tiny_codec._analysis(x)
-        x_hat = tiled(lambda t, b, l, r: tiny_codec.model.g_s(y_whole[..., t:b, l:r]), 12, 16, codec.TILE,
-                      codec.TILE_MARGIN, scale=16)
+        x_hat = tiled(lambda t, b, l, r: tiny_codec.model.g_s(y_whole[..., t:b, l:r]), 12, 16, coder.TILE,
+                      coder.TILE_MARGIN, scale=16)
     assert torch.allclose(y, y_whole, atol=1e-5) and torch.allclose(x_hat, x_whole, atol=1e-5)
     assert tiny_codec.encode(im, 5) == whole_file
     decoded = []
@@ -270,10 +271,10 @@ def test_tiled_transforms_equal_the_whole_image_pass(tiny_codec, monkeypatch):
         decoded.append(np.asarray(tiny_codec.decode(whole_file)))
     assert np.array_equal(*decoded)
     tiled_pixels = decoded[0]
-    monkeypatch.setattr(codec, "TILE_MARGIN", 1)
+    monkeypatch.setattr(coder, "TILE_MARGIN", 1)
     with torch.no_grad():
         assert not torch.allclose(tiny_codec._analysis(x), y_whole, atol=1e-3)
-    monkeypatch.setattr(codec, "TILE", 1000)
+    monkeypatch.setattr(coder, "TILE", 1000)
     assert np.abs(np.asarray(tiny_codec.decode(whole_file)).astype(int) - tiled_pixels).max() <= 1
 
 

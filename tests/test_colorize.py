@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 from skimage import color as skcolor
 
-from aeutils import checkpoint, color, colorize, config
+from aeutils import checkpoint, color, config
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models import colorize as cm
+from aeutils.tasks import colorize
 
 RNG = np.random.default_rng(0)
 
@@ -123,7 +124,7 @@ def test_classification_loss_prefers_the_true_colour():
 # ---- models -------------------------------------------------------------------------------------
 
 class TinyFrozenEncoder(torch.nn.Module):
-    """Stands in for aeutils.features' FeatureEncoder: features at strides 2, 4, 8, 16."""
+    """Stands in for aeutils.models.features' FeatureEncoder: features at strides 2, 4, 8, 16."""
     channels = [4, 4, 4, 4]
     source = "test"
 

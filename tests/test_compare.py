@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aeutils import compare, config, plots
-from aeutils.classical import Codec, classical_codecs
-from aeutils.data import smoke_images
+from aeutils import config
+from aeutils.benchmark import compare, curves, figures
+from aeutils.benchmark.classical import Codec, classical_codecs
+from aeutils.datasets import sources
+from aeutils.datasets.sources import smoke_images
 from aeutils.metrics import bd_rate
 
 RATES = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -138,7 +140,7 @@ def test_tables_from_known_curves():
     table = compare.bd_rate_table(by_dataset)
     assert "| jpeg2000 | -20.0% |" in table and "| far | n/a |" in table and "| jpeg420 |" not in table
     assert compare.bd_rate_of(anchor, scaled, "ms_ssim") == pytest.approx(-20.0, abs=1e-6)
-    assert compare.msssim_db([0.9, 0.99]) == pytest.approx([10.0, 20.0])
+    assert curves.msssim_db([0.9, 0.99]) == pytest.approx([10.0, 20.0])
     assert compare.psnr_at(anchor, 1.0) == pytest.approx(37.0)
     assert compare.psnr_at(anchor, np.sqrt(0.5)) == pytest.approx(35.25)  # halfway in log-rate
     assert compare.psnr_at(anchor, 8.0) is None
@@ -176,11 +178,11 @@ def test_voxceleb2_test_frames_reads_the_manifest(tmp_path):
             "test,id00067,v1,00001,0.000,frames/test/id00067/v1/00001_000000ms.png",
             "train,id00019,v9,00001,0.000,frames/train/id00019/v9/00001_000000ms.png"]
     (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-    paths = compare.voxceleb2_test_frames(tmp_path)
+    paths = sources.voxceleb2_test_frames(tmp_path)
     assert [p.name for p in paths] == ["00001_000000ms.png", "00002_000000ms.png"]
     assert paths[0] == tmp_path / "frames/test/id00067/v1/00001_000000ms.png"
     with pytest.raises(compare.UserError, match="compile-voxceleb2"):
-        compare.voxceleb2_test_frames(tmp_path / "missing")
+        sources.voxceleb2_test_frames(tmp_path / "missing")
 
 
 # ------------------------------------------------------------------------------------- figures
@@ -201,13 +203,13 @@ def test_figures_are_drawn_from_the_json_files_alone(tmp_path, face):
 
 
 def test_reference_curves_read_at_run_time():
-    curves = plots.ebrahimi2004()
+    curves = figures.ebrahimi2004()
     if not curves:
         pytest.skip("no ../shared/reference here")
     jpeg = curves[0]
     assert jpeg["label"] == "JPEG (other images, 2004)"
     assert jpeg["bpp"][0] == pytest.approx(24 / 3.457621396552682)
-    assert {c["label"] for c in plots.published_kodak()} >= {"JPEG (published)", "Balle 2018 hyperprior (published)"}
+    assert {c["label"] for c in figures.published_kodak()} >= {"JPEG (published)", "Balle 2018 hyperprior (published)"}
 
 
 # ------------------------------------------------------------------------------------ the CLI

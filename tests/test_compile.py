@@ -2,7 +2,7 @@
 10-second sampling rule checked frame by frame, lossless PNGs, resume after a kill, unreadable clips,
 the CelebA-style image compiler and the manifest Dataset.
 
-Runs on clips encoded at test time (aeutils.fixtures); the kill-and-resume test uses real VoxCeleb2
+Runs on clips encoded at test time (aeutils.datasets.fixtures); the kill-and-resume test uses real VoxCeleb2
 clips from ../shared/data where they exist."""
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import cli, compile as comp, config, data, fixtures
+from aeutils import cli, config
+from aeutils.datasets import compile as comp, fixtures, sources
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +45,7 @@ def expected_times(path: Path, interval: float = 10.0) -> list[float]:
 
 def manifest_by_clip(out: Path) -> dict[tuple[str, str, str], list[dict]]:
     clips: dict = {}
-    for r in data.read_manifest(out):
+    for r in sources.read_manifest(out):
         clips.setdefault((r["identity"], r["video"], r["utterance"]), []).append(r)
     return clips
 
@@ -136,13 +137,13 @@ def test_compiled_frames_follow_the_sampling_rule(compiled, tree):
 
 def test_splits_are_identity_disjoint_and_val_comes_from_dev(compiled, tree):
     out, result = compiled
-    rows = data.read_manifest(out)
+    rows = sources.read_manifest(out)
     ids = {s: {r["identity"] for r in rows if r["split"] == s} for s in comp.SPLITS}
     assert ids == {"train": {"id90001", "id90003"}, "val": {"id90002"}, "test": {"id90004"}}
     assert result.summary["shared_identities"] == []
     assert result.summary["splits"]["test"] == {"identities": 1, "clips": 2, "frames": 4}
     assert result.summary["identities"]["id90002"] == {"split": "val", "clips": 2, "frames": 2}
-    assert list(rows[0]) == list(data.MANIFEST_FIELDS)
+    assert list(rows[0]) == list(sources.MANIFEST_FIELDS)
     text = comp.format_summary(result.summary)
     assert "val" in text and "id90004" in text and "WARNING" not in text
 
@@ -158,7 +159,7 @@ def test_rerun_resumes_without_redoing_clips(compiled, tree):
 def test_interval_option_changes_the_sampling(tree, tmp_path):
     result = comp.compile_voxceleb2(tree, tmp_path / "o", interval=5, workers=1, progress=False,
                                     counts={"train": 0, "val": 0, "test": 1})
-    times = [float(r["time_s"]) for r in data.read_manifest(tmp_path / "o")]
+    times = [float(r["time_s"]) for r in sources.read_manifest(tmp_path / "o")]
     assert result.compiled == 1 and times in ([0.0, 5.0, 10.0, 15.0, 20.0], [0.0])
 
 
@@ -196,11 +197,11 @@ def test_resume_after_kill_and_a_truncated_clip(tmp_path, capsys):
                              "--no-progress"], cwd=REPO, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and len(data.read_manifest(out)) < 2:
+    while time.time() < deadline and proc.poll() is None and len(sources.read_manifest(out)) < 2:
         time.sleep(0.002)
     os.killpg(proc.pid, signal.SIGKILL)  # the main process and its workers, mid-run
     proc.wait()
-    first = data.read_manifest(out)
+    first = sources.read_manifest(out)
     stamps = {r["path"]: (out / r["path"]).stat().st_mtime_ns for r in first}
     assert 0 < len(manifest_by_clip(out)) < len(clips) - 1, "the kill should land mid-run"
 
@@ -218,7 +219,7 @@ def test_resume_after_kill_and_a_truncated_clip(tmp_path, capsys):
     for c in clips:
         if c.identity != "id_corrupt":
             assert [float(r["time_s"]) for r in by_clip[(c.identity, c.video, c.utterance)]] == expected_times(c.path)
-    rows = data.read_manifest(out)
+    rows = sources.read_manifest(out)
     assert len({r["path"] for r in rows}) == len(rows)  # no clip written twice
     assert png_files(out) == {r["path"] for r in rows}  # no stray or half-written frame
     assert not list(out.rglob("*.tmp"))
@@ -306,7 +307,7 @@ def celeba_like(tmp_path) -> tuple[Path, Path]:
     src = tmp_path / "img"
     src.mkdir()
     rows = [("image", "identity")]
-    for i, im in enumerate(data.smoke_images(n=12, size=48, seed=3)):
+    for i, im in enumerate(sources.smoke_images(n=12, size=48, seed=3)):
         im.save(src / f"{i:06d}.jpg", quality=90)
         rows.append((f"{i:06d}.jpg", str(i // 2)))
     (src / "999999.jpg").write_text("broken")
@@ -320,7 +321,7 @@ def celeba_like(tmp_path) -> tuple[Path, Path]:
 def test_compile_images_splits_by_identity_losslessly(celeba_like, tmp_path):
     src, ident = celeba_like
     result = comp.compile_images(src, tmp_path / "o", ident, workers=1, progress=False)
-    rows = data.read_manifest(tmp_path / "o")
+    rows = sources.read_manifest(tmp_path / "o")
     assert {s: sorted({r["identity"] for r in rows if r["split"] == s}) for s in comp.SPLITS} == \
         {"train": ["0", "1", "2", "3"], "val": ["4"], "test": ["5"]}
     assert result.compiled == 12 and [Path(s).name for s, _ in result.errors] == ["999999.jpg"]
@@ -336,7 +337,7 @@ def test_compile_images_cli_with_ranges(celeba_like, tmp_path):
     out = tmp_path / "o"
     assert cli.main(["compile-images", str(src), str(out), "--identity-file", str(ident),
                      "--ranges", "train=0-2,test=4-5", "--no-progress", "--workers", "2"]) == 0
-    rows = data.read_manifest(out)
+    rows = sources.read_manifest(out)
     assert sorted({(r["split"], r["identity"]) for r in rows}) == \
         [("test", "4"), ("test", "5"), ("train", "0"), ("train", "1"), ("train", "2")]
 
@@ -344,7 +345,7 @@ def test_compile_images_cli_with_ranges(celeba_like, tmp_path):
 def test_split_image_identities_matches_the_celeba_ranges():
     split = comp.split_image_identities([str(i) for i in range(200)])
     assert {s: [int(i) for i in split if split[i] == s] for s in comp.SPLITS} == \
-        {s: list(r) for s, r in data.CELEBA_SPLITS.items()}
+        {s: list(r) for s, r in sources.CELEBA_SPLITS.items()}
     assert comp.split_image_identities(["b", "a", "c"], (0.8, 0.05, 0.15)) == {"a": "train", "b": "val", "c": "test"}
 
 
@@ -371,16 +372,16 @@ def test_compile_images_needs_an_identity_file(celeba_like, tmp_path, capsys):
 
 def test_voxceleb2_frames_dataset(compiled):
     out, _ = compiled
-    test = data.VoxCeleb2Frames("test", root=out)
+    test = sources.VoxCeleb2Frames("test", root=out)
     assert len(test) == 4 and test.identities == ["id90004"]
     x = test[0]
     assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     assert torch.equal(x, torch.from_numpy(np.array(Image.open(out / test.rows[0]["path"]))).permute(2, 0, 1) / 255)
-    crops = data.VoxCeleb2Frames("train", root=out, crop=32, resize=(48, 48), limit=2, cache=False)
+    crops = sources.VoxCeleb2Frames("train", root=out, crop=32, resize=(48, 48), limit=2, cache=False)
     assert len(crops) == 2 and crops[1].shape == (3, 32, 32) and not crops._cache
-    flipped = data.VoxCeleb2Frames("val", root=out, crop=64)
+    flipped = sources.VoxCeleb2Frames("val", root=out, crop=64)
     random.seed(0)
     seen = {bool(torch.equal(flipped[0], flipped.image(0))) for _ in range(20)}
     assert seen == {True, False}  # the full-size crop is either the frame or its mirror
     with pytest.raises(FileNotFoundError, match="compile-voxceleb2"):
-        data.VoxCeleb2Frames("val", root=out.parent / "nothing")
+        sources.VoxCeleb2Frames("val", root=out.parent / "nothing")

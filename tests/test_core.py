@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 from skimage.metrics import structural_similarity as sk_ssim
 
-from aeutils import checkpoint, config, data, images, metrics
+from aeutils import checkpoint, config, images, metrics
+from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.train import LoopConfig, fit, load_best
 
@@ -112,15 +113,15 @@ def _tiny_fit(run_dir, steps, lr=1e-2):
 
 
 def test_loader_workers_are_capped_by_the_cores(monkeypatch):
-    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert (data.loader_workers(4), data.loader_workers(1), data.loader_workers(0)) == (2, 1, 0)
+    monkeypatch.setattr(sources.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert (sources.loader_workers(4), sources.loader_workers(1), sources.loader_workers(0)) == (2, 1, 0)
 
 
 def test_grouped_batches_never_mix_sizes_and_cover_every_full_batch():
     faces = [torch.zeros(3, 218, 178)] * 7
     frames = [torch.zeros(3, 224, 224)] * 5
     dataset = torch.utils.data.ConcatDataset([faces, frames])
-    sampler = data.GroupedBatches([range(7), range(7, 12)], batch_size=2)
+    sampler = sources.GroupedBatches([range(7), range(7, 12)], batch_size=2)
     batches = list(sampler)
     assert len(batches) == len(sampler) == 3 + 2
     assert all(len(b) == 2 and (max(b) < 7 or min(b) >= 7) for b in batches)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aeutils import cli, config, demo, metrics
+from aeutils import cli, config, metrics
+from aeutils.demo import jobs
 from aeutils.images import sample_faces
 
 SECTIONS = ("compression", "repair", "colorize", "upscale")
@@ -60,8 +61,8 @@ def check_report(out, results, page):
             if job == "compression" and sec["available"]:
                 for group in sec["groups"]:
                     learned, *classical = group["items"][1:]
-                    assert learned["label"] == demo.CODEC
-                    assert [c["label"] for c in classical] == list(demo.CLASSICAL)
+                    assert learned["label"] == jobs.CODEC
+                    assert [c["label"] for c in classical] == list(jobs.CLASSICAL)
                     for c in classical:  # the same file size: at most the face codec's, or flagged
                         assert c["over_budget"] == (c["bytes"] > learned["bytes"])
 
@@ -89,25 +90,25 @@ def test_demo_end_to_end(tmp_path):
 def test_missing_models_are_reported(tmp_path, monkeypatch):
     """With no shipped model at all, the demo still compares the classical codecs and says what is missing."""
     monkeypatch.setattr(config, "WEIGHTS_DIR", tmp_path / "empty")
-    face = demo.prepare(sample_faces()["grace_hopper"], 48)
-    results = demo.run_demo([("hopper", "test", face)], tmp_path / "out", progress=False)
+    face = jobs.prepare(sample_faces()["grace_hopper"], 48)
+    results = jobs.run_demo([("hopper", "test", face)], tmp_path / "out", progress=False)
     sec = results["faces"][0]
     for job, what in [("compression", "compression"), ("repair", "repair"), ("colorize", "colorization"),
                       ("upscale", "upscale")]:
         assert not sec[job]["available"] and f"no shipped {what} model" in sec[job]["note"]
-    assert len(sec["compression"]["groups"]) == len(demo.FALLBACK_BPP)
+    assert len(sec["compression"]["groups"]) == len(jobs.FALLBACK_BPP)
     page = (tmp_path / "out" / "index.html").read_text()
     check_report(tmp_path / "out", results, page)
-    text = demo.summary(results, tmp_path / "out")
+    text = jobs.summary(results, tmp_path / "out")
     assert "no shipped repair model" in text and "not shipped: face-codec" in text
 
 
 def test_prepare_shrinks_and_crops():
     im = Image.new("RGB", (300, 401))
-    assert demo.prepare(im, 192).size == (144, 192)
-    assert demo.prepare(im, 0).size == (296, 400)
+    assert jobs.prepare(im, 192).size == (144, 192)
+    assert jobs.prepare(im, 0).size == (296, 400)
     with pytest.raises(Exception, match="too small"):
-        demo.prepare(Image.new("RGB", (40, 20)), 192)
+        jobs.prepare(Image.new("RGB", (40, 20)), 192)
 
 
 def test_bad_input_through_the_entry_point(tmp_path):

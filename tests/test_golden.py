@@ -5,7 +5,7 @@ face-codec at quality 3 and cae-exp7 from `golden_face()`. A failing test here m
 format or a decoder changed, so files people already have would decode differently or not at all:
 bump `bitstream.VERSION` (keeping a reader for the old version), do not just update the hash. Only
 when a shipped model was replaced on purpose (a new tag: old files are refused by design) are the
-golden files re-made, with `codec.load_codec(name).encode(golden_face(), quality)`.
+golden files re-made, with `coder.load_codec(name).encode(golden_face(), quality)`.
 Encoding runs the analysis transform in float; it gave the same bytes on 1, 2 and 4 threads here,
 so it is pinned too. If only the encode test fails on another CPU while decoding passes, that CPU
 rounded a latent across a boundary: look before changing anything.
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from aeutils import codec, zoo
+from aeutils import zoo
+from aeutils.codec import coder
 from aeutils.images import sample_faces
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -47,7 +48,7 @@ def test_golden_file_decodes_to_the_pinned_pixels(name):
     _, file, file_hash, pixels_hash = CASES[name]
     data = (GOLDEN / file).read_bytes()
     assert sha256(data) == file_hash, "the committed golden file itself changed"
-    c = codec.load_codec(name)
+    c = coder.load_codec(name)
     for threads in (1, 2):
         torch.set_num_threads(threads)
         pixels = np.asarray(c.decode(data))
@@ -57,7 +58,7 @@ def test_golden_file_decodes_to_the_pinned_pixels(name):
 @codecs
 def test_encoding_the_golden_face_writes_the_golden_file(name):
     quality, _, file_hash, _ = CASES[name]
-    c = codec.load_codec(name)
+    c = coder.load_codec(name)
     for threads in (1, 2):
         torch.set_num_threads(threads)
         assert sha256(c.encode(golden_face(), quality)) == file_hash, threads

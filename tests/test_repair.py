@@ -8,11 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import baselines, cli, damage, metrics, repair
-from aeutils.data import smoke_images
+from aeutils import cli, metrics
+from aeutils.benchmark import baselines
+from aeutils.datasets import damage
+from aeutils.datasets.sources import smoke_images
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models.repair import FCDenseNet, UNet, build
+from aeutils.tasks import repair
 
 
 @pytest.fixture(scope="module")

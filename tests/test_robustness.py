@@ -5,10 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import baselines, cli, damage, holes, metrics, photos, repair, robustness, tb
-from aeutils.data import smoke_images
+from aeutils import cli, metrics, tb
+from aeutils.benchmark import baselines, robustness
+from aeutils.datasets import damage, photos
+from aeutils.datasets.sources import smoke_images
 from aeutils.images import jpeg_quality, to_tensor, to_uint8
 from aeutils.models.repair import build
+from aeutils.tasks import holes, repair
 from conftest import needs_celeba
 
 
@@ -192,7 +195,7 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
 
 
 def test_upscale_sweep_scores_every_input_quality():
-    from aeutils import superres
+    from aeutils.tasks import superres
 
     faces = {"s": [to_tensor(smoke_images(1, size=96, seed=2)[0])]}
     res = robustness.upscale_sweep({"srresnet": superres.load_model("sr-x4-srresnet")}, faces, 4,

@@ -18,7 +18,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import bitstream, checkpoint, cli, codec, config, images, zoo
+from aeutils import checkpoint, cli, config, images, zoo
+from aeutils.codec import bitstream, coder
 from aeutils.errors import UserError
 from aeutils.train import LoopConfig, fit
 
@@ -80,7 +81,7 @@ def with_payload(data: bytes, payload: bytes) -> bytes:
 def codecs():
     if not {"face-codec", "cae-exp7"} <= set(zoo.list_names()):
         pytest.skip("the shipped face-codec and cae-exp7 models are needed")
-    return {name: codec.load_codec(name) for name in ("face-codec", "cae-exp7")}
+    return {name: coder.load_codec(name) for name in ("face-codec", "cae-exp7")}
 
 
 @pytest.fixture(scope="module")
@@ -351,9 +352,9 @@ def test_unwritable_formats_are_refused_before_the_work(tmp_path, capsys, monkey
     def no_work(*args, **kwargs):
         raise AssertionError("the work started before the output was checked")
 
-    for module in ("codec", "repair", "colorize", "superres"):
-        monkeypatch.setattr(f"aeutils.{module}.load_{'codec' if module == 'codec' else 'model'}", no_work,
-                            raising=False)
+    for loader in ("aeutils.codec.coder.load_codec", "aeutils.tasks.repair.load_model",
+                   "aeutils.tasks.colorize.load_model", "aeutils.tasks.superres.load_model"):
+        monkeypatch.setattr(loader, no_work, raising=False)
     src = tmp_path / ("in.aez" if command == "decompress" else "in.png")
     face().save(tmp_path / "in.png")
     if command == "decompress":
@@ -396,13 +397,13 @@ def test_bad_paths_are_one_line_errors(aez, tmp_path, capsys, case):
 @shipped
 def test_of_two_writers_the_second_gets_exists(aez, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out.png"
-    real = codec.load_codec
+    real = coder.load_codec
 
     def rival_finishes_first(name):
         out.write_bytes(b"the first result")  # another command wrote the output meanwhile
         return real(name)
 
-    monkeypatch.setattr(codec, "load_codec", rival_finishes_first)
+    monkeypatch.setattr(coder, "load_codec", rival_finishes_first)
     status, err = main_in_process(capsys, "decompress", aez, out)
     assert_one_line(status, err, "exists")
     assert out.read_bytes() == b"the first result"

@@ -10,9 +10,11 @@ import torch
 import torch.nn as nn
 from PIL import Image, ImageFilter
 
-from aeutils import config, data, metrics, superres, zoo
+from aeutils import config, metrics, zoo
+from aeutils.datasets import sources
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models.sr import Discriminator, SRResNet, SubPixelUpsample
+from aeutils.tasks import superres
 from conftest import needs_celeba
 
 
@@ -89,7 +91,7 @@ def test_adversarial_losses_at_chance():
 
 
 class TinyEncoder(nn.Module):
-    """Stands in for aeutils.features' encoder: 4 maps at strides 2, 4, 8, 16."""
+    """Stands in for aeutils.models.features' encoder: 4 maps at strides 2, 4, 8, 16."""
 
     def __init__(self):
         super().__init__()
@@ -105,7 +107,7 @@ class TinyEncoder(nn.Module):
 
 def test_sharpness_measures_rank_blur_below_the_original():
     torch.manual_seed(0)
-    face = data.smoke_images(1, size=96)[0]
+    face = sources.smoke_images(1, size=96)[0]
     ref = np.asarray(face)
     blurred = np.asarray(face.filter(ImageFilter.GaussianBlur(2)))
     enc = TinyEncoder().eval()
@@ -116,7 +118,7 @@ def test_sharpness_measures_rank_blur_below_the_original():
 
 
 def test_measure_compares_methods_on_the_same_images():
-    hrs = [superres.center_crop(to_tensor(im), 64) for im in data.smoke_images(3, size=80)]
+    hrs = [superres.center_crop(to_tensor(im), 64) for im in sources.smoke_images(3, size=80)]
 
     def nearest(lr):
         return torch.nn.functional.interpolate(lr[None], scale_factor=4, mode="nearest")[0]
@@ -181,7 +183,7 @@ def tiny_model(tmp_path):
 @pytest.mark.slow
 def test_cli_upscale_writes_a_4x_image_and_refuses_to_overwrite(tmp_path, tiny_model):
     src = tmp_path / "face.png"
-    data.smoke_images(1, size=40)[0].save(src)
+    sources.smoke_images(1, size=40)[0].save(src)
     out = tmp_path / "big.png"
     r = cli("upscale", src, out, "--model", tiny_model, "--tile", 16, "--no-progress")
     assert r.returncode == 0, r.stderr
@@ -194,7 +196,7 @@ def test_cli_upscale_writes_a_4x_image_and_refuses_to_overwrite(tmp_path, tiny_m
 @pytest.mark.parametrize("case", ["missing", "not_image", "unknown_model", "wrong_scale"])
 def test_cli_upscale_bad_input_is_one_line(tmp_path, tiny_model, case):
     src = tmp_path / "face.png"
-    data.smoke_images(1, size=24)[0].save(src)
+    sources.smoke_images(1, size=24)[0].save(src)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
     args = {"missing": [tmp_path / "nope.png", tmp_path / "o.png", "--model", tiny_model],
@@ -210,7 +212,7 @@ def test_cli_upscale_bad_input_is_one_line(tmp_path, tiny_model, case):
 @pytest.mark.skipif(not (config.WEIGHTS_DIR / "sr-x4-srresnet.pt").is_file(), reason="sr-x4-srresnet not shipped")
 def test_shipped_srresnet_beats_bicubic_on_faces_it_never_saw():
     g = superres.load_model("sr-x4-srresnet")
-    hrs = [superres.center_crop(to_tensor(im), 96) for im in data.smoke_images(4, size=96, seed=5)]
+    hrs = [superres.center_crop(to_tensor(im), 96) for im in sources.smoke_images(4, size=96, seed=5)]
     means, _ = superres.measure({"srresnet": superres.model_method(g), **superres.classical_methods(4)}, hrs, 4)
     assert means["srresnet"]["psnr"] > means["bicubic"]["psnr"]
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aeutils.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample, conv_bn_act
+from aeutils import zoo
+from aeutils.models.layers import ResidualBlock, SubPixelUpsample, TransposedUpsample, conv_bn_act
 
 UPSAMPLERS = {"subpixel": SubPixelUpsample, "transposed": TransposedUpsample}
 
@@ -101,8 +102,6 @@ class CompressiveAutoencoder(nn.Module):
     @classmethod
     def from_shipped(cls, name_or_path: str = "cae-exp7") -> "CompressiveAutoencoder":
         """A shipped model (`weights/<name>.pt`, task "cae") in eval mode on the CPU."""
-        from aeutils import zoo
-
         ck = zoo.load_shipped(name_or_path, task="cae")
         model = cls(**ck["arch"])
         model.load_state_dict(ck["state_dict"])
@@ -138,7 +137,7 @@ class CompressiveAutoencoder(nn.Module):
         y_hat = self.quantizer(y) if self.quantize else y
         return {"x_hat": self.decode(y_hat), "y": y}
 
-    # Fixed-length codes for the bitstream (aeutils/codec.py writes them to files).
+    # Fixed-length codes for the bitstream (aeutils/codec/coder.py writes them to files).
     def _check_inference(self, x: torch.Tensor | None = None) -> None:
         if self.training:
             raise RuntimeError("call model.eval() before coding (batch normalisation must use its statistics)")

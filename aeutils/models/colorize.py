@@ -4,7 +4,7 @@ Two encoders, one decoder, two heads:
 
     L (N,1,H,W) --gray sRGB--> encoder --[f2, f4, f8, f16]--> U-Net decoder --(stride 2)--> head
       encoder "scratch":    ScratchEncoder, trained with the rest (approach 1 of the original)
-      encoder "pretrained": aeutils.features.pretrained_encoder, frozen (approach 2): VGG16 ImageNet
+      encoder "pretrained": aeutils.models.features.pretrained_encoder, frozen (approach 2): VGG16 ImageNet
                             when the user has its weights, else the project's face-codec encoder
       head "regression":     3x3 conv -> ab at stride 2                   (MSE on ab)
       head "classification": 1x1 conv -> logits over Q quantized ab bins  (Zhang et al. 2016,
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aeutils.color import gray_rgb, rgb_to_lab
-from aeutils.layers import ResidualBlock, conv_bn_act
+from aeutils.models.layers import ResidualBlock, conv_bn_act
 
 AB_SCALE = 100.0  # the regression head predicts ab / AB_SCALE
 BIN_GRID = 10.0  # ab quantization step of Zhang et al. 2016
@@ -90,7 +90,7 @@ def classification_loss(logits: torch.Tensor, ab: torch.Tensor, bins: torch.Tens
 
 class ScratchEncoder(nn.Module):
     """Gray sRGB (N, 3, H, W) in [0, 1] -> features at strides 2, 4, 8, 16 (the `FeatureEncoder`
-    interface of `aeutils.features`), trained from scratch: per stage a stride-2 conv and a
+    interface of `aeutils.models.features`), trained from scratch: per stage a stride-2 conv and a
     residual block."""
 
     source = "scratch"

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from aeutils.entropy import FactorizedPrior, gaussian_likelihood
+from aeutils.models.entropy import FactorizedPrior, gaussian_likelihood
 
 # lambda per quality level (MSE on [0, 1] images, loss = lambda * 255^2 * MSE + bpp); the two lowest
 # reach down to about 0.1 bpp on a face

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from aeutils import baselines, damage, metrics
+from aeutils import metrics
+from aeutils.benchmark import baselines
+from aeutils.datasets import damage
 from aeutils.images import to_tensor, to_uint8
 
 # Per damage: baseline -> (knob values tried on validation, restore(im, params, knob)).

@@ -1,6 +1,6 @@
 """Finding the holes of a damaged photo when no mask is given.
 
-Holes (`aeutils.damage`: blocks, squares, grid lines) are pure black, but so are many pixels of
+Holes (`aeutils.datasets.damage`: blocks, squares, grid lines) are pure black, but so are many pixels of
 real photos: dark hair and clothes, the black corners of a rotated news photo, letterbox bars.
 Taking every black pixel as a hole paints over those. A hole differs in two ways: its edge is
 sharp (the pixels around it are not dark), and its shape is the damage's (thin full-length lines,

@@ -1,6 +1,6 @@
 """The demo's outputs for people: a self-contained HTML page and labelled PNG panels.
 
-Both read the demo's result structure (`aeutils.demo.run_demo`): per face, per job, a section
+Both read the demo's result structure (`aeutils.demo.jobs.run_demo`): per face, per job, a section
 {"available", "note", "groups": [{"title", "items": [{"label", "image", "psnr", ...}]}]} whose
 images are PNG files relative to the report folder. The HTML embeds them as data URIs, so
 index.html alone can be mailed or opened anywhere.

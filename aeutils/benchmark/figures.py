@@ -1,4 +1,4 @@
-"""Figures of the codec comparison, drawn only from saved results (`aeutils.compare` JSON files and
+"""Figures of the codec comparison, drawn only from saved results (`aeutils.benchmark.compare` JSON files and
 the face-grid folder), so they can be redrawn and tested without running any codec."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.ticker import FormatStrFormatter, NullFormatter, NullLocator
 
 from aeutils import config
+from aeutils.benchmark.curves import DATASET_TITLES, msssim_db, quality_curve
 
 # The original report's one compression result: 43.4 dB at "compression ratio" 10.66 (2.25 bpp),
 # on its own VoxCeleb2 frames, PSNR of unclamped outputs, rate without its side information.
@@ -57,8 +58,6 @@ def _bpp_axis(ax, lo: float, hi: float) -> None:
 def published_kodak(ref: Path | None = None) -> list[dict]:
     """The CompressAI project's published Kodak curves that are present, as {label, bpp, psnr, ms_ssim}
     (MS-SSIM in dB)."""
-    from aeutils.compare import msssim_db
-
     folder = (ref or reference_dir()) / "compressai-kodak"
     curves = []
     for fname, label in PUBLISHED_KODAK.items():
@@ -93,8 +92,6 @@ def rd_figure(results: list[dict], dataset: str, path: Path, ref: Path | None = 
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-
-    from aeutils.compare import DATASET_TITLES, quality_curve
 
     overlays = published_kodak(ref) if dataset == "kodak" else ebrahimi2004(ref) if dataset == "voxceleb2" else []
     colors = _colors(results)
@@ -138,8 +135,6 @@ def rd_figure(results: list[dict], dataset: str, path: Path, ref: Path | None = 
 
 def _autoscale_y(ax, results: list[dict], key: str) -> None:
     """Fit the y range to the measured curves (overlays may extend beyond them)."""
-    from aeutils.compare import quality_curve
-
     ys = [y for r in results for y in quality_curve(r, key)]
     lo, hi = min(ys), max(ys)
     pad = 0.05 * (hi - lo or 1)

@@ -2,8 +2,8 @@
 
 A codec here is anything with `name`, `description`, `qualities` (its sweep points, in increasing
 rate order), `encode(im, quality) -> bytes` (the WHOLE file, headers included) and
-`decode(bytes) -> PIL RGB image`. The learned codecs (`aeutils.codec.learned_codecs`) follow the
-same protocol, so `aeutils.compare` sweeps both the same way.
+`decode(bytes) -> PIL RGB image`. The learned codecs (`aeutils.codec.coder.learned_codecs`) follow the
+same protocol, so `aeutils.benchmark.compare` sweeps both the same way.
 
 Every coder runs on one thread: AVIF and JPEG XL are told so (`max_threads=1`, `numthreads=1`);
 Pillow's JPEG, JPEG 2000 (OpenJPEG) and WebP coders are single-threaded as Pillow calls them.
@@ -22,7 +22,7 @@ from aeutils.images import to_rgb
 
 @runtime_checkable
 class Codec(Protocol):
-    """What `aeutils.compare` needs of a codec (classical or learned)."""
+    """What `aeutils.benchmark.compare` needs of a codec (classical or learned)."""
 
     name: str
     description: str

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from aeutils import checkpoint, config, zoo
 from aeutils.errors import UserError
+from aeutils.models.hyperprior import MeanScaleHyperprior
 
 VGG16_FILE = "vgg16-397923af.pth"  # torchvision's ImageNet VGG16 weights
 FACE_ENCODER = "face-encoder"
@@ -60,8 +61,6 @@ def _vgg16_encoder() -> FeatureEncoder:
 
 
 def _face_encoder() -> FeatureEncoder:
-    from aeutils.models.hyperprior import MeanScaleHyperprior
-
     ck = zoo.load_shipped(FACE_ENCODER, task="features")
     model = MeanScaleHyperprior(N=ck["arch"]["N"], M=ck["arch"]["M"], levels=1)
     model.g_a.load_state_dict(ck["state_dict"])
@@ -87,9 +86,6 @@ def pretrained_encoder(source: str = "auto") -> FeatureEncoder:
 def export_face_encoder(codec_checkpoint: str | Path, path: str | Path | None = None) -> None:
     """Ship the analysis transform g_a of a trained codec (a `best.pt` of `aeutils train codec`)
     as the face feature encoder."""
-    from aeutils import checkpoint
-    from aeutils.models.hyperprior import MeanScaleHyperprior
-
     ck = checkpoint.load(codec_checkpoint)
     hp = ck["hparams"]
     if hp.get("res_blocks"):  # the stages above index the plain 7-layer analysis transform

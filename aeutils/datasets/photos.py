@@ -20,7 +20,7 @@ from PIL import Image, ImageEnhance
 from torch.utils.data import Dataset
 
 from aeutils import config
-from aeutils.data import FaceImages, VoxCeleb2Frames, face_split, image_files, smoke_images
+from aeutils.datasets.sources import FaceImages, VoxCeleb2Frames, face_split, image_files, smoke_images
 
 # VoxCeleb2 frames sampled throughout every clip (one a second), compiled by
 # `aeutils compile-voxceleb2 ../shared/data/voxceleb2 data/voxceleb2-dense --interval 1`.

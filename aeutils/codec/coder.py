@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from aeutils import batch, bitstream, zoo
-from aeutils.entropy import SCALE_TABLE, gaussian_tables
+from aeutils import batch, zoo
+from aeutils.codec import bitstream
 from aeutils.errors import UserError
 from aeutils.images import (
     atomic_write_bytes,
@@ -45,7 +45,10 @@ from aeutils.images import (
     to_image,
     to_uint8_tensor,
 )
+from aeutils.models.cae import CompressiveAutoencoder
+from aeutils.models.entropy import SCALE_TABLE, gaussian_tables
 from aeutils.models.hyperprior import MeanScaleHyperprior
+from aeutils.options import add_command
 from aeutils.tiles import tiled
 
 FRAC_ACT, FRAC_W = 8, 12  # fixed-point fractional bits of activations and weights (hyper-synthesis)
@@ -106,6 +109,15 @@ class LearnedCodec:
     """What both kinds of shipped codec share: decoding a whole file after checking it is theirs."""
 
     kind = "learned"
+    network: type  # the model class a shipped file of this kind rebuilds
+
+    def __init__(self, ck: dict):
+        """The shipped network in eval mode, and the tag of its weights that every file it writes carries."""
+        self.name = ck["name"]
+        self.model = self.network(**ck["arch"]).eval()
+        self.model.load_state_dict(ck["state_dict"])
+        self.tag = model_tag(self.model.state_dict())
+        self.metrics = ck.get("metrics", {})
 
     @torch.no_grad()
     def decode(self, data: bytes) -> Image.Image:
@@ -124,15 +136,12 @@ class FaceCodec(LearnedCodec):
     """A shipped entropy-coded model (mean-scale hyperprior), ready to code files."""
 
     payload_kind = bitstream.ENTROPY_CODED
+    network = MeanScaleHyperprior
 
     def __init__(self, ck: dict):
-        self.name = ck["name"]
-        self.model = MeanScaleHyperprior(**ck["arch"]).eval()
-        self.model.load_state_dict(ck["state_dict"])
-        self.tag = model_tag(self.model.state_dict())
+        super().__init__(ck)
         self.tables = ck["tables"]
         self.levels = ck["arch"]["levels"]
-        self.metrics = ck.get("metrics", {})
         self.qualities = list(range(1, self.levels + 1))
         self.description = (f"learned face codec {self.name}: mean-scale hyperprior, "
                             f"{self.levels} quality levels, ANS-coded")
@@ -295,18 +304,13 @@ class FixedLengthCodec(LearnedCodec):
     `num_bits` bits, plus float16 per-channel min/max as side information; no entropy coding."""
 
     payload_kind = bitstream.FIXED_LENGTH
+    network = CompressiveAutoencoder
 
     def __init__(self, ck: dict):
-        from aeutils.models.cae import CompressiveAutoencoder
-
-        self.name = ck["name"]
-        self.model = CompressiveAutoencoder(**ck["arch"]).eval()
-        self.model.load_state_dict(ck["state_dict"])
-        self.tag = model_tag(self.model.state_dict())
+        super().__init__(ck)
         self.bits = int(ck["arch"]["num_bits"])
         self.channels = int(ck["arch"]["hidden_state_num_channels"])
         self.stride = 8
-        self.metrics = ck.get("metrics", {})
         self.qualities = [self.bits]
         self.description = (f"{self.name}: compressive autoencoder, {self.channels} latent channels at 1/8, "
                             f"{self.bits}-bit fixed-length codes, no entropy coding")
@@ -393,7 +397,7 @@ def decompress_file(src: str | Path, dst: str | Path, load=load_codec, exclusive
 
 
 def register(sub) -> None:
-    p = batch.add_parser(sub, "compress", ".aez", help="compress an image into a learned-codec file",
+    p = batch.add_parser(sub, "compress", ".aez",
                          description="Compress an image with a shipped learned codec. Any RGB, gray, "
                          "palette or RGBA image; EXIF orientation is applied.")
     p.add_argument("--model", default=DEFAULT_CODEC,
@@ -401,12 +405,12 @@ def register(sub) -> None:
     p.add_argument("--quality", type=int, default=6, help="rate point: 1 (smallest) .. 10 (best) for the face codec")
     p.set_defaults(func=_run_compress)
 
-    p = batch.add_parser(sub, "decompress", ".png", help="decode a learned-codec file to an image",
+    p = batch.add_parser(sub, "decompress", ".png",
                          description="Decode a file written by `aeutils compress` (PNG unless the output's "
                          "extension names another format).")
     p.set_defaults(func=_run_decompress)
 
-    p = sub.add_parser("models", help="list the shipped models and what they reach",
+    p = add_command(sub, "models",
                        description="List the models in weights/ with their task and measured numbers.")
     p.set_defaults(func=_run_models)
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
-from aeutils import config, data, zoo
-from aeutils.cli import OneLineParser, positive_float, positive_int
+from aeutils import config, zoo
+from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import pad_to_multiple, to_uint8
 from aeutils.metrics import psnr
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
+from aeutils.options import OneLineParser, add_training_options, positive_float, positive_int
 from aeutils.train import LoopConfig, fit
 
 # hparams per profile (crop 0: whole faces); `paper` follows Balle et al. / Minnen et al. (N=192
@@ -82,11 +83,7 @@ def build_model(hp: dict) -> MeanScaleHyperprior:
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train codec", description=__doc__)
-    p.add_argument("--profile", default=None)
-    p.add_argument("--run-dir", default=None, help="default: runs/codec-<profile>")
-    p.add_argument("--steps", type=positive_int, default=None)
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
-    p.add_argument("--threads", type=positive_int, default=1)
+    add_training_options(p, run_dir="runs/codec-<profile>")
     p.add_argument("--lr", type=positive_float, default=None)
     p.add_argument("--crop", type=int, default=None, help="training crop side, a multiple of 64; 0 trains on "
                    "whole CelebA faces padded as the coder pads them (no video frames: their size differs)")
@@ -96,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
                    "one with fewer quality levels or without residual blocks is grown (load_grown)")
     p.add_argument("--res-blocks", action="store_true", help="add residual blocks to both transforms (the cpu "
                    "profile has them; an --init model without them grows them, starting as it was)")
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
     hp = dict(PROFILES[profile])
@@ -113,21 +109,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     run_dir = args.run_dir or config.RUNS_DIR / f"codec-{profile}"
 
-    faces = data.face_split("train", profile, crop=hp["crop"] or None)
+    faces = sources.face_split("train", profile, crop=hp["crop"] or None)
     groups = [range(len(faces))]
     train = faces
-    val = data.face_split("val", profile, limit=hp["val_images"])
+    val = sources.face_split("val", profile, limit=hp["val_images"])
     val_images = [val[i] for i in range(len(val))]
-    if profile != "smoke" and data.read_manifest(data.VOXCELEB2_FRAMES, "train"):
+    if profile != "smoke" and sources.read_manifest(sources.VOXCELEB2_FRAMES, "train"):
         # video frames are few (274 here): seen 4 times per epoch, about a fifth of what it trains on;
         # batches stay within a source, whose sizes differ (a crop is at most the image's short side)
-        frames = data.VoxCeleb2Frames("train", crop=hp["crop"] or None)
+        frames = sources.VoxCeleb2Frames("train", crop=hp["crop"] or None)
         train = ConcatDataset([faces] + [frames] * 4)
         groups = [range(len(faces)), range(len(faces), len(train))]
-        val_frames = data.VoxCeleb2Frames("val")
+        val_frames = sources.VoxCeleb2Frames("val")
         firsts = [i for i, r in enumerate(val_frames.rows) if float(r["time_s"]) == 0.0][:hp["val_frames"]]
         val_images += [val_frames[i] for i in firsts]
-    loader = DataLoader(train, batch_sampler=data.GroupedBatches(groups, hp["batch_size"]))
+    loader = DataLoader(train, batch_sampler=sources.GroupedBatches(groups, hp["batch_size"]))
     lambdas = torch.tensor(DEFAULT_LAMBDAS)
     model = build_model(hp)
     if args.init and not (Path(run_dir) / "last.pt").exists():

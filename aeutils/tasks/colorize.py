@@ -24,12 +24,14 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import batch, config, data, metrics, zoo
-from aeutils.cli import OneLineParser, positive_float, positive_int
+from aeutils import batch, config, metrics, zoo
 from aeutils.color import combine, rgb_to_lab
+from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, save_image, to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
+from aeutils.models.features import pretrained_encoder
+from aeutils.options import OneLineParser, add_training_options
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit, load_best
 
@@ -37,7 +39,7 @@ TASK = "colorize"
 DEFAULT_MODEL = "colorize-faces"
 
 # name -> (encoder, head). "pretrained" is VGG16 ImageNet when the user has its weights, else the
-# project's face-codec encoder (aeutils.features.pretrained_encoder).
+# project's face-codec encoder (aeutils.models.features.pretrained_encoder).
 APPROACHES = {
     "scratch": ("scratch", "regression"),
     "pretrained": ("pretrained", "regression"),
@@ -81,17 +83,15 @@ def default_run_dir(approach: str, profile: str) -> Path:
     return config.RUNS_DIR / "colorize" / profile / approach
 
 
-def faces(split: str, profile: str, crop: int | None = None, limit: int | None = None) -> data.FaceImages:
+def faces(split: str, profile: str, crop: int | None = None, limit: int | None = None) -> sources.FaceImages:
     hp = HPARAMS[profile]
-    return data.face_split(split, profile, crop=crop, limit=limit, resize=hp["size"])
+    return sources.face_split(split, profile, crop=crop, limit=limit, resize=hp["size"])
 
 
 def build(arch: dict) -> Colorizer:
     """A Colorizer from its architecture dict (what a checkpoint or shipped file records)."""
     encoder = arch["encoder"]
     if encoder != "scratch":
-        from aeutils.features import pretrained_encoder
-
         source = {"vgg16-imagenet": "vgg16", "face-codec-encoder": "face"}.get(encoder, encoder)
         encoder = pretrained_encoder(source=source)
     return Colorizer(encoder, arch["head"], tuple(arch["enc_channels"]), tuple(arch["widths"]))
@@ -104,14 +104,12 @@ def make_arch(approach: str, profile: str, encoder_source: str = "auto") -> dict
         raise UserError(f"unknown approach {approach!r}; choose from {', '.join(APPROACHES)}")
     encoder, head = APPROACHES[approach]
     if encoder == "pretrained":
-        from aeutils.features import pretrained_encoder
-
         encoder = pretrained_encoder(source=encoder_source).source
     hp = HPARAMS[profile]
     return {"encoder": encoder, "head": head, "enc_channels": list(hp["enc_channels"]), "widths": list(hp["widths"])}
 
 
-def ab_statistics(images: data.FaceImages, bins: torch.Tensor | None = None,
+def ab_statistics(images: sources.FaceImages, bins: torch.Tensor | None = None,
                   limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Mean ab (2,) over the pixels of (whole, uncropped) training images, the "mean ab" baseline,
     and the count of pixels per ab bin (Q,) when `bins` are given (for class rebalancing)."""
@@ -335,17 +333,12 @@ def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train colorize", description="Train a face colorizer (L -> ab).")
     p.add_argument("--approach", choices=list(APPROACHES), default="scratch-classify")
-    p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--run-dir", default=None, help="default runs/colorize/<profile>/<approach>")
-    p.add_argument("--steps", type=positive_int, default=None, help="default: the profile's")
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
+    add_training_options(p, run_dir="runs/colorize/<profile>/<approach>")
     p.add_argument("--encoder-source", choices=["auto", "vgg16", "face"], default="auto",
                    help="pretrained encoder: VGG16 ImageNet (needs its weights in $TORCH_HOME) or the face codec's")
     p.add_argument("--ship", metavar="NAME", default=None,
                    help="after training, evaluate on the test identities once and write weights/NAME.pt")
     p.add_argument("--force", action="store_true", help="let --ship replace an existing weights/NAME.pt")
-    p.add_argument("--threads", type=positive_int, default=1)
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     profile = config.get_profile(args.profile)
@@ -372,7 +365,7 @@ def kodak_images(limit: int | None = None, max_side: int | None = None) -> list[
     if not folder.is_dir():
         return []
     out = []
-    for path in data.image_files(folder)[:limit]:
+    for path in sources.image_files(folder)[:limit]:
         im = load_rgb(path)
         if max_side and max(im.size) > max_side:
             im.thumbnail((max_side, max_side), Image.BICUBIC)
@@ -462,7 +455,7 @@ def colorize_image(model: Colorizer, im: Image.Image, work_side: int | None = WO
 
 
 def register(sub) -> None:
-    p = batch.add_parser(sub, "colorize", ".png", help="colorize a (grayscale) face image",
+    p = batch.add_parser(sub, "colorize", ".png",
                          description="Colorize an image with a shipped model: the output keeps the input's "
                                      "lightness (CIE Lab L) and gets predicted chroma (ab). A colour input is "
                                      "accepted; only its lightness is used. Large images get their ab from a "

@@ -31,9 +31,11 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from aeutils import config, damage, metrics
+from aeutils import config, metrics
+from aeutils.datasets import damage
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb, sample_faces, save_image, to_tensor, to_uint8
+from aeutils.options import add_command
 
 CODEC = "face-codec"
 CODEC_QUALITIES = (1, 5, 10)  # of the face codec's 1..10: its lowest, a middle and its highest rate
@@ -136,21 +138,21 @@ class Models:
     @staticmethod
     def _load(name: str):
         if name == CODEC:
-            from aeutils.codec import load_codec
+            from aeutils.codec.coder import load_codec
             return load_codec(name)
         if name.startswith("repair-"):
-            from aeutils.repair import load_model
+            from aeutils.tasks.repair import load_model
             return load_model(name)[0]
         if name == COLORIZE:
-            from aeutils.colorize import load_model
+            from aeutils.tasks.colorize import load_model
             return load_model(name)
-        from aeutils.superres import load_model
+        from aeutils.tasks.superres import load_model
         return load_model(name)
 
 
 def model_table() -> dict[str, dict]:
     """The demo's models and every other shipped file: shipped? model card? used here?"""
-    from aeutils.repair import model_for
+    from aeutils.tasks.repair import model_for
 
     used = (CODEC, *(model_for(kind) for kind in DAMAGES), COLORIZE, *UPSCALE)
     others = sorted(p.stem for p in config.WEIGHTS_DIR.glob("*.pt") if p.stem not in used)
@@ -164,8 +166,8 @@ def missing(name: str, what: str) -> str:
 
 def compression(im: Image.Image, w: Writer, models: Models) -> dict:
     """The face codec at CODEC_QUALITIES and each classical codec at (at most) the same file size."""
-    from aeutils.classical import classical_codecs
-    from aeutils.compare import at_size, measure, select_codecs
+    from aeutils.benchmark.classical import classical_codecs
+    from aeutils.benchmark.compare import at_size, measure, select_codecs
 
     classical = select_codecs(",".join(CLASSICAL), classical_codecs())
     codec = models.get(CODEC)
@@ -214,8 +216,8 @@ def _setting(name: str, quality) -> str:
 
 def repair(im: Image.Image, w: Writer, models: Models) -> dict:
     """Each of DAMAGES on a seeded copy: the damaged input, the repair model and a classical baseline."""
-    from aeutils import baselines
-    from aeutils.repair import model_for, repair_known
+    from aeutils.benchmark import baselines
+    from aeutils.tasks.repair import model_for, repair_known
 
     if not any(shipped(model_for(kind)) for kind in DAMAGES):
         return {"available": False, "note": missing(REPAIR, "repair"), "groups": []}
@@ -247,7 +249,7 @@ def repair(im: Image.Image, w: Writer, models: Models) -> dict:
 
 def colorize(im: Image.Image, w: Writer, models: Models) -> dict:
     """A grayscale copy with the face's own CIE Lab lightness, colorized by the shipped model."""
-    from aeutils.colorize import colorize_image, colorize_tensor
+    from aeutils.tasks.colorize import colorize_image, colorize_tensor
 
     model = models.get(COLORIZE)
     if model is None:
@@ -267,8 +269,8 @@ def colorize(im: Image.Image, w: Writer, models: Models) -> dict:
 
 def upscale(im: Image.Image, w: Writer, models: Models) -> dict:
     """A copy downsampled x4 (antialiased bicubic, 8-bit), enlarged back by bicubic and the SR models."""
-    from aeutils import baselines
-    from aeutils.superres import downscale, upscale_tiled
+    from aeutils.benchmark import baselines
+    from aeutils.tasks.superres import downscale, upscale_tiled
 
     names = [n for n in UPSCALE if models.get(n) is not None]
     if not names:
@@ -293,14 +295,14 @@ def upscale(im: Image.Image, w: Writer, models: Models) -> dict:
 
 # ------------------------------------------------------------------------------------------- run
 def machine() -> str:
-    from aeutils.compare import machine as cpu_line
+    from aeutils.benchmark.compare import machine as cpu_line
 
     return cpu_line().split(";")[0]
 
 
 def run_demo(faces: list[tuple[str, str, Image.Image]], out: Path, progress: bool = True) -> dict:
     """Every job on every face; writes the images, panels, results.json and index.html under `out`."""
-    from aeutils import report
+    from aeutils.demo import page
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -317,7 +319,7 @@ def run_demo(faces: list[tuple[str, str, Image.Image]], out: Path, progress: boo
                 for job, fn in jobs.items():
                     bar.set_postfix_str(f"{name}: {job}")
                     face[job] = fn(im, w, models)
-                    face[job]["panel"] = report.write_panel(face[job], out, f"{name}_{job}.png")
+                    face[job]["panel"] = page.write_panel(face[job], out, f"{name}_{job}.png")
                     bar.update()
                 results["faces"].append(face)
     finally:
@@ -326,7 +328,7 @@ def run_demo(faces: list[tuple[str, str, Image.Image]], out: Path, progress: boo
                 "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                 "models": model_table()}
     atomic_write_bytes(out / "results.json", (json.dumps(results, indent=1) + "\n").encode())
-    report.write_html(results, out / "index.html")
+    page.write_html(results, out / "index.html")
     return results
 
 
@@ -374,7 +376,7 @@ def summary(results: dict, out: Path) -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run every shipped model on faces and write an HTML report",
+    p = add_command(sub, "demo",
                        description="Compress, repair, colorize and upscale faces with the shipped models beside "
                                    "classical methods, and write a self-contained HTML report with the measured "
                                    "numbers. Without IMAGES it uses two face photographs that installed packages "

@@ -36,9 +36,10 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from aeutils.data import IMAGE_SUFFIXES, MANIFEST_FIELDS, read_manifest
+from aeutils.datasets.sources import IMAGE_SUFFIXES, MANIFEST_FIELDS, read_manifest
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb
+from aeutils.options import add_command
 
 PARTITIONS = ("dev", "test")
 SPLITS = ("train", "val", "test")
@@ -573,7 +574,7 @@ def _common_options(p) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compile-voxceleb2", help="sample face frames from VoxCeleb2 clips into PNGs + manifest",
+    p = add_command(sub, "compile-voxceleb2",
                        description="Sample the first frame and one more every --interval seconds of "
                                    "randomly chosen VoxCeleb2 utterances into lossless PNGs and a "
                                    "manifest.csv, identity-disjoint train/val (from dev) and test (from test). "
@@ -591,7 +592,7 @@ def register(sub) -> None:
     _common_options(p)
     p.set_defaults(func=run_voxceleb2)
 
-    p = sub.add_parser("compile-images", help="re-encode a folder of face images (CelebA) into PNGs + manifest",
+    p = add_command(sub, "compile-images",
                        description="Re-encode the images of SRC listed in --identity-file losslessly to "
                                    "PNG under OUT with a manifest.csv, split by identity.")
     p.add_argument("src", help="folder of images (e.g. img_align_celeba)")

@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from aeutils.data import smoke_images
+from aeutils.datasets.sources import smoke_images
 
 # partition -> identity -> video -> {utterance: seconds}; durations chosen so the 10 s rule keeps
 # 1, 2 and 3 frames from different clips.

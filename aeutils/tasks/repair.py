@@ -13,7 +13,6 @@ refines that fill, and known pixels are kept: only holes are replaced by the mod
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import random
@@ -28,12 +27,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import baselines, batch, config, damage, holes, metrics, photos, robustness, train, zoo
-from aeutils.cli import OneLineParser, positive_float, positive_int
-from aeutils.data import FaceImages, face_split
+from aeutils import batch, config, metrics, train, zoo
+from aeutils.benchmark import baselines, robustness
+from aeutils.datasets import damage, photos
+from aeutils.datasets.sources import FaceImages, face_split
 from aeutils.errors import UserError
 from aeutils.images import check_output, jpeg_quality, open_image, save_image, to_rgb, to_uint8
 from aeutils.models.repair import build
+from aeutils.options import OneLineParser, add_training_options, jpeg_quality_option, positive_float
+from aeutils.tasks import holes
 from aeutils.tiles import tiled
 
 # Architectures of the study, per profile. `paper` is the original's scale (FC-DenseNet-103);
@@ -358,7 +360,7 @@ def example_figure(results: dict, methods: list[str], path: Path | None = None, 
 
 
 def damage_figure(x: torch.Tensor, seed: int = 0, path: Path | None = None):
-    """One face under every damage kind (the seeded transforms of `aeutils.damage`)."""
+    """One face under every damage kind (the seeded transforms of `aeutils.datasets.damage`)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(damage.KINDS) + 1, figsize=(1.5 * (len(damage.KINDS) + 1), 2.1))
@@ -560,25 +562,20 @@ def specialist_models(profile: str, progress: bool = False) -> tuple[dict[str, n
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train repair", description="Train a damage-repair model.")
-    p.add_argument("--profile", default=None, help="smoke | cpu | paper (default: $AEUTILS_PROFILE or cpu)")
+    add_training_options(p, run_dir="runs/repair-ARCH-DAMAGE-PROFILE, runs/repair-wide-DAMAGE-PROFILE with "
+                         "--strengths wide")
     p.add_argument("--arch", choices=list(MODELS), default="unet")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
                    help="the damage to train on; blind = a random kind per image")
     p.add_argument("--strengths", choices=["study", "wide"], default="study",
                    help="study: the original's damage ranges and aligned faces (notebook 09); wide: every "
                    f"strength from none to heavy on photo-like crops ({', '.join(damage.WIDE)} only)")
-    p.add_argument("--run-dir", type=Path, default=None, help="default runs/repair-ARCH-DAMAGE-PROFILE "
-                   "(runs/repair-wide-DAMAGE-PROFILE with --strengths wide)")
-    p.add_argument("--steps", type=positive_int, default=None)
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
-    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--init", default=None, help="start from a shipped repair model of the same architecture "
                    "(name or .pt), e.g. repair-blind to specialise it on one damage")
     p.add_argument("--ship", type=Path, default=None, help="after training, write the best model here "
                    "(a weights/*.pt file; the model card is written separately)")
     p.add_argument("--force", action="store_true", help="let --ship replace an existing file")
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
     if args.ship:
@@ -632,7 +629,7 @@ def model_card(weights: Path, results: dict, name: str) -> str:
         start = "`" + ck["init"] + "`" if ck.get("init") else "a random initialisation"
         what = (f"Damage-repair model of notebook 09 specialised on **{kind}**: `aeutils repair --damage {kind}` "
                 f"uses it.\nStarted from {start} and trained on this damage alone.")
-        drawn = f"{kind} (seeded strengths as in `aeutils/damage.py`)"
+        drawn = f"{kind} (seeded strengths as in `aeutils/datasets/damage.py`)"
         shown = dict(results, table={kind: results["table"][kind]})
     return f"""# {weights.stem}
 
@@ -671,7 +668,7 @@ PSNR inside the holes only (damages with holes):
 {markdown_table(shown, [name], key="psnr_hole")}
 
 Limits: trained briefly on a CPU; faces only (aligned, roughly 178x218); damage strengths outside
-the training ranges (see `aeutils/damage.py`) are untested.
+the training ranges (see `aeutils/datasets/damage.py`) are untested.
 """
 
 
@@ -711,7 +708,7 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
 - Input: {ck.get("inputs", INPUTS)}. Output: repaired RGB. Any image size, in tiles.
 - Training data: CelebA aligned faces, identities 0-159 (4,800 images), and VoxCeleb2 dev-identity
   frames sampled once a second throughout every clip (`data/voxceleb2-dense`), as {hp["crop"]}x{hp["crop"]}
-  photo-like crops (`aeutils.photos.PhotoCrops`: downscaled 0.5-1x, anywhere in the image, flipped,
+  photo-like crops (`aeutils.datasets.photos.PhotoCrops`: downscaled 0.5-1x, anywhere in the image, flipped,
   brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
   40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
 - Checkpoint chosen on a sweep over every strength on three validation sources (CelebA identities
@@ -744,7 +741,7 @@ and the damaged input's own shift; cells short of their due gain
 
 # --- command line ---------------------------------------------------------------------------
 def register(sub) -> None:
-    p = batch.add_parser(sub, "repair", ".png", help="repair a damaged face image (noise, holes, mosaic, blur, JPEG)",
+    p = batch.add_parser(sub, "repair", ".png",
                          description="Repair a damaged image with a shipped pyramidal autoencoder. Large "
                          "images are processed in tiles.")
     p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
@@ -754,19 +751,13 @@ def register(sub) -> None:
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
                    f"if shipped, else {SHIPPED})")
-    p.add_argument("--strength", type=quality, default=None, metavar="QUALITY",
+    p.add_argument("--strength", type=jpeg_quality_option, default=None, metavar="QUALITY",
                    help="with --damage jpeg: the quality (1-100) the photo was saved at, if it is no longer the "
                    "JPEG file that says so (default: read from the file; a lossless file counts as never "
                    "compressed and comes back unchanged)")
     p.add_argument("--tile", type=int, default=256, help="tile side in pixels (bounds memory)")
     p.set_defaults(func=run)
 
-
-def quality(text: str) -> int:
-    q = positive_int(text)
-    if q > 100:
-        raise argparse.ArgumentTypeError(f"a JPEG quality is 1-100, not {q}")
-    return q
 
 
 def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:

@@ -27,13 +27,23 @@ import numpy as np
 from PIL import Image
 
 from aeutils import config
+from aeutils.benchmark import figures
+from aeutils.benchmark.classical import classical_codecs
+from aeutils.benchmark.curves import DATASET_TITLES, quality_curve
+from aeutils.codec.coder import learned_codecs
+from aeutils.datasets.sources import (
+    celeba_files,
+    have_celeba,
+    image_files,
+    smoke_images,
+    voxceleb2_test_frames,
+)
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb, save_image
 from aeutils.metrics import bd_rate, bpp, psnr, ssim_and_ms_ssim
+from aeutils.options import add_command
 
 DATASETS = ("voxceleb2", "celeba", "kodak", "faces")
-DATASET_TITLES = {"voxceleb2": "VoxCeleb2 test identity", "celeba": "CelebA test identities",
-                  "kodak": "Kodak", "faces": "fixture faces"}
 # How many images the committed benchmark takes (None: all); bounds the CPU time of CelebA.
 DEFAULT_LIMITS = {"voxceleb2": None, "celeba": 100, "kodak": None, "faces": 3}
 FIXTURE_SIZE = 96
@@ -46,15 +56,7 @@ TIME_KEYS = ("encode_ms", "decode_ms", "encode_wall_ms", "decode_wall_ms")
 
 # ----------------------------------------------------------------------------------------- codecs
 def all_codecs() -> list:
-    """The classical codecs plus the project's learned ones (when `aeutils.codec` is present)."""
-    from aeutils.classical import classical_codecs
-
-    try:
-        from aeutils.codec import learned_codecs
-    except ModuleNotFoundError as e:
-        if e.name != "aeutils.codec":
-            raise
-        return classical_codecs()
+    """The classical codecs plus the project's learned ones (every shipped model)."""
     return classical_codecs() + list(learned_codecs())
 
 
@@ -72,24 +74,9 @@ def select_codecs(names: str | None, codecs: list | None = None) -> list:
 
 
 # --------------------------------------------------------------------------------------- datasets
-def voxceleb2_test_frames(frames_dir: Path | None = None) -> list[Path]:
-    """The first frame (time 0) of every test-split clip in a compiled VoxCeleb2 frame folder
-    (`aeutils compile-voxceleb2`; default data/voxceleb2-frames)."""
-    from aeutils.data import VOXCELEB2_FRAMES, read_manifest
-
-    frames_dir = Path(frames_dir or VOXCELEB2_FRAMES)
-    rows = [r for r in read_manifest(frames_dir, "test") if float(r["time_s"]) == 0.0]
-    if not rows:
-        raise UserError(f"no VoxCeleb2 test frames at {frames_dir} (run `aeutils compile-voxceleb2` first)")
-    rows.sort(key=lambda r: (r["identity"], r["video"], r["utterance"]))
-    return [frames_dir / r["path"] for r in rows]
-
-
 def dataset_images(name: str, limit: int | None = None,
                    frames_dir: Path | None = None) -> list[tuple[str, Image.Image]]:
     """(id, RGB image) pairs of a named dataset or of a folder of images, at native size."""
-    from aeutils.data import celeba_files, have_celeba, image_files, smoke_images
-
     if name == "faces":
         ims = smoke_images(n=limit or DEFAULT_LIMITS["faces"], size=FIXTURE_SIZE, seed=2)
         return [(f"face{i}", im) for i, im in enumerate(ims)]
@@ -209,8 +196,6 @@ def load_results(out: Path, dataset: str) -> list[dict]:
             results.append(check_result(json.loads(p.read_text()), str(p)))
         except json.JSONDecodeError:
             raise UserError(f"{p}: not valid JSON") from None
-    from aeutils.classical import classical_codecs
-
     order = {c.name: i for i, c in enumerate(classical_codecs())}
     return sorted(results, key=lambda r: (r.get("kind") != "classical", order.get(r["name"], len(order)), r["name"]))
 
@@ -232,17 +217,6 @@ def psnr_at(result: dict, rate: float) -> float | None:
     if not r[0] <= rate <= r[-1]:
         return None
     return float(np.interp(np.log(rate), np.log(r), p))
-
-
-def msssim_db(values) -> list[float]:
-    """MS-SSIM on the decibel scale the field plots, -10 log10(1 - MS-SSIM) (spreads values near 1)."""
-    return [float(-10 * np.log10(max(1 - v, 1e-10))) for v in values]
-
-
-def quality_curve(result: dict, metric: str = "psnr") -> list[float]:
-    """A result's quality values: PSNR (dB), or (metric "ms_ssim") MS-SSIM in dB."""
-    res = result["results"]
-    return list(res["psnr"]) if metric == "psnr" else msssim_db(res.get("ms_ssim") or res["ssim"])
 
 
 def bd_rate_of(anchor: dict, test: dict, metric: str = "psnr") -> float | None:
@@ -384,17 +358,15 @@ def output_files(out: Path, datasets: list[str]) -> list[Path]:
 
 def draw(out: Path, datasets: list[str] | None = None) -> dict[str, list[dict]]:
     """Draw every figure and table from the JSON files under `out`; returns the results read."""
-    from aeutils import plots
-
     datasets = datasets or saved_datasets(out)
     by_dataset = {d: load_results(out, d) for d in datasets}
     by_dataset = {d: r for d, r in by_dataset.items() if r}
     if not by_dataset:
         raise UserError(f"no codec results under {out}")
     for d, results in by_dataset.items():
-        plots.rd_figure(results, d, Path(out) / f"rd_{d}.png")
+        figures.rd_figure(results, d, Path(out) / f"rd_{d}.png")
     if (Path(out) / GRID_DIR / "grid.json").is_file():
-        plots.face_grid(Path(out) / GRID_DIR, Path(out) / "face_grid.png")
+        figures.face_grid(Path(out) / GRID_DIR, Path(out) / "face_grid.png")
     atomic_write_bytes(Path(out) / "tables.md", tables_markdown(by_dataset).encode())
     return by_dataset
 
@@ -418,7 +390,7 @@ def compare(datasets: list[str], codecs: list, out: Path, limit: int | None = No
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare-codecs", help="rate-distortion comparison of classical and learned codecs",
+    p = add_command(sub, "compare-codecs",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default=None,
                    help="comma-separated: voxceleb2, celeba, kodak, faces (fixtures) or folders of images "
@@ -449,9 +421,7 @@ def run(args) -> int:
         for c in all_codecs():
             print(f"{c.name:12s} {c.description}")
         return 0
-    smoke = profile == "smoke"
-    default_out = config.RUNS_DIR / "codecs-smoke" if smoke else config.RESOURCES_DIR / "codecs"
-    out = Path(args.out) if args.out else default_out
+    out = Path(args.out) if args.out else config.results_dir("codecs", profile, smoke=config.RUNS_DIR / "codecs-smoke")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     if args.grid_bpp <= 0:
@@ -462,7 +432,7 @@ def run(args) -> int:
         draw(out, datasets)
         print(f"figures and tables redrawn under {out}")
         return 0
-    datasets = args.datasets or ("faces" if smoke else "voxceleb2,celeba,kodak")
+    datasets = args.datasets or ("faces" if profile == "smoke" else "voxceleb2,celeba,kodak")
     names = [d.strip() for d in datasets.split(",") if d.strip()]
     unknown = [d for d in names if d not in DATASETS and not Path(d).is_dir()]
     if unknown:

@@ -15,6 +15,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from aeutils import config
+from aeutils.errors import UserError
 from aeutils.images import load_rgb, sample_faces, to_tensor
 
 CELEBA_SPLITS = {"train": range(0, 160), "val": range(160, 170), "test": range(170, 200)}
@@ -178,3 +179,14 @@ class VoxCeleb2Frames(FaceImages):
     @property
     def identities(self) -> list[str]:
         return sorted({r["identity"] for r in self.rows})
+
+
+def voxceleb2_test_frames(frames_dir: Path | None = None) -> list[Path]:
+    """The first frame (time 0) of every test-split clip in a compiled VoxCeleb2 frame folder
+    (`aeutils compile-voxceleb2`; default data/voxceleb2-frames)."""
+    frames_dir = Path(frames_dir or VOXCELEB2_FRAMES)
+    rows = [r for r in read_manifest(frames_dir, "test") if float(r["time_s"]) == 0.0]
+    if not rows:
+        raise UserError(f"no VoxCeleb2 test frames at {frames_dir} (run `aeutils compile-voxceleb2` first)")
+    rows.sort(key=lambda r: (r["identity"], r["video"], r["utterance"]))
+    return [frames_dir / r["path"] for r in rows]

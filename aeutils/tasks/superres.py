@@ -9,7 +9,7 @@ Low-resolution inputs are always made the same way: bicubic downsampling with an
 (`torch.nn.functional.interpolate(..., antialias=True)`) of the high-resolution crop, rounded to
 8 bits, as a real small image would be.
 
-The perceptual term uses `aeutils.features.pretrained_encoder`: VGG16 ImageNet features when the
+The perceptual term uses `aeutils.models.features.pretrained_encoder`: VGG16 ImageNet features when the
 user has them in $TORCH_HOME, otherwise the project's own face-codec encoder. Its source is
 recorded in the logs, the results and the model card. LPIPS needs downloaded weights, so the
 sharpness of the results is measured here by two labelled stand-ins (see `sharpness_metrics`).
@@ -33,11 +33,13 @@ from torch.utils.data import DataLoader
 from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
-from aeutils import batch, checkpoint, config, data, metrics, zoo
-from aeutils.cli import OneLineParser, positive_float, positive_int
+from aeutils import batch, checkpoint, config, metrics, zoo
+from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import check_output, check_pixels, load_rgb, save_image, to_tensor, to_uint8
+from aeutils.models.features import pretrained_encoder
 from aeutils.models.sr import Discriminator, SRResNet
+from aeutils.options import OneLineParser, add_training_options, positive_int
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit
 
@@ -118,10 +120,10 @@ def center_crop(x: torch.Tensor, size: int, multiple: int = 16) -> torch.Tensor:
 
 def eval_images(split: str, profile: str, limit: int, crop: int = EVAL_CROP) -> list[torch.Tensor]:
     """`limit` images of a split (spread over its identities), centre-cropped to `crop`."""
-    if profile == "smoke" or not data.have_celeba():
-        ds = data.face_split(split, "smoke", limit=limit)
+    if profile == "smoke" or not sources.have_celeba():
+        ds = sources.face_split(split, "smoke", limit=limit)
         return [center_crop(ds.image(i), crop) for i in range(len(ds))]
-    files = data.celeba_files(split)
+    files = sources.celeba_files(split)
     files = files[::max(1, len(files) // limit)][:limit]
     return [center_crop(to_tensor(load_rgb(p)), crop) for p in files]
 
@@ -130,11 +132,9 @@ def eval_images(split: str, profile: str, limit: int, crop: int = EVAL_CROP) -> 
 
 def feature_encoder(source: str = "auto"):
     """The frozen feature network of the perceptual loss and of the feature distance (None for
-    source "none"); see aeutils.features.pretrained_encoder."""
+    source "none"); see aeutils.models.features.pretrained_encoder."""
     if source == "none":
         return None
-    from aeutils.features import pretrained_encoder
-
     return pretrained_encoder(source)
 
 
@@ -250,8 +250,8 @@ def measure(methods: dict[str, Callable[[torch.Tensor], torch.Tensor]], hrs: lis
 
 
 def classical_methods(scale: int) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    """Bicubic and Lanczos upscaling (aeutils.baselines) as `measure` methods."""
-    from aeutils import baselines
+    """Bicubic and Lanczos upscaling (aeutils.benchmark.baselines) as `measure` methods."""
+    from aeutils.benchmark import baselines  # deferred: OpenCV loads only when the classical methods run
 
     def wrap(fn):  # they resample 8-bit arrays (H, W, 3) with Pillow
         return lambda lr: torch.from_numpy(np.array(fn(to_uint8(lr), scale))).permute(2, 0, 1).float() / 255
@@ -325,7 +325,7 @@ def train(cfg: SRConfig, profile: str, run_dir: Path, init: str | None = "defaul
         params = list(g.parameters())
         d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.d_lr)
 
-    train_set = data.face_split("train", profile, crop=cfg.crop)
+    train_set = sources.face_split("train", profile, crop=cfg.crop)
     loader = DataLoader(train_set, batch_size=min(cfg.batch, len(train_set)), shuffle=True, drop_last=True)
     val = eval_images("val", profile, cfg.val_images)
     shown = torch.stack(val[:8])
@@ -384,7 +384,7 @@ def evaluate_test(scale: int, profile: str, out_dir: Path, run_root: Path | None
     means, examples = measure(methods, hrs, scale, encoder, keep=keep, progress=progress)
     results = {
         "task": TASK, "scale": scale, "profile": profile, "split": "test",
-        "data": "CelebA test identities 170-199" if profile != "smoke" and data.have_celeba() else "smoke fixtures",
+        "data": "CelebA test identities 170-199" if profile != "smoke" and sources.have_celeba() else "smoke fixtures",
         "images": len(hrs), "crop": f"centre {hrs[0].shape[-1]}x{hrs[0].shape[-1]}", "lr_input": LR_NOTE,
         "psnr_ssim": "8-bit RGB, whole image, per image then averaged",
         "feature_source": getattr(encoder, "source", "none"),
@@ -476,10 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train superres", description=__doc__.splitlines()[0])
     p.add_argument("--phase", choices=PHASES, default="srresnet")
     p.add_argument("--scale", type=int, choices=(4, 8), default=4)
-    p.add_argument("--profile", default=None, help="smoke | cpu | paper (default: $AEUTILS_PROFILE or cpu)")
-    p.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/superres/PROFILE-xS-PHASE)")
-    p.add_argument("--steps", type=positive_int, default=None)
-    p.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget of this session")
+    add_training_options(p, run_dir="runs/superres/PROFILE-xS-PHASE; evaluate: runs/superres")
     p.add_argument("--perceptual", choices=("auto", "vgg16", "face", "none"), default=None,
                    help="features of the perceptual loss (SRGAN phase)")
     p.add_argument("--init", default="default",
@@ -489,16 +486,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=positive_int, default=100, help="evaluate: number of test images")
     p.add_argument("--ship", action="store_true", help="evaluate: also write weights/sr-xS-*.pt and model cards")
     p.add_argument("--force", action="store_true", help="let --ship replace existing weights/sr-xS-*.pt")
-    p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     profile = config.get_profile(a.profile)
     if a.phase == "evaluate":
         if a.ship:
             for phase in ("srresnet", "srgan"):
                 check_output(config.WEIGHTS_DIR / f"sr-x{a.scale}-{phase}.pt", a.force)
         root = a.run_dir or config.RUNS_DIR / "superres"
-        out = a.out or (root if profile == "smoke" else config.RESOURCES_DIR / "superres")
+        out = a.out or config.results_dir("superres", profile, smoke=root)
         results, _ = evaluate_test(a.scale, profile, out, run_root=root, limit=a.images, progress=not a.no_progress)
         print(json.dumps(results["methods"], indent=2))
         if a.ship:
@@ -519,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
 # --- command line: aeutils upscale -----------------------------------------------------------------
 
 def register(sub) -> None:
-    p = batch.add_parser(sub, "upscale", ".png", help="enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN",
+    p = batch.add_parser(sub, "upscale", ".png",
                          description="Super-resolve an image with a shipped model (trained on CelebA faces), "
                                      "tile by tile so that large images fit in bounded memory.")
     p.add_argument("--scale", type=int, choices=(4, 8), default=4)

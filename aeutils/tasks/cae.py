@@ -36,11 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from aeutils import config, data, metrics
-from aeutils.cli import OneLineParser, positive_float, positive_int
+from aeutils import config, metrics, zoo
+from aeutils.benchmark.classical import classical_codecs
+from aeutils.datasets import sources
+from aeutils.datasets.sources import voxceleb2_test_frames
 from aeutils.errors import UserError
 from aeutils.images import load_rgb, to_image, to_tensor, to_uint8
 from aeutils.models.cae import CompressiveAutoencoder
+from aeutils.options import OneLineParser, add_training_options, positive_float
 from aeutils.train import LoopConfig, fit, load_best, make_run_dir
 
 RESULTS_DIR = config.RESOURCES_DIR / "experiments"
@@ -187,7 +190,8 @@ def run_dir_for(hp: Hparams, profile: str) -> Path:
 def results_path(hp: Hparams, profile: str, run_dir: Path) -> Path:
     """resources/experiments/<name>.json for cpu/paper; the smoke profile and the untested gpu
     schedule write only under runs/ (a gpu result is committed by hand once checked)."""
-    return (run_dir if profile == "smoke" or hp.schedule != "original" else RESULTS_DIR) / f"{hp.name}.json"
+    folder = run_dir if hp.schedule != "original" else config.results_dir("experiments", profile, smoke=run_dir)
+    return Path(folder) / f"{hp.name}.json"
 
 
 def build_model(hp: Hparams, quantize: bool | None = None) -> CompressiveAutoencoder:
@@ -212,34 +216,34 @@ def _spaced(items: list, n: int | None) -> list:
     return [items[int(i * step)] for i in range(n)]
 
 
-def train_dataset(hp: Hparams, profile: str) -> tuple[data.FaceImages, dict]:
+def train_dataset(hp: Hparams, profile: str) -> tuple[sources.FaceImages, dict]:
     """Random crops (block_size, with flips) of the experiment's training images, and a note of
     what was used. CelebA train identities 0-159; the compiled VoxCeleb2 "train" split (frames of
     dev-partition identities) when present."""
     if profile == "smoke" or "fixtures" in hp.sources:
-        return data.FaceImages(data.smoke_images(8, 96, seed=0), crop=hp.block_size), {"fixtures": 8}
+        return sources.FaceImages(sources.smoke_images(8, 96, seed=0), crop=hp.block_size), {"fixtures": 8}
     paths, used = [], {}
-    if "celeba" in hp.sources and data.have_celeba():
-        celeba = data.celeba_files("train")
+    if "celeba" in hp.sources and sources.have_celeba():
+        celeba = sources.celeba_files("train")
         paths += celeba
         used["celeba_train"] = len(celeba)
     if "voxceleb2" in hp.sources:
-        rows = data.read_manifest(data.VOXCELEB2_FRAMES, "train")  # dev-partition identities
-        vox = [data.VOXCELEB2_FRAMES / r["path"] for r in rows]
+        rows = sources.read_manifest(sources.VOXCELEB2_FRAMES, "train")  # dev-partition identities
+        vox = [sources.VOXCELEB2_FRAMES / r["path"] for r in rows]
         paths += vox
         used["voxceleb2_train_frames"] = len(vox)
     if not paths:
         raise UserError("no training images: CelebA not found and no compiled VoxCeleb2 frames "
-                        f"in {data.VOXCELEB2_FRAMES} (run `aeutils compile-voxceleb2`)")
+                        f"in {sources.VOXCELEB2_FRAMES} (run `aeutils compile-voxceleb2`)")
     if hp.train_dataset_size is not None and hp.train_dataset_size < len(paths):
         paths = sorted(random.Random(0).sample(paths, hp.train_dataset_size))
     used["images"] = len(paths)
-    return data.FaceImages(paths, crop=hp.block_size), used
+    return sources.FaceImages(paths, crop=hp.block_size), used
 
 
 def validation_images(hp: Hparams, profile: str) -> list[torch.Tensor]:
     """CelebA validation identities (160-169), whole faces cropped to 176x216."""
-    ds = data.face_split("val", profile, limit=None if profile != "smoke" else hp.val_size)
+    ds = sources.face_split("val", profile, limit=None if profile != "smoke" else hp.val_size)
     idx = _spaced(list(range(len(ds))), hp.val_size)
     return [crop8(ds.image(i)) for i in idx]
 
@@ -248,18 +252,16 @@ def test_sets(hp: Hparams, profile: str) -> dict[str, list[torch.Tensor]]:
     """The held-out test images: the first frame of each of the 66 VoxCeleb2 test-identity clips
     (id00067, 224x224, the original's domain) and CelebA test identities (170-199, 176x216)."""
     if profile == "smoke":
-        ds = data.face_split("test", profile, limit=hp.test_dataset_size)
+        ds = sources.face_split("test", profile, limit=hp.test_dataset_size)
         return {"fixtures": [crop8(ds.image(i)) for i in range(len(ds))]}
     sets = {}
-    from aeutils.compare import voxceleb2_test_frames
-
     try:
         sets["voxceleb2-test"] = [to_tensor(load_rgb(p)) for p in voxceleb2_test_frames()]
     except UserError:
         pass  # frames not compiled: the results JSON then lists CelebA only
-    if data.have_celeba():
+    if sources.have_celeba():
         sets["celeba-test"] = [crop8(to_tensor(load_rgb(p)))
-                               for p in _spaced(data.celeba_files("test"), hp.test_dataset_size)]
+                               for p in _spaced(sources.celeba_files("test"), hp.test_dataset_size)]
     if not sets:
         raise UserError("no test images: neither compiled VoxCeleb2 frames nor CelebA found")
     return sets
@@ -309,10 +311,8 @@ def latent_bpp(hp: Hparams, height: int, width: int, header_bits: int = 0) -> tu
 
 
 def jpeg2000_at(images: list[torch.Tensor], bpp: float) -> dict:
-    """JPEG 2000 (aeutils.classical: OpenJPEG, mct=1) at a target rate on the same images:
+    """JPEG 2000 (aeutils.benchmark.classical: OpenJPEG, mct=1) at a target rate on the same images:
     mean PSNR, SSIM and the measured bpp of the whole codestreams."""
-    from aeutils.classical import classical_codecs
-
     codec = next(c for c in classical_codecs() if c.name == "jpeg2000")
     p, s, rates = [], [], []
     for x in images:
@@ -437,7 +437,7 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
         net = model
 
     train_set, used = train_dataset(hp, profile)
-    workers = data.loader_workers(hp.num_workers)
+    workers = sources.loader_workers(hp.num_workers)
     loader = DataLoader(train_set, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_set) >= hp.batch_size,
                         num_workers=workers, pin_memory=dev.type == "cuda",
                         persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
@@ -488,7 +488,7 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
         "original": ORIGINAL[number],
         "measured": "PSNR/SSIM per image on clamped 8-bit RGB, averaged; checkpoint chosen on CelebA "
                     "validation identities; test sets evaluated once for this final model; bpp from "
-                    "the formula in aeutils.experiments.latent_bpp (file sizes: `aeutils compress`)",
+                    "the formula in aeutils.tasks.cae.latent_bpp (file sizes: `aeutils compress`)",
     }
     out = results_path(hp, profile, run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -528,8 +528,6 @@ def load_results(number: int, profile: str | None = None, upsample: str = "subpi
 def ship_experiment(number: int, path: str | Path, profile: str | None = None, schedule: str = "original") -> Path:
     """Write an experiment's final model as a shipped weights file (task "cae", float16), with its
     measured test numbers; load it with `CompressiveAutoencoder.from_shipped`."""
-    from aeutils import zoo
-
     profile = config.get_profile(profile)
     res = load_results(number, profile, schedule=schedule)
     model = load_experiment(number, profile, schedule=schedule)
@@ -544,14 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train cae", description=__doc__.split("\n\n")[0])
     p.add_argument("--experiment", type=int, required=True, choices=range(1, 8), metavar="N",
                    help="experiment number 1-7 (seed-report.md)")
-    p.add_argument("--profile", choices=config.PROFILES, default=None,
-                   help="smoke / cpu / paper (default: $AEUTILS_PROFILE or cpu)")
-    p.add_argument("--run-dir", default=None, help="where checkpoints and TensorBoard logs go "
-                                                   "(default runs/<profile>/experimentN)")
-    p.add_argument("--steps", type=positive_int, default=None, help="total optimizer steps (default: the profile's)")
-    p.add_argument("--minutes", type=positive_float, default=None,
-                   help="wall-clock budget of this session (default: the profile's; ignored under torchrun, "
-                        "where every process must stop at the same step)")
+    add_training_options(p, run_dir="runs/<profile>/experimentN",
+                         minutes_note="; ignored under torchrun, where every process must stop at the same step")
     p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:K")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
@@ -561,13 +553,11 @@ def main(argv: list[str] | None = None) -> int:
                         "meant for hours on one GPU, untested so far; runs in runs/paper-gpu/)")
     p.add_argument("--upsample", choices=("subpixel", "transposed"), default="subpixel",
                    help="decoder upsampler (transposed: the checkerboard comparison of experiment 1)")
-    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads per process (default 1)")
     p.add_argument("--no-test", action="store_true", help="skip the final test evaluation")
     p.add_argument("--no-jpeg2000", action="store_true",
                    help="leave JPEG 2000 out of the test evaluation (it needs imagecodecs)")
     p.add_argument("--no-train", action="store_true",
                    help="only evaluate the run's best checkpoint on the test sets (rewrites its results JSON)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.time()
@@ -591,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
 # ------------------------------------------------------------------------------ figures, tables
 def figure_path(name: str, profile: str) -> Path:
     """resources/experiments/<name>.png for cpu/paper; runs/<profile>/figures/ in smoke."""
-    folder = config.RUNS_DIR / profile / "figures" if profile == "smoke" else RESULTS_DIR
+    folder = config.results_dir("experiments", profile, smoke=config.RUNS_DIR / profile / "figures")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.png"
 
@@ -606,8 +596,6 @@ def reconstruction_figure(number: int, profile: str | None = None, n: int = 4):
     """Test images, the experiment's reconstructions, their error maps (|x - x_hat| x 5) and
     JPEG 2000 at the same bpp, written to figure_path(experimentN). Returns the figure."""
     import matplotlib.pyplot as plt
-
-    from aeutils.classical import classical_codecs
 
     profile = config.get_profile(profile)
     hp = hparams(number, profile)
