@@ -208,15 +208,16 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
     return out
 
 
-def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarray | None = None) -> np.ndarray:
-    """`repair_array` as the command runs it on a file whose damage says what a file can say (`params`:
-    a JPEG's quality; {} for a lossless image): the robustness sweep's `run`, the demo's repair."""
+def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarray | None = None,
+                 **tiling) -> np.ndarray:
+    """`repair_array` given what a file can say of its damage (`params`: a JPEG's quality; {} for a
+    lossless image): the command's repair, the robustness sweep's `run`, the demo's repair."""
     level = None
     if getattr(model, "told", None) == "jpeg":
         if leave_as_is(params.get("quality")):
             return im.copy()
         level = damage.jpeg_level(params.get("quality"))
-    return repair_array(model, im, mask, level=level)
+    return repair_array(model, im, mask, level=level, **tiling)
 
 
 def leave_as_is(quality: int | None) -> bool:
@@ -780,15 +781,12 @@ def run(args) -> int:
         raw = open_image(src)
         im = to_rgb(raw)
         arr = np.asarray(im)
-        level = None
+        params = {}
         if load().told == "jpeg":
-            saved_at = args.strength or jpeg_quality(raw)
-            if leave_as_is(saved_at):
-                why = f"quality {saved_at}" if saved_at else "not a JPEG file and no --strength"
+            params["quality"] = args.strength or jpeg_quality(raw)
+            if leave_as_is(params["quality"]):
+                why = f"quality {params['quality']}" if params["quality"] else "not a JPEG file and no --strength"
                 print(f"{src}: {why}, nothing to undo: written unchanged", file=sys.stderr)
-                save_image(im, dst, exclusive=not args.force)
-                return
-            level = damage.jpeg_level(saved_at)
         mask = None
         if args.mask:
             mask = read_mask(args.mask, im.size)
@@ -796,7 +794,7 @@ def run(args) -> int:
             mask = holes.find_holes(arr)
         if mask is not None:
             arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
-        out = repair_array(load(), arr, mask, tile=args.tile, overlap=min(32, args.tile // 8),
-                           progress=batch.tile_progress(args), level=level)
+        out = repair_known(load(), arr, params, mask, tile=args.tile, overlap=min(32, args.tile // 8),
+                           progress=batch.tile_progress(args))
         save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)
     return batch.run(args, one, load)
