@@ -32,6 +32,7 @@ class LoopConfig:
 
     max_steps: int
     lr: float = 1e-4
+    lr_final: float | None = None  # cosine decay from lr to lr_final over max_steps; None = constant lr
     weight_decay: float = 0.0
     val_every: int = 500
     image_every: int = 1000
@@ -42,6 +43,15 @@ class LoopConfig:
     grad_clip: float | None = 1.0
     progress: bool = True
     hparams: dict = field(default_factory=dict)  # everything else, recorded with the run
+
+
+def learning_rate(cfg: LoopConfig, step: int) -> float:
+    """The learning rate of `step`: constant, or cosine-decayed to `lr_final` at `max_steps` (a
+    function of the step alone, so a resumed run continues the same schedule)."""
+    if cfg.lr_final is None:
+        return cfg.lr
+    t = min(step / max(cfg.max_steps, 1), 1.0)
+    return cfg.lr_final + (cfg.lr - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def infinite(loader: Iterable):
@@ -125,6 +135,8 @@ def fit(
         while state["step"] < cfg.max_steps:
             if cfg.max_minutes is not None and (time.time() - session_start) / 60 >= cfg.max_minutes:
                 break
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, state["step"])
             out = step_fn(model, next(batches))
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
@@ -136,8 +148,9 @@ def fit(
             state["seconds"] = start + time.time() - session_start
             bar.update(1)
             if state["step"] % 20 == 0:
-                log.scalars({f"train/{k}": float(v.detach() if torch.is_tensor(v) else v)
-                             for k, v in out.items()}, state["step"])
+                log.scalars({**{f"train/{k}": float(v.detach() if torch.is_tensor(v) else v)
+                                for k, v in out.items()}, "train/lr": optimizer.param_groups[0]["lr"]},
+                            state["step"])
             if state["step"] % cfg.val_every == 0:
                 validate()
             if images is not None and state["step"] % cfg.image_every == 0:
@@ -157,7 +170,7 @@ def fit(
         save_last()
         log.close()
         raise
-    log.hparams(dict(cfg.hparams, max_steps=cfg.max_steps, lr=cfg.lr),
+    log.hparams(dict(cfg.hparams, max_steps=cfg.max_steps, lr=cfg.lr, lr_final=cfg.lr_final),
                 {k: v for k, v in state["best_metrics"].items() if k != "step"})
     log.close()
     summary = {"steps": state["step"], "train_seconds": round(state["seconds"], 1),

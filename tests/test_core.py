@@ -1,6 +1,7 @@
 """The foundation: profiles and data root, metrics, image I/O, the training loop, the CLI shell."""
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from skimage.metrics import structural_similarity as sk_ssim
 from aeutils import checkpoint, config, images, metrics
 from aeutils.datasets import sources
 from aeutils.errors import UserError
-from aeutils.train import LoopConfig, fit, load_best
+from aeutils.train import LoopConfig, fit, learning_rate, load_best
 
 
 def test_profile_from_override_env_and_default(monkeypatch):
@@ -144,6 +145,20 @@ def test_resumed_training_takes_the_learning_rate_asked_for_now(tmp_path):
     assert checkpoint.load(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-2
     _tiny_fit(tmp_path, 3, lr=1e-3)  # e.g. a final low-learning-rate phase
     assert checkpoint.load(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-3
+
+
+def test_cosine_schedule_decays_to_its_final_rate_and_resumes_on_it(tmp_path):
+    cfg = LoopConfig(max_steps=10, lr=1e-2, lr_final=1e-4)
+    rates = [learning_rate(cfg, t) for t in range(11)]
+    assert rates[0] == 1e-2 and rates[10] == pytest.approx(1e-4) and rates[5] == pytest.approx((1e-2 + 1e-4) / 2)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert learning_rate(LoopConfig(max_steps=10, lr=1e-3), 7) == 1e-3  # no lr_final: constant
+
+    model, data = torch.nn.Conv2d(3, 3, 1), [torch.rand(1, 3, 4, 4)]
+    fit(model, lambda m, x: {"loss": m(x).pow(2).mean()}, data, lambda m: {"psnr": 0.0}, tmp_path,
+        replace(cfg, ckpt_every=1, val_every=5, progress=False))
+    last = checkpoint.load(tmp_path / "last.pt")
+    assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(learning_rate(cfg, 9))  # the step taken last
 
 
 def test_resumed_runs_keep_what_earlier_sessions_recorded(tmp_path):
