@@ -8,6 +8,7 @@ writes KIND.json and KIND.png under --out.
     python scripts/robustness.py --kinds noise,blur --per-source 12 --out resources/repair/robustness
     python scripts/robustness.py --kinds noise --model noise=runs/repair-wide-noise-cpu/best.pt
     python scripts/robustness.py --kinds none --upscale      # x4 super-resolution of small JPEG inputs
+    python scripts/robustness.py --auto                      # also the default without --damage, every kind
 """
 from __future__ import annotations
 
@@ -38,6 +39,13 @@ def load(spec: str) -> torch.nn.Module:
     return repair.load_model(spec)[0]
 
 
+def run(model, im: np.ndarray, params: dict) -> np.ndarray:
+    """What `aeutils repair` does with a model (`--damage KIND`) or with the default (`AutoRepair`)."""
+    if isinstance(model, repair.AutoRepair):
+        return model(im, params)[0]
+    return repair.repair_known(model, im, params)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kinds", default="noise,blur,jpeg,pixelate")
@@ -45,6 +53,8 @@ def main() -> None:
                    help="the model to sweep for KIND (default: what `aeutils repair --damage KIND` uses)")
     p.add_argument("--also", action="append", default=[], metavar="MODEL",
                    help="another model to sweep on every kind, e.g. repair-blind")
+    p.add_argument("--auto", action="store_true", help="also the command's default without --damage "
+                   "(repair.AutoRepair) on every kind")
     p.add_argument("--per-source", type=int, default=12, help="test images per source")
     p.add_argument("--tune-per-source", type=int, default=3, help="validation images per source to tune baselines")
     p.add_argument("--slow", action="store_true", help="also BM3D (seconds per image)")
@@ -70,11 +80,12 @@ def main() -> None:
         start = time.time()
         main_model = chosen.get(kind, repair.model_for(kind))
         models = {"model": load(main_model)} | {Path(name).stem: load(name) for name in args.also}
+        if args.auto:
+            models["auto"] = repair.AutoRepair.shipped()
         tuned = robustness.tune(kind, val, slow=args.slow)
-        results = robustness.sweep(kind, models, test, repair.repair_known, tuned=tuned, slow=args.slow,
-                                   progress=True)
+        results = robustness.sweep(kind, models, test, run, tuned=tuned, slow=args.slow, progress=True)
         verdicts = {name: robustness.summary(results, name) for name in models}
-        record = {"kind": kind, "model": main_model, "also": [Path(name).stem for name in args.also],
+        record = {"kind": kind, "model": main_model, "also": [name for name in models if name != "model"],
                   "tuned": {str(k): v for k, v in tuned.items()},
                   "images_per_source": {s: len(v) for s, v in test.items()}, "results": results,
                   "summary": verdicts, "seconds": round(time.time() - start)}
@@ -82,6 +93,8 @@ def main() -> None:
         robustness.figure(kind, results, args.out / f"{kind}.png")
         print(f"\n## {kind}: {main_model} ({record['seconds']} s)\n")
         print(robustness.markdown(results, "model"))
+        if args.auto:
+            print(f"\n## {kind}: the default without --damage\n\n" + robustness.markdown(results, "auto"))
         for name, v in verdicts.items():
             print(f"\n{name}: " + json.dumps({k: (round(x, 2) if isinstance(x, float) else x) for k, x in v.items()}))
         if args.card and not main_model.endswith(".pt"):

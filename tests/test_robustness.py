@@ -305,3 +305,73 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
     noise = ["--strength", "50", "--damage", "noise"]
     assert cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), *noise]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_noise_estimate_separates_clean_from_noisy_photos_and_reads_a_central_window(monkeypatch):
+    face = to_tensor(smoke_images(1, size=96, seed=3)[0])
+    clean = to_uint8(damage.sweep_damage("noise", face, None).image)
+    noisy = to_uint8(damage.sweep_damage("noise", face, 10 / 255, seed=1).image)
+    assert repair.estimate_noise(clean) < repair.NOISE_GATE <= repair.estimate_noise(noisy)
+    monkeypatch.setattr(repair, "NOISE_PROBE", 32)
+    seen = []
+    monkeypatch.setattr(repair.baselines, "noise_sigma", lambda im: seen.append(im.shape) or 0.0)
+    repair.estimate_noise(np.zeros((100, 40, 3), np.uint8))
+    assert seen == [(32, 32, 3)]
+
+
+def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
+    calls = []
+
+    class Recorder(torch.nn.Module):  # stands in for a model: records what repair_known gave it
+        def __init__(self, name):
+            super().__init__()
+            self.name, self.told = name, "jpeg" if name == "jpeg" else None
+
+        def forward(self, x):
+            calls.append((self.name, round(float(x[0, 3].mean()), 2)))
+            return x[:, :3]
+
+    auto = repair.AutoRepair(Recorder("jpeg"), Recorder("noise"))
+    face = to_tensor(smoke_images(1, size=96, seed=3)[0])
+    clean = to_uint8(damage.sweep_damage("noise", face, None).image)
+    noisy = to_uint8(damage.sweep_damage("noise", face, 15 / 255, seed=2).image)
+    for im, params, expected in [(clean, {"quality": None}, []), (clean, {"quality": 95}, []),
+                                 (clean, {"quality": 30}, [("jpeg", 0.7)]),
+                                 (noisy, {"quality": None}, [("noise", 0.0)]),
+                                 (noisy, {"quality": 50}, [("jpeg", 0.5), ("noise", 0.0)])]:
+        calls.clear()
+        out, done = auto(im, params)
+        assert calls == expected and len(done) == len(expected)
+        if not expected:
+            assert np.array_equal(out, im)
+
+
+@pytest.mark.slow
+def test_the_default_repair_leaves_clean_photos_and_removes_noise_through_the_cli(tmp_path):
+    """`aeutils repair` without --damage, the shipped models: a clean PNG and a quality-95 JPEG come
+    back unchanged, a noisy photo closer to the clean one; --mask without --damage is refused."""
+    import subprocess
+    import sys
+
+    face = to_tensor(smoke_images(1, size=128, seed=11)[0])
+    gt = to_uint8(damage.sweep_damage("noise", face, None).image)
+    noisy = to_uint8(damage.sweep_damage("noise", face, 15 / 255, seed=3).image)
+    Image.fromarray(gt).save(tmp_path / "clean.png")
+    Image.fromarray(gt).save(tmp_path / "fine.jpg", quality=95)
+    Image.fromarray(noisy).save(tmp_path / "noisy.png")
+
+    def repair_cli(*args):
+        return subprocess.run([sys.executable, "-m", "aeutils", "repair", *map(str, args), "--no-progress"],
+                              capture_output=True, text=True, timeout=300)
+
+    for name in ("clean.png", "fine.jpg", "noisy.png"):
+        r = repair_cli(tmp_path / name, tmp_path / f"out-{name}.png")
+        assert r.returncode == 0, r.stderr
+        res = np.asarray(Image.open(tmp_path / f"out-{name}.png"))
+        if name == "noisy.png":
+            assert "undid noise" in r.stderr and metrics.psnr(res, gt) >= metrics.psnr(noisy, gt) + 3
+        else:
+            assert "written unchanged" in r.stderr
+            assert np.array_equal(res, np.asarray(Image.open(tmp_path / name).convert("RGB")))
+    r = repair_cli(tmp_path / "clean.png", tmp_path / "x.png", "--mask", tmp_path / "clean.png")
+    assert r.returncode == 2 and "--damage" in r.stderr and len(r.stderr.strip().splitlines()) == 1

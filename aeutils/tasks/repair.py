@@ -97,6 +97,12 @@ JPEG_LEAVE_ABOVE = 70
 INPUTS = "RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)"
 INPUTS_TOLD = "RGB in [0, 1] + the JPEG's (100 - quality) / 100 as a constant map (0: never saved as a JPEG)"
 SHIPPED = "repair-blind"
+# The command's default without --damage (`AutoRepair`): what the file itself and a noise estimate can
+# tell. On validation (8 faces of each source) clean, blurred, pixelated and JPEG-only photos estimated
+# at most 2.0 levels of noise (`baselines.noise_sigma`, 8-bit), noise of sigma 5 at least 4.3.
+AUTO = "auto"
+NOISE_GATE = 3 / 255
+NOISE_PROBE = 1024  # the noise is estimated on a central window of this side (bounded time and memory)
 TEST_IMAGES = {"smoke": 2, "cpu": 60, "paper": 300}
 
 
@@ -218,6 +224,40 @@ def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarra
             return im.copy()
         level = damage.jpeg_level(params.get("quality"))
     return repair_array(model, im, mask, level=level, **tiling)
+
+
+class AutoRepair:
+    """The default repair for a photo whose damage is unknown, built only from models that never make a
+    photo worse: a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model, then
+    the noise model runs where the estimated noise is at least NOISE_GATE; anything else (a clean,
+    blurred or pixelated photo, a high-quality JPEG) comes back unchanged. The blind model is not
+    used: it made photos up to 20 dB worse than their input."""
+
+    def __init__(self, jpeg: nn.Module, noise: nn.Module):
+        self.jpeg, self.noise = jpeg, noise
+
+    @classmethod
+    def shipped(cls) -> AutoRepair:
+        return cls(load_model("repair-jpeg")[0], load_model("repair-noise")[0])
+
+    def __call__(self, im: np.ndarray, params: dict, **tiling) -> tuple[np.ndarray, list[str]]:
+        """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality)."""
+        done = []
+        if not leave_as_is(params.get("quality")):
+            im = repair_known(self.jpeg, im, params, **tiling)
+            done.append(f"JPEG artifacts of quality {params['quality']}")
+        sigma = estimate_noise(im)
+        if sigma >= NOISE_GATE:
+            im = repair_known(self.noise, im, {}, **tiling)
+            done.append(f"noise (estimated sigma {255 * sigma:.1f} levels)")
+        return im, done
+
+
+def estimate_noise(im: np.ndarray) -> float:
+    """Gaussian noise sigma in [0, 1] units of a uint8 (H, W, 3) image, from its central window."""
+    h, w = im.shape[:2]
+    top, left = max(0, (h - NOISE_PROBE) // 2), max(0, (w - NOISE_PROBE) // 2)
+    return baselines.noise_sigma(im[top:top + NOISE_PROBE, left:left + NOISE_PROBE])
 
 
 def leave_as_is(quality: int | None) -> bool:
@@ -745,8 +785,11 @@ def register(sub) -> None:
     p = batch.add_parser(sub, "repair", ".png",
                          description="Repair a damaged image with a shipped pyramidal autoencoder. Large "
                          "images are processed in tiles.")
-    p.add_argument("--damage", choices=[*damage.KINDS, damage.BLIND], default=damage.BLIND,
-                   help="what happened to the image (default blind: let the model tell). For blocks, "
+    p.add_argument("--damage", choices=[AUTO, *damage.KINDS, damage.BLIND], default=None,
+                   help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
+                   f"quality {JPEG_LEAVE_ABOVE} or less, then noise where the noise estimated in the image is at "
+                   f"least {255 * NOISE_GATE:.0f} levels; otherwise leave the photo as it is (blur, mosaics and "
+                   "holes need --damage). blind: the blind study model (the default with --model). For blocks, "
                    "squares and grid without --mask, the holes are found in the image: pure-black lines and "
                    "rectangles with sharp edges (not dark hair or the black corners of a rotated photo)")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
@@ -769,32 +812,48 @@ def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(m) > 127
 
 
+def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image, arr: np.ndarray,
+                 tiling: dict) -> np.ndarray:
+    """`aeutils repair --damage KIND` on one photo: a told model gets the JPEG's quality, a hole
+    damage its mask (given, or found in the image)."""
+    params = {}
+    if model.told == "jpeg":
+        params["quality"] = args.strength or jpeg_quality(raw)
+        if leave_as_is(params["quality"]):
+            why = f"quality {params['quality']}" if params["quality"] else "not a JPEG file and no --strength"
+            print(f"{src}: {why}, nothing to undo: written unchanged", file=sys.stderr)
+    mask = None
+    if args.mask:
+        mask = read_mask(args.mask, (arr.shape[1], arr.shape[0]))
+    elif kind in damage.HOLE_KINDS:
+        mask = holes.find_holes(arr)
+    if mask is not None:
+        arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
+    return repair_known(model, arr, params, mask, **tiling)
+
+
 def run(args) -> int:
     if args.tile < 64:
         raise UserError("--tile must be at least 64")
-    if args.strength is not None and args.damage not in TOLD:
+    kind = args.damage or (damage.BLIND if args.model else AUTO)
+    if args.strength is not None and kind not in TOLD:
         raise UserError(f"--strength is read with --damage {' or '.join(sorted(TOLD))} only")
+    if kind == AUTO and (args.model or args.mask):
+        raise UserError(f"--{'model' if args.model else 'mask'} needs --damage: auto runs the shipped repair-jpeg "
+                        "and repair-noise")
 
-    load = functools.cache(lambda: load_model(args.model or model_for(args.damage))[0])
+    load = functools.cache(
+        lambda: AutoRepair.shipped() if kind == AUTO else load_model(args.model or model_for(kind))[0])
 
     def one(src: Path, dst: Path) -> None:
         raw = open_image(src)
-        im = to_rgb(raw)
-        arr = np.asarray(im)
-        params = {}
-        if load().told == "jpeg":
-            params["quality"] = args.strength or jpeg_quality(raw)
-            if leave_as_is(params["quality"]):
-                why = f"quality {params['quality']}" if params["quality"] else "not a JPEG file and no --strength"
-                print(f"{src}: {why}, nothing to undo: written unchanged", file=sys.stderr)
-        mask = None
-        if args.mask:
-            mask = read_mask(args.mask, im.size)
-        elif args.damage in damage.HOLE_KINDS:
-            mask = holes.find_holes(arr)
-        if mask is not None:
-            arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
-        out = repair_known(load(), arr, params, mask, tile=args.tile, overlap=min(32, args.tile // 8),
-                           progress=batch.tile_progress(args))
+        arr = np.asarray(to_rgb(raw))
+        tiling = dict(tile=args.tile, overlap=min(32, args.tile // 8), progress=batch.tile_progress(args))
+        if kind == AUTO:
+            out, done = load()(arr, {"quality": jpeg_quality(raw)}, **tiling)
+            print(f"{src}: " + (f"undid {' and '.join(done)}" if done else "no JPEG artifacts or noise found, written "
+                                "unchanged (blur, mosaics and holes need --damage)"), file=sys.stderr)
+        else:
+            out = _repair_kind(load(), kind, args, src, raw, arr, tiling)
         save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)
     return batch.run(args, one, load)
