@@ -1,11 +1,13 @@
-"""TensorBoard logging shared by all notebooks: scalars, image grids, hparams, and an embedded
-TensorBoard that never blocks a cell (and is skipped in the smoke profile)."""
+"""TensorBoard shared by all notebooks: logging scalars, image grids and hparams; reading them back
+for the figures; and an embedded TensorBoard that never blocks a cell (skipped in the smoke profile)."""
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchvision.utils as vutils
 from torch.utils.tensorboard import SummaryWriter
@@ -38,6 +40,39 @@ class Logger:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _accumulators(run_dir: str | Path, kind: str):
+    """One loaded EventAccumulator per event file of a run, oldest first (a resumed run has several)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for ev in sorted(Path(run_dir).glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(ev), size_guidance={kind: 0})
+        acc.Reload()
+        yield acc
+
+
+def read_scalars(run_dir: str | Path, tag: str) -> tuple[list[int], list[float]]:
+    """One scalar curve of a run (steps, values) in step order, over all its sessions; a step logged
+    again by a later session (after a resume) takes the later value."""
+    points = {}
+    for acc in _accumulators(run_dir, "scalars"):
+        if tag in acc.Tags()["scalars"]:
+            points.update({e.step: e.value for e in acc.Scalars(tag)})
+    steps = sorted(points)
+    return steps, [points[s] for s in steps]
+
+
+def read_images(run_dir: str | Path, tag: str) -> list[tuple[int, np.ndarray]]:
+    """The image grids a run logged under `tag`, as (step, uint8 (H, W, 3)) in step order."""
+    from PIL import Image
+
+    grids = {}
+    for acc in _accumulators(run_dir, "images"):
+        if tag in acc.Tags()["images"]:
+            for e in acc.Images(tag):
+                grids[e.step] = np.asarray(Image.open(io.BytesIO(e.encoded_image_string)).convert("RGB"))
+    return sorted(grids.items())
 
 
 def embed_tensorboard(logdir: str | Path, port: int, profile: str, bind_all: bool = False) -> str:

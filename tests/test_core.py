@@ -210,3 +210,24 @@ def test_cli_help_and_usage_errors():
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     r = run_cli("train", "no-such-task")
     assert r.returncode == 2 and "unknown task" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_tensorboard_reader_merges_sessions_in_step_order(tmp_path):
+    import time
+
+    from aeutils.tb import Logger, read_images, read_scalars
+
+    first = Logger(tmp_path)
+    first.scalars({"val/psnr": 20.0}, 1)
+    first.scalars({"val/psnr": 21.0}, 2)
+    first.images("val/grid", torch.zeros(2, 3, 4, 4), 2)
+    first.close()
+    time.sleep(1.1)  # event files are named by the second they were opened
+    second = Logger(tmp_path, purge_step=2)  # a resumed run logs step 2 again
+    second.scalars({"val/psnr": 22.0}, 2)
+    second.scalars({"val/psnr": 23.0}, 3)
+    second.close()
+    assert read_scalars(tmp_path, "val/psnr") == ([1, 2, 3], [20.0, 22.0, 23.0])
+    assert read_scalars(tmp_path, "val/missing") == ([], [])
+    (step, grid), = read_images(tmp_path, "val/grid")
+    assert step == 2 and grid.dtype == np.uint8 and grid.shape[2] == 3

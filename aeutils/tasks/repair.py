@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import batch, config, metrics, train, zoo
+from aeutils import batch, config, metrics, tb, train, zoo
 from aeutils.benchmark import baselines, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, face_split
@@ -419,15 +419,12 @@ def damage_figure(x: torch.Tensor, seed: int = 0, path: Path | None = None):
 def val_curves(runs: dict[str, Path], key: str = "val/psnr", path: Path | None = None):
     """Validation PSNR against step for each run, read back from its TensorBoard events."""
     import matplotlib.pyplot as plt
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for label, run_dir in runs.items():
-        ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-        ea.Reload()
-        if key in ea.Tags()["scalars"]:
-            events = ea.Scalars(key)
-            ax.plot([e.step for e in events], [e.value for e in events], marker=".", label=label)
+        steps, values = tb.read_scalars(run_dir, key)
+        if steps:
+            ax.plot(steps, values, marker=".", label=label)
     ax.set_xlabel("step")
     ax.set_ylabel(f"{key} (dB)")
     ax.grid(alpha=0.3)

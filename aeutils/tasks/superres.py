@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
-from aeutils import batch, checkpoint, config, metrics, zoo
+from aeutils import batch, checkpoint, config, metrics, tb, zoo
 from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import check_output, check_pixels, load_rgb, save_image, to_tensor, to_uint8
@@ -373,7 +373,7 @@ def evaluate_test(scale: int, profile: str, out_dir: Path, run_root: Path | None
         load_generator_weights(g, run_dir / FINAL_CHECKPOINT[phase])
         summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
         val = ck["metrics"] if phase == "srresnet" else \
-            {k.removeprefix("val/"): logged_scalars(run_dir, k)[1][-1] for k in ("val/psnr", "val/grad_ratio")}
+            {k.removeprefix("val/"): tb.read_scalars(run_dir, k)[1][-1] for k in ("val/psnr", "val/grad_ratio")}
         models[phase], hp[phase] = g, {"hparams": ck["hparams"], "val": val, "checkpoint": FINAL_CHECKPOINT[phase],
                                        "steps": summary.get("steps"), "train_seconds": summary.get("train_seconds")}
         methods[phase] = model_method(g)
@@ -557,36 +557,6 @@ def run_upscale(args) -> int:
 
 # --- figures and tables (drawn from saved runs and results) ----------------------------------------
 
-def logged_scalars(run_dir: str | Path, tag: str) -> tuple[list[int], list[float]]:
-    """One scalar curve of a run's TensorBoard events (all sessions of a resumed run, in step order)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    points = {}
-    for ev in sorted(Path(run_dir).glob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(ev), size_guidance={"scalars": 0})
-        acc.Reload()
-        if tag in acc.Tags()["scalars"]:
-            points.update({e.step: e.value for e in acc.Scalars(tag)})
-    steps = sorted(points)
-    return steps, [points[s] for s in steps]
-
-
-def logged_images(run_dir: str | Path, tag: str = "val/lr_sr_hr") -> list[tuple[int, np.ndarray]]:
-    """The image grids a run logged (step, uint8 array), in step order: the samples by epoch."""
-    import io
-
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    grids = {}
-    for ev in sorted(Path(run_dir).glob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(ev), size_guidance={"images": 0})
-        acc.Reload()
-        if tag in acc.Tags()["images"]:
-            for e in acc.Images(tag):
-                grids[e.step] = np.asarray(Image.open(io.BytesIO(e.encoded_image_string)).convert("RGB"))
-    return sorted(grids.items())
-
-
 def plot_curves(runs: dict[str, Path], keys=("val/psnr", "val/grad_ratio", "train/pixel_l1")):
     """Validation / training curves of several runs side by side (one panel per key)."""
     import matplotlib.pyplot as plt
@@ -594,7 +564,7 @@ def plot_curves(runs: dict[str, Path], keys=("val/psnr", "val/grad_ratio", "trai
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2))
     for ax, key in zip(np.atleast_1d(axes), keys):
         for label, run_dir in runs.items():
-            steps, values = logged_scalars(run_dir, key)
+            steps, values = tb.read_scalars(run_dir, key)
             if steps:
                 ax.plot(steps, values, label=label, marker="o" if len(steps) < 20 else None)
         ax.set_title(key)
@@ -609,7 +579,7 @@ def plot_samples_by_step(run_dir: Path, rows: int = 4, title: str = ""):
     """The logged validation samples (LR / SR / HR rows) at a few steps, stacked: training at a glance."""
     import matplotlib.pyplot as plt
 
-    grids = logged_images(run_dir)
+    grids = tb.read_images(run_dir, "val/lr_sr_hr")
     if len(grids) > rows:
         grids = [grids[round(i * (len(grids) - 1) / (rows - 1))] for i in range(rows)]
     h = grids[-1][1].shape[0] // 3  # each grid: rows of input (nearest), output, ground truth
