@@ -196,16 +196,24 @@ def draw_wide(kind: str, x: torch.Tensor, rng: np.random.Generator) -> Damaged:
     return d
 
 
-def jpeg_level(quality: int | None) -> float:
-    """How strongly an image was JPEG-compressed, as the wide JPEG model reads it in its fourth
-    channel: (100 - quality) / 100, and 0 for an image never saved as a JPEG (nothing to undo)."""
-    return 0.0 if quality is None else (100 - quality) / 100
+BLUR_TOLD_MAX = 3.0  # the blur sigma a told model reads as its strongest (1.0)
+
+
+def told_level(kind: str, params: dict) -> float:
+    """How strong the damage is, as a wide model told it reads it in its fourth channel (0 = none):
+    a JPEG's (100 - quality) / 100 (0 for an image never saved as a JPEG), a blur's sigma / 3."""
+    if kind == "jpeg":
+        quality = params.get("quality")
+        return 0.0 if quality is None else (100 - quality) / 100
+    if kind == "blur":
+        return min(params.get("sigma") or 0.0, BLUR_TOLD_MAX) / BLUR_TOLD_MAX
+    raise ValueError(f"no told strength for {kind!r}")
 
 
 def model_input(damaged: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """What a repair model reads: the damaged RGB and a fourth channel holding the hole mask
     (all zeros when there is no mask or it is unknown), or for a model told the damage's strength,
-    that strength as a constant map (`jpeg_level`). (3, H, W) -> (4, H, W), batched alike."""
+    that strength as a constant map (`told_level`). (3, H, W) -> (4, H, W), batched alike."""
     if mask is None:
         mask = torch.zeros_like(damaged[..., :1, :, :])
     return torch.cat([damaged, mask.to(damaged.dtype)], dim=-3)

@@ -83,7 +83,7 @@ WIDE_HPARAMS = {"smoke": dict(crop=32, batch=4, lr=1e-3, steps=20, val_images=2,
 # good (measured on cpu: zero gain after 20 steps at 5e-4, from scratch or from repair-noise); at a fifth
 # of it, starting from repair-noise, it learns.
 WIDE_LR_SCALE = {"jpeg": 0.2}
-# Damages whose wide model is told the strength in its fourth channel (`damage.jpeg_level`), as FBCNN
+# Damages whose wide model is told the strength in its fourth channel (`damage.told_level`), as FBCNN
 # is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`). Not told, one
 # model smoothed quality-95 photos by up to 9 dB to gain 2 dB at quality 10 (measured, 2026-12-02).
 TOLD = {"jpeg"}
@@ -153,7 +153,7 @@ class WidePairs(Dataset):
         d = damage.draw_wide(self.kind, clean, rng)
         strength = None
         if told(self.kind, "wide"):
-            strength = torch.full_like(clean[:1], damage.jpeg_level(d.params.get("quality")))
+            strength = torch.full_like(clean[:1], damage.told_level(self.kind, d.params))
         return clean, damage.model_input(d.image, strength)
 
 
@@ -191,7 +191,7 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
     `overlap` pixels of context on every side and only its centre is kept, so memory is bounded by
     the tile, not the image. `mask`: bool (H, W), True = hole; holes are prefilled (`prefill`) in each
     window, as in training, the mask goes in as the fourth channel, and known pixels are kept.
-    `level`: for a model told the strength (TOLD), its fourth channel (`damage.jpeg_level`).
+    `level`: for a model told the strength (TOLD), its fourth channel (`damage.told_level`).
     Returns uint8 (H, W, 3)."""
     model.eval()
     h, w = im.shape[:2]
@@ -219,10 +219,11 @@ def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarra
     """`repair_array` given what a file can say of its damage (`params`: a JPEG's quality; {} for a
     lossless image): the command's repair, the robustness sweep's `run`, the demo's repair."""
     level = None
-    if getattr(model, "told", None) == "jpeg":
-        if leave_as_is(params.get("quality")):
+    kind = getattr(model, "told", None)
+    if kind:
+        if kind == "jpeg" and leave_as_is(params.get("quality")):
             return im.copy()
-        level = damage.jpeg_level(params.get("quality"))
+        level = damage.told_level(kind, params)
     return repair_array(model, im, mask, level=level, **tiling)
 
 
