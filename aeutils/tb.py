@@ -1,5 +1,6 @@
 """TensorBoard shared by all notebooks: logging scalars, image grids and hparams; reading them back
-for the figures; and an embedded TensorBoard that never blocks a cell (skipped in the smoke profile)."""
+for the figures; and an embedded TensorBoard that never blocks a cell (skipped in the smoke profile
+and in a rendering run)."""
 from __future__ import annotations
 
 import io
@@ -11,6 +12,8 @@ import numpy as np
 import torch
 import torchvision.utils as vutils
 from torch.utils.tensorboard import SummaryWriter
+
+from aeutils import config
 
 
 class Logger:
@@ -81,9 +84,17 @@ def embed_tensorboard(logdir: str | Path, port: int, profile: str, bind_all: boo
     Uses the `%tensorboard` machinery (which returns at once); skipped in the smoke profile and
     outside IPython, returning a line that says what happened. It listens on localhost only: on a
     cloud VM, reach it through an SSH tunnel (`ssh -L PORT:localhost:PORT vm`); `bind_all=True`
-    publishes the training logs on every network interface instead."""
+    publishes the training logs on every network interface instead.
+
+    `make notebooks` sets AEUTILS_TENSORBOARD=0: a rendered notebook is read without its kernel, so it
+    starts no server and stores the command instead (its folder relative to the project)."""
     if profile == "smoke":
         return f"TensorBoard skipped in the smoke profile (logdir {logdir})"
+    if os.environ.get("AEUTILS_TENSORBOARD") == "0":
+        shown = Path(logdir).resolve()
+        if shown.is_relative_to(config.REPO_ROOT):
+            shown = shown.relative_to(config.REPO_ROOT)
+        return f"TensorBoard not started (AEUTILS_TENSORBOARD=0): run `tensorboard --logdir {shown} --port {port}`"
     try:
         from IPython import get_ipython
     except ImportError:

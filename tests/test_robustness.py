@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import cli, metrics, tb
+from aeutils import cli, config, metrics, tb
 from aeutils.benchmark import baselines, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import smoke_images
@@ -127,6 +127,14 @@ def test_tensorboard_listens_on_localhost_unless_asked(monkeypatch):
     tb.embed_tensorboard("runs/x", 6009, "cpu", bind_all=True)
     assert calls[1] == ("tensorboard", "--logdir runs/x --port 6009 --host localhost")
     assert calls[3][1].endswith("--bind_all")
+
+
+def test_a_rendering_run_starts_no_tensorboard(monkeypatch):
+    import IPython
+    monkeypatch.setattr(IPython, "get_ipython", lambda: pytest.fail("a render must not start TensorBoard"))
+    monkeypatch.setenv("AEUTILS_TENSORBOARD", "0")
+    line = tb.embed_tensorboard(config.REPO_ROOT / "runs" / "cpu" / "experiment1", 6100, "cpu")
+    assert line.endswith("run `tensorboard --logdir runs/cpu/experiment1 --port 6100`")
 
 
 @pytest.mark.parametrize("kind", damage.HOLE_KINDS)

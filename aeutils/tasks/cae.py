@@ -684,6 +684,24 @@ def checkerboard_figure(profile: str | None = None, n: int = 3, zoom: int = 56):
     return fig, numbers
 
 
+def hparams_table(number: int) -> str:
+    """A markdown table of experiment `number`'s hyperparameters in every profile (`paper`: the original's
+    table), then what the original published for it: the same text whatever the active profile."""
+    columns = {p: asdict(hparams(number, p)) for p in ("paper", "cpu", "smoke")}
+
+    def shown(key: str, value) -> str:
+        if value is None and key == "train_dataset_size":
+            return "all"
+        if isinstance(value, tuple):
+            return "+".join(value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    lines = ["| hparam | paper (the original's table) | cpu | smoke |", "|---|---|---|---|"]
+    lines += [f"| {key} | " + " | ".join(f"`{shown(key, columns[p][key])}`" for p in columns) + " |"
+              for key in columns["paper"] if key != "number"]
+    return "\n".join(lines) + f"\n\nThe original published: {ORIGINAL[number]['text']}."
+
+
 def results_table(numbers: list[int], profile: str | None = None) -> str:
     """A markdown table of the experiments' test results beside JPEG 2000 and the original's number."""
     profile = config.get_profile(profile)
