@@ -129,10 +129,10 @@ ORIGINAL = {
 
 # The cpu profile: narrow model (32-channel trunk), 64x64 crops, batch 8, Adam at a CPU-sized learning
 # rate (the original's 1e-6..1e-8 would not move on a CPU) decayed along a cosine to 1/100 of it, one
-# thread, about an hour per experiment instead of days: a first stage runs 20,000 steps (about 0.15 s
-# each on one core of the 2-core machine, shared with one other job), a decoder-only second stage
-# 8,000. A session may stop earlier (`--minutes`) and the next one resumes the same schedule.
-CPU_STEPS = {1: 20_000, 2: 20_000, 3: 8_000, 4: 20_000, 5: 8_000, 6: 20_000, 7: 8_000}
+# thread, about an hour per experiment instead of days: a first stage runs 40,000 steps (about 0.1 s
+# each on one core of the 2-core machine, shared with other jobs), a decoder-only second stage
+# 16,000. A session may stop earlier (`--minutes`) and the next one resumes the same schedule.
+CPU_STEPS = {1: 40_000, 2: 40_000, 3: 16_000, 4: 40_000, 5: 16_000, 6: 40_000, 7: 16_000}
 CPU_LR = {1: 5e-4, 2: 5e-4, 3: 1e-4, 4: 5e-4, 5: 1e-4, 6: 1e-3, 7: 1e-4}
 CPU_LR_FINAL_SHARE = 0.01
 CPU_TRAIN_SIZE = {1: None, 2: 1000, 3: 1000, 4: 1000, 5: 1000, 6: None, 7: None}
