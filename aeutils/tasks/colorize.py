@@ -9,6 +9,10 @@ input's L (chroma is fitted to the sRGB gamut at constant L, `color.combine`).
   and colourfulness with its gap to the ground truth, for models and the "gray" / "mean ab" baselines
   on the same images; all measured on the 8-bit RGB outputs.
 - `colorize_image(model, image)`: any size; large images get their ab from a downscaled copy.
+- Photos from any source (issue #16): `against_gray` measures a model against leaving the photo gray
+  on each source, `select_score` says whether it meets the bars (never worse than gray, no colour
+  cast), `train_photos` fine-tunes on photo-like crops (`--data photos`), `choose_chroma` picks the
+  factor that shrinks the predicted chroma toward neutral, and `ship_photos` writes it with its card.
 """
 from __future__ import annotations
 
@@ -366,9 +370,9 @@ def train_photos(profile: str, run_dir: str | Path, steps: int | None = None, mi
     jitter: shifted white balance or saturation would be wrong chroma targets) and without class
     rebalancing: the rare vivid colours it favours are the casts a photo must not get (with it, a run
     from the shipped model drifted to +20 levels of red on the VoxCeleb2 validation identity within
-    800 steps, measured 2026-12-02); best.pt is chosen on
-    `select_score` over the three validation sources, so a checkpoint that never does worse than
-    gray on a source and adds no cast wins. Returns fit's summary plus the architecture."""
+    800 steps, measured 2026-12-02). best.pt is chosen on `select_score` over the three validation
+    sources, so a checkpoint that never does worse than gray on a source and adds no cast wins.
+    Returns fit's summary plus the architecture."""
     torch.manual_seed(0)
     hp = PHOTO_HPARAMS[profile]
     ck = zoo.load_shipped(init, TASK)
@@ -394,16 +398,16 @@ def train_photos(profile: str, run_dir: str | Path, steps: int | None = None, mi
 CHROMA_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # what `choose_chroma` tries
 
 
-def choose_chroma(model: Colorizer, val: dict[str, list[torch.Tensor]]) -> tuple[float, dict]:
-    """The chroma factor of CHROMA_FACTORS with the best `select_score` on the validation sources,
-    set on `model`; returns it and its score. Shrinking the predicted chroma toward neutral trades
-    colour for safety: the output moves toward the gray input, its cast shrinks with it."""
-    scores = {}
+def choose_chroma(model: Colorizer, val: dict[str, list[torch.Tensor]]) -> dict[str, dict]:
+    """Set `model.chroma` to the factor of CHROMA_FACTORS with the best `select_score` on the
+    validation sources; returns `against_gray` at that factor. Shrinking the predicted chroma toward
+    neutral trades colour for safety: the output moves toward the gray input, its cast shrinks with it."""
+    measured = {}
     for f in CHROMA_FACTORS:
         model.chroma = f
-        scores[f] = select_score(against_gray(model, val))
-    model.chroma = max(scores, key=lambda f: scores[f]["select"])
-    return model.chroma, scores[model.chroma]
+        measured[f] = against_gray(model, val)
+    model.chroma = max(measured, key=lambda f: select_score(measured[f])["select"])
+    return measured[model.chroma]
 
 
 def load_run(run_dir: str | Path) -> Colorizer:
@@ -451,11 +455,11 @@ def ship_photos(run_dir: str | Path, name: str, profile: str, exclusive: bool = 
     summary = json.loads((run_dir / "summary.json").read_text())
     n = PHOTO_HPARAMS[profile]["val_images"]
     val = photos.validation_faces(profile, n)
-    _, score = choose_chroma(model, val)
+    chosen = choose_chroma(model, val)
     test = against_gray(model, photos.test_faces(n, profile))
     path = config.WEIGHTS_DIR / f"{name}.pt"
     zoo.save_shipped(path, TASK, dict(info["arch"], chroma=model.chroma), model,
-                     {"val": against_gray(model, val), "val_score": score, "test": test}, exclusive=exclusive,
+                     {"val": chosen, "val_score": select_score(chosen), "test": test}, exclusive=exclusive,
                      data="photos", init=info["init"], profile=profile, steps=summary["steps"],
                      train_seconds=summary["train_seconds"], best=summary["best"], sessions=summary["sessions"],
                      threads=summary["hparams"].get("threads"))
