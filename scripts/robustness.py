@@ -17,13 +17,11 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from aeutils import checkpoint, train, zoo
 from aeutils.benchmark import robustness
 from aeutils.datasets import photos
-from aeutils.images import to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks import colorize, repair, superres
 
@@ -63,7 +61,7 @@ def main() -> None:
     p.add_argument("--upscale", action="store_true", help="also x4 super-resolution (both shipped variants) "
                    "on validation and test images, into resources/superres/robustness.json")
     p.add_argument("--colorize", action="store_true", help="also the shipped colorization against gray, per "
-                   "source, into resources/colorization/robustness.json")
+                   "source, on validation and test images, into resources/colorization/robustness.json")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("resources/repair/robustness"))
     args = p.parse_args()
@@ -75,7 +73,7 @@ def main() -> None:
     if args.upscale:
         upscale(test, args.per_source)
     if args.colorize:
-        colorization(test)
+        colorization(test, args.per_source)
     for kind in [k for k in args.kinds.split(",") if k != "none"]:
         start = time.time()
         main_model = chosen.get(kind, repair.model_for(kind))
@@ -119,25 +117,16 @@ def upscale(test: dict, per_source: int) -> None:
                       f"{r['srresnet']:.2f} | {r['srgan']:.2f} |")
 
 
-def colorization(test: dict) -> None:
-    """The shipped colorizer against gray on each test source: ab RMSE (and its ratio to gray's),
-    colourfulness, and the colour cast (largest per-channel mean RGB error, 8-bit levels)."""
+def colorization(test: dict, per_source: int) -> None:
+    """The shipped colorizer against gray on each source (`colorize.against_gray`), validation images
+    (which chose it) and test images, into resources/colorization/robustness.json."""
     model = colorize.load_model(colorize.DEFAULT_MODEL)
-    record = {}
-    for source, images in test.items():
-        r = colorize.evaluate({"gray": "gray", "model": model}, images)
-        outs = [to_uint8(colorize.colorize_tensor(model, x[None])[0]) for x in images]
-        shift = np.mean([(o.astype(np.float64) - to_uint8(x)).reshape(-1, 3).mean(0) for o, x in zip(outs, images)], 0)
-        record[source] = {"ab_rmse_gray": r["gray"]["ab_rmse"], "ab_rmse": r["model"]["ab_rmse"],
-                          "ratio": r["model"]["ab_rmse"] / r["gray"]["ab_rmse"], "auc": r["model"]["auc"],
-                          "colourfulness": r["model"]["colorfulness"],
-                          "colourfulness_gt": r["model"]["colorfulness_gt"],
-                          "rgb_shift": [round(float(v), 2) for v in shift], "images": len(images)}
+    record = {"model": colorize.DEFAULT_MODEL, "chroma": model.chroma,
+              "val": colorize.against_gray(model, photos.validation_faces("cpu", per_source)),
+              "test": colorize.against_gray(model, test)}
     Path("resources/colorization/robustness.json").write_text(json.dumps(record, indent=1))
-    print("\n## colorize (test)\n\n| source | gray ab RMSE | model ab RMSE | ratio | mean RGB shift |"
-          "\n|---|---|---|---|---|")
-    for source, r in record.items():
-        print(f"| {source} | {r['ab_rmse_gray']:.2f} | {r['ab_rmse']:.2f} | {r['ratio']:.2f} | {r['rgb_shift']} |")
+    for split in ("val", "test"):
+        print(f"\n## colorize ({split})\n\n{colorize.sources_table(record[split])}")
 
 
 if __name__ == "__main__":

@@ -306,3 +306,63 @@ def test_the_copy_the_model_sees_is_bounded(smoke_model, monkeypatch):
     assert colorize.colorize_image(model, im, 40).size == (60, 60)
     with pytest.raises(UserError, match="--work-side"):
         colorize.colorize_image(model, im, None)
+
+
+# ---- photos from any source: against gray, the bars, fine-tuning on photo-like crops ----------------
+
+def test_cast_is_what_passes_the_truth_beyond_the_margin():
+    """Between gray's mean error and none (too little colour) is allowed, and CAST_MAX past either."""
+    m = colorize.CAST_MAX
+    assert colorize.cast_added(-5.0, -9.0) == 0 and colorize.cast_added(m, -9.0) == 0
+    assert colorize.cast_added(7.0, -9.0) == pytest.approx(7.0 - m)  # redder than the truth: a cast
+    assert colorize.cast_added(-12.0, -9.0) == pytest.approx(3.0 - m)  # further than gray itself
+    assert colorize.cast_added(3.0, 10.0) == 0 and colorize.cast_added(-4.0, 10.0) == pytest.approx(4.0 - m)
+
+
+def _source(ratio, shift, worse=0):
+    return {"ratio": ratio, "rgb_shift": shift, "rgb_shift_gray": [-9.0, 3.0, 12.0], "worse": worse, "images": 4}
+
+
+def test_select_score_puts_every_bar_met_first():
+    good = colorize.select_score({"a": _source(0.9, [-1.0, 0.0, 2.0]), "b": _source(0.95, [0.0, 0.0, 0.0], 1)})
+    assert good["select"] == pytest.approx(good["gain"]) == pytest.approx(0.075) and good["worse"] == 1 / 8
+    cast = colorize.select_score({"a": _source(0.5, [6.0, 0.0, 2.0]), "b": _source(0.5, [0.0, 0.0, 0.0])})
+    worse = colorize.select_score({"a": _source(1.1, [0.0, 0.0, 0.0]), "b": _source(0.5, [0.0, 0.0, 0.0])})
+    assert cast["select"] == pytest.approx(-4.0) and worse["select"] == pytest.approx(-0.1)
+    assert good["select"] > worse["select"] > cast["select"]
+
+
+def test_against_gray_and_a_chroma_factor_of_zero_is_gray(smoke_model):
+    model = colorize.load_model(str(smoke_model[1]))
+    sources = {"smoke": [colorize.faces("test", "smoke", limit=3)[i] for i in range(3)]}
+    r = colorize.against_gray(model, sources)["smoke"]
+    assert r["images"] == 3 and 0 <= r["worse"] <= 3 and len(r["rgb_shift"]) == len(r["rgb_shift_gray"]) == 3
+    assert r["ratio"] == pytest.approx(r["ab_rmse"] / r["ab_rmse_gray"])
+    model.chroma = 0.0
+    r = colorize.against_gray(model, sources)["smoke"]
+    assert r["ratio"] == pytest.approx(1) and r["worse"] == 0 and r["rgb_shift"] == r["rgb_shift_gray"]
+    chosen = colorize.choose_chroma(model, sources)
+    assert model.chroma in colorize.CHROMA_FACTORS and set(chosen) == {"smoke"}
+
+
+def test_photo_fine_tuning_ships_the_chroma_factor_and_a_card(smoke_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "WEIGHTS_DIR", tmp_path)
+    assert colorize.main(["--profile", "smoke", "--data", "photos", "--init", str(smoke_model[1]),
+                          "--run-dir", str(tmp_path / "run"), "--ship", "cz-photo", "--no-progress"]) == 0
+    ck = checkpoint.load(tmp_path / "cz-photo.pt")
+    assert ck["arch"]["chroma"] in colorize.CHROMA_FACTORS and ck["init"] == "cz-test" and ck["steps"] == 3
+    assert set(ck["metrics"]["test"]) == {"smoke"} and "select" in ck["metrics"]["val_score"]
+    assert colorize.load_model(str(tmp_path / "cz-photo.pt")).chroma == ck["arch"]["chroma"]
+    card = (tmp_path / "cz-photo.md").read_text()
+    for text in ("Chroma factor", "`cz-test`", "VoxCeleb2", "non-commercial",
+                 "3 steps", "| smoke | 2 |"):
+        assert text in card
+
+
+def test_photo_fine_tuning_from_an_unknown_model_is_one_line(tmp_path, capsys):
+    from aeutils.cli import main
+
+    assert main(["train", "colorize", "--profile", "smoke", "--data", "photos", "--init", "no-such-model",
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no-such-model" in err

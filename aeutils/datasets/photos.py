@@ -96,9 +96,11 @@ def validation_faces(profile: str, per_source: int) -> dict[str, list[torch.Tens
     return _sources("val", per_source)
 
 
-def test_faces(per_source: int) -> dict[str, list[torch.Tensor]]:
+def test_faces(per_source: int, profile: str = "cpu") -> dict[str, list[torch.Tensor]]:
     """Whole clean images to report on: CelebA test identities, VoxCeleb2 test-identity frames, and
-    the odd-numbered lfw-val images (never those that chose a checkpoint)."""
+    the odd-numbered lfw-val images (never those that chose a checkpoint). Smoke: another fixture."""
+    if profile == "smoke":
+        return {"smoke": [FaceImages(smoke_images(n=per_source, seed=2)).image(i) for i in range(per_source)]}
     return _sources("test", per_source)
 
 

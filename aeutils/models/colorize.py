@@ -135,11 +135,14 @@ class UNetDecoder(nn.Module):
 class Colorizer(nn.Module):
     """L (N, 1, H, W) in [0, 100] -> {"ab": (N, 2, H, W)[, "logits"]}; see the module docstring.
 
-    `encoder`: "scratch" or a pretrained `FeatureEncoder` module (kept frozen and in eval mode)."""
+    `encoder`: "scratch" or a pretrained `FeatureEncoder` module (kept frozen and in eval mode).
+    `chroma`: the factor `predict_ab` shrinks the predicted chroma by toward neutral (1 = as predicted)."""
 
     def __init__(self, encoder: str | nn.Module = "scratch", head: str = "regression",
-                 enc_channels: tuple[int, ...] = (32, 64, 128, 256), widths: tuple[int, ...] = (128, 64, 48)):
+                 enc_channels: tuple[int, ...] = (32, 64, 128, 256), widths: tuple[int, ...] = (128, 64, 48),
+                 chroma: float = 1.0):
         super().__init__()
+        self.chroma = chroma  # `predict_ab` scales the predicted ab by this (a shipped model's safeguard)
         if head not in ("regression", "classification"):
             raise ValueError(f"unknown head {head!r}")
         self.head_kind = head
@@ -188,8 +191,9 @@ class Colorizer(nn.Module):
 
 def predict_ab(model: Colorizer, L: torch.Tensor) -> torch.Tensor:
     """ab for any size: pad L (N, 1, H, W) by edge replication to a multiple of 16 (at least 32,
-    so the stride-16 features are at least 2x2), predict, crop back to (N, 2, H, W)."""
+    so the stride-16 features are at least 2x2), predict, crop back to (N, 2, H, W), times the
+    model's chroma factor."""
     h, w = L.shape[-2:]
     ph, pw = max(32, -(-h // 16) * 16), max(32, -(-w // 16) * 16)
     x = F.pad(L, (0, pw - w, 0, ph - h), mode="replicate")
-    return model(x)["ab"][..., :h, :w]
+    return model.chroma * model(x)["ab"][..., :h, :w]

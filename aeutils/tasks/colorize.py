@@ -9,6 +9,10 @@ input's L (chroma is fitted to the sRGB gamut at constant L, `color.combine`).
   and colourfulness with its gap to the ground truth, for models and the "gray" / "mean ab" baselines
   on the same images; all measured on the 8-bit RGB outputs.
 - `colorize_image(model, image)`: any size; large images get their ab from a downscaled copy.
+- Photos from any source (issue #16): `against_gray` measures a model against leaving the photo gray
+  on each source, `select_score` says whether it meets the bars (never worse than gray, no colour
+  cast), `train_photos` fine-tunes on photo-like crops (`--data photos`), `choose_chroma` picks the
+  factor that shrinks the predicted chroma toward neutral, and `ship_photos` writes it with its card.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from tqdm.auto import tqdm
 
 from aeutils import batch, config, metrics, zoo
 from aeutils.color import combine, rgb_to_lab
-from aeutils.datasets import sources
+from aeutils.datasets import photos, sources
 from aeutils.errors import UserError
 from aeutils.images import check_output, load_rgb, save_image, to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
@@ -60,6 +64,16 @@ HPARAMS = {
                   val_limit=None, test_limit=None, prior_limit=None, train_limit=None,
                   enc_channels=(32, 64, 128, 256), widths=(128, 64, 48)),
 }
+# Fine-tuning on photo-like crops (`train_photos`): the shipped model's architecture, a lower rate
+# decayed to a tenth, and the selection on three validation sources every `val_every` steps.
+PHOTO_HPARAMS = {
+    "smoke": dict(crop=32, batch=4, steps=3, lr=1e-4, val_every=3, val_images=2),
+    "cpu": dict(crop=64, batch=16, steps=3000, lr=1e-4, val_every=200, val_images=24),
+    "paper": dict(crop=128, batch=64, steps=10000, lr=1e-4, val_every=500, val_images=100),
+}
+# The crop window is 1/0.6 to 1/0.25 times the crop: whole faces at about the scale `colorize_image`
+# shows the model (a photo's shorter side shrunk to WORK_SIDE), tighter and looser framings around it.
+PHOTO_SCALE = (0.25, 0.6)
 WORK_SIDE = 64  # `colorize_image` predicts ab on a copy whose shorter side is this (the training scale)
 MODEL_PIXELS = 1_000_000  # the largest copy the model sees (its features take about 650 bytes a pixel)
 TILE = 512  # `colorize_image` converts colours in tiles of this side, so a large photo needs little memory
@@ -94,7 +108,7 @@ def build(arch: dict) -> Colorizer:
     if encoder != "scratch":
         source = {"vgg16-imagenet": "vgg16", "face-codec-encoder": "face"}.get(encoder, encoder)
         encoder = pretrained_encoder(source=source)
-    return Colorizer(encoder, arch["head"], tuple(arch["enc_channels"]), tuple(arch["widths"]))
+    return Colorizer(encoder, arch["head"], tuple(arch["enc_channels"]), tuple(arch["widths"]), arch.get("chroma", 1.0))
 
 
 def make_arch(approach: str, profile: str, encoder_source: str = "auto") -> dict:
@@ -177,10 +191,12 @@ def image_metrics(pred_u8: np.ndarray, true_u8: np.ndarray) -> dict[str, float]:
     ab_rmse: root mean square of the per-pixel Euclidean ab error (Lab units); auc: area under the
     curve of the fraction of pixels within an ab distance t, t = 0..150, normalised to [0, 1]
     (Zhang et al. 2016); psnr on RGB; colourfulness (Hasler and Suesstrunk) of the output and the
-    truth; l_dev: the largest change of L against the truth's (the input's) L."""
+    truth; l_dev: the largest change of L against the truth's (the input's) L; shift_r/g/b: the mean
+    error of each RGB channel (8-bit levels), a colour cast where it is far from zero."""
     p = rgb_to_lab(torch.from_numpy(pred_u8).permute(2, 0, 1).double() / 255)
     t = rgb_to_lab(torch.from_numpy(true_u8).permute(2, 0, 1).double() / 255)
     d = (p[1:] - t[1:]).norm(dim=0).flatten().numpy()
+    shift = (pred_u8 - true_u8.astype(np.float64)).reshape(-1, 3).mean(0)
     thresholds = np.arange(0, 151)
     within = np.searchsorted(np.sort(d), thresholds, side="right") / d.size
     return {
@@ -190,6 +206,7 @@ def image_metrics(pred_u8: np.ndarray, true_u8: np.ndarray) -> dict[str, float]:
         "colorfulness": metrics.colorfulness(pred_u8),
         "colorfulness_gt": metrics.colorfulness(true_u8),
         "l_dev": float((p[0] - t[0]).abs().max()),
+        **{f"shift_{c}": float(v) for c, v in zip("rgb", shift)},
     }
 
 
@@ -206,6 +223,13 @@ def evaluate(colorizers: dict, images, work_side: int | None = WORK_SIDE, progre
     """Metrics averaged over images for each entry of `colorizers`: a Colorizer, "gray", or a
     (2,) tensor of constant ab (the "mean ab" baseline). `images`: a sequence of RGB tensors (3, H, W);
     consecutive images of one size are colorized as a batch."""
+    rows = evaluate_images(colorizers, images, work_side, progress, batch)
+    return {name: _summarise(r) for name, r in rows.items()}
+
+
+def evaluate_images(colorizers: dict, images, work_side: int | None = WORK_SIDE, progress: bool = False,
+                    batch: int = 32) -> dict[str, list[dict]]:
+    """`evaluate` per image: {name: [image_metrics of each image]}."""
     images = list(images)
     groups, start = [], 0
     while start < len(images):
@@ -227,7 +251,51 @@ def evaluate(colorizers: dict, images, work_side: int | None = WORK_SIDE, progre
                 else:
                     y = colorize_tensor(None, x, const_ab=None if isinstance(m, str) else m)
                 rows[name] += [image_metrics(to_uint8(yi), ti) for yi, ti in zip(y, truth)]
-    return {name: _summarise(r) for name, r in rows.items()}
+    return rows
+
+
+CAST_MAX = 2.0  # 8-bit levels a model's mean colour may pass the truth's by (the repair models' bar)
+
+
+def against_gray(model: Colorizer, sources: dict[str, list[torch.Tensor]]) -> dict[str, dict]:
+    """The model against leaving the photo gray (what a user has without it), per source of
+    {source: [RGB (3, H, W)]} (`photos.validation_faces` / `test_faces`): mean ab RMSE of both and
+    their ratio, mean PSNR of both, the images the model makes worse than gray (lower PSNR), AuC,
+    colourfulness, and the mean RGB error of both (the colour cast, 8-bit levels)."""
+    out = {}
+    for source, images in sources.items():
+        rows = evaluate_images({"gray": "gray", "model": model}, images)
+        g, m = _summarise(rows["gray"]), _summarise(rows["model"])
+        out[source] = {
+            "ab_rmse_gray": g["ab_rmse"], "ab_rmse": m["ab_rmse"], "ratio": m["ab_rmse"] / g["ab_rmse"],
+            "psnr_gray": g["psnr"], "psnr": m["psnr"],
+            "worse": sum(a["psnr"] < b["psnr"] for a, b in zip(rows["model"], rows["gray"])),
+            "auc": m["auc"], "colourfulness": m["colorfulness"], "colourfulness_gt": m["colorfulness_gt"],
+            "rgb_shift": [round(m[f"shift_{c}"], 2) for c in "rgb"],
+            "rgb_shift_gray": [round(g[f"shift_{c}"], 2) for c in "rgb"], "images": len(images)}
+    return out
+
+
+def cast_added(shift: float, gray_shift: float) -> float:
+    """How far a mean error (one channel, 8-bit levels) lies outside what colouring may leave: anywhere
+    between gray's error and none (less colour than the truth), or CAST_MAX past either; beyond that
+    the model has tinted the photo in a colour it does not have (a cast)."""
+    return max(0.0, min(gray_shift, 0.0) - CAST_MAX - shift, shift - max(gray_shift, 0.0) - CAST_MAX)
+
+
+def select_score(per_source: dict[str, dict]) -> dict[str, float]:
+    """What picks a photo-trained checkpoint and the chroma factor, from `against_gray`: `gain`, the
+    mean over sources of the ab RMSE saved against gray (1 - ratio); `cast_added`, the largest
+    `cast_added` of a channel of a source; `worse`, the fraction of images worse than gray; `select`:
+    `gain` when no source is worse than gray on average and no cast is added, otherwise minus how far
+    it falls short (ratio above 1 plus levels of cast), so a checkpoint that meets the bars always
+    wins over one that does not."""
+    rs = per_source.values()
+    cast = max(cast_added(a, b) for r in rs for a, b in zip(r["rgb_shift"], r["rgb_shift_gray"]))
+    shortfall = sum(max(0.0, r["ratio"] - 1) for r in rs) + cast
+    gain = float(np.mean([1 - r["ratio"] for r in rs]))
+    return {"gain": gain, "cast_added": cast, "worse": sum(r["worse"] for r in rs) / sum(r["images"] for r in rs),
+            "select": gain if shortfall == 0 else -shortfall}
 
 
 def comparison_grid(colorizers: dict, images, work_side: int | None = WORK_SIDE) -> tuple[list[str], torch.Tensor]:
@@ -295,6 +363,53 @@ def train(approach: str, profile: str, run_dir: str | Path | None = None, steps:
     return dict(summary, **info)
 
 
+def train_photos(profile: str, run_dir: str | Path, steps: int | None = None, minutes: float | None = None,
+                 progress: bool = True, init: str = DEFAULT_MODEL) -> dict:
+    """Fine-tune a shipped colorizer (`init`; ignored when the run resumes) on photo-like crops of
+    CelebA training identities and VoxCeleb2 dev frames (`photos.PhotoCrops`, without its colour
+    jitter: shifted white balance or saturation would be wrong chroma targets) and without class
+    rebalancing: the rare vivid colours it favours are the casts a photo must not get (with it, a run
+    from the shipped model drifted to +20 levels of red on the VoxCeleb2 validation identity within
+    800 steps, measured 2026-12-02). best.pt is chosen on `select_score` over the three validation
+    sources, so a checkpoint that never does worse than gray on a source and adds no cast wins.
+    Returns fit's summary plus the architecture."""
+    torch.manual_seed(0)
+    hp = PHOTO_HPARAMS[profile]
+    ck = zoo.load_shipped(init, TASK)
+    model = build(ck["arch"])
+    model.load_state_dict(ck["state_dict"])
+    model.class_weights.fill_(1.0)
+    crops = photos.PhotoCrops(photos.training_faces(profile), hp["crop"], scale=PHOTO_SCALE, jitter=0)
+    loader = DataLoader(LabFaces(crops), batch_size=hp["batch"], shuffle=True, drop_last=True)
+    val = photos.validation_faces(profile, hp["val_images"])
+    steps = steps or hp["steps"]
+    cfg = LoopConfig(max_steps=steps, lr=hp["lr"], lr_final=hp["lr"] / 10, val_every=hp["val_every"],
+                     image_every=10 * steps, ckpt_every=50, max_minutes=minutes, select_key="select",
+                     progress=progress, hparams=dict(data="photos", init=ck["name"], profile=profile,
+                                                     batch=hp["batch"], crop=hp["crop"], scale=str(PHOTO_SCALE),
+                                                     threads=torch.get_num_threads()))
+    summary = fit(model, step_fn, loader, lambda m: select_score(against_gray(m, val)), run_dir, cfg,
+                  params=model.trainable_parameters())
+    info = {"arch": ck["arch"], "init": ck["name"]}
+    (Path(run_dir) / "arch.json").write_text(json.dumps(info, indent=2))
+    return dict(summary, **info)
+
+
+CHROMA_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # what `choose_chroma` tries
+
+
+def choose_chroma(model: Colorizer, val: dict[str, list[torch.Tensor]]) -> dict[str, dict]:
+    """Set `model.chroma` to the factor of CHROMA_FACTORS with the best `select_score` on the
+    validation sources; returns `against_gray` at that factor. Shrinking the predicted chroma toward
+    neutral trades colour for safety: the output moves toward the gray input, its cast shrinks with it."""
+    measured = {}
+    for f in CHROMA_FACTORS:
+        model.chroma = f
+        measured[f] = against_gray(model, val)
+    model.chroma = max(measured, key=lambda f: select_score(measured[f])["select"])
+    return measured[model.chroma]
+
+
 def load_run(run_dir: str | Path) -> Colorizer:
     """The checkpoint of a run chosen on validation, in eval mode."""
     run_dir = Path(run_dir)
@@ -330,27 +445,141 @@ def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: 
     return result
 
 
+def ship_photos(run_dir: str | Path, name: str, profile: str, exclusive: bool = False) -> dict:
+    """Ship a `train_photos` run: its checkpoint chosen on validation, with the chroma factor chosen
+    there too (`choose_chroma`), measured once against gray on the test sources; writes
+    weights/NAME.pt and the model card weights/NAME.md. Returns the test measurement."""
+    run_dir = Path(run_dir)
+    model = load_run(run_dir)
+    info = json.loads((run_dir / "arch.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    n = PHOTO_HPARAMS[profile]["val_images"]
+    val = photos.validation_faces(profile, n)
+    chosen = choose_chroma(model, val)
+    test = against_gray(model, photos.test_faces(n, profile))
+    path = config.WEIGHTS_DIR / f"{name}.pt"
+    zoo.save_shipped(path, TASK, dict(info["arch"], chroma=model.chroma), model,
+                     {"val": chosen, "val_score": select_score(chosen), "test": test}, exclusive=exclusive,
+                     data="photos", init=info["init"], profile=profile, steps=summary["steps"],
+                     train_seconds=summary["train_seconds"], best=summary["best"], sessions=summary["sessions"],
+                     threads=summary["hparams"].get("threads"))
+    path.with_suffix(".md").write_text(photo_model_card(path))
+    return test
+
+
+def sources_table(per_source: dict[str, dict]) -> str:
+    """A markdown table of `against_gray`: one row per source."""
+    lines = ["| source | images | ab RMSE gray | ab RMSE model | ratio | PSNR gray | PSNR model | worse than gray "
+             "| mean RGB error model | gray |", "|---" * 10 + "|"]
+    for source, r in per_source.items():
+        lines.append(f"| {source} | {r['images']} | {r['ab_rmse_gray']:.2f} | {r['ab_rmse']:.2f} | {r['ratio']:.2f} "
+                     f"| {r['psnr_gray']:.2f} | {r['psnr']:.2f} | {r['worse']} of {r['images']} "
+                     f"| {' / '.join(f'{v:+.1f}' for v in r['rgb_shift'])} "
+                     f"| {' / '.join(f'{v:+.1f}' for v in r['rgb_shift_gray'])} |")
+    return "\n".join(lines)
+
+
+def photo_model_card(weights: Path) -> str:
+    """The model card of a colorizer shipped by `ship_photos`: architecture, data and its terms, how it
+    was trained and chosen, and its validation and test numbers against gray on three sources."""
+    ck = zoo.load_shipped(str(weights), TASK)
+    arch, m = ck["arch"], ck["metrics"]
+    params = sum(p.numel() for p in build(arch).parameters())
+    hp = PHOTO_HPARAMS[ck["profile"]]
+    score = m["val_score"]
+    sessions = "; ".join(f"from step {s['from_step']} at {s['lr']:g}" for s in ck["sessions"]
+                         if s["from_step"] < ck["steps"])  # not a session that only shipped
+    return f"""# {weights.stem}: face colorizer for photos (L -> ab, quantized-ab classification)
+
+The default model of `aeutils colorize IN OUT` (notebook 10, `docs/colorization.md`): CIE Lab
+lightness L in, chroma ab out; the output keeps the input's L.
+
+- Architecture: `Colorizer(encoder="{arch["encoder"]}", head="{arch["head"]}")` (`aeutils.models.colorize`),
+  encoder channels {"/".join(map(str, arch["enc_channels"]))} at strides 2/4/8/16, U-Net decoder
+  {"/".join(map(str, arch["widths"]))}, logits over quantized ab bins at stride 2, annealed-mean decoding;
+  {params:,} parameters, stored in float16 ({weights.stat().st_size / 1e6:.1f} MB).
+- Chroma factor {arch["chroma"]:g}: the predicted ab are scaled by it toward neutral, the factor of
+  {", ".join(f"{f:g}" for f in CHROMA_FACTORS)} with the best validation score (below). Less chroma moves
+  the output toward the gray input, and its colour cast with it.
+- Started from the weights shipped as `{ck["init"]}` before this run, then fine-tuned
+  on photo-like crops (`aeutils.datasets.photos.PhotoCrops`, {hp["crop"]}x{hp["crop"]}, a window of
+  1/{PHOTO_SCALE[1]:g} to 1/{PHOTO_SCALE[0]:g} times the crop, so whole faces appear at about the scale
+  `aeutils colorize` shows the model, anywhere in the image, flipped, half re-saved as JPEG quality 40-95,
+  no colour jitter) of CelebA identities 0-159 and VoxCeleb2 dev-identity frames sampled once a second.
+- Loss: cross-entropy against Gaussian soft-encoded ab targets (Zhang et al. 2016), without the class
+  rebalancing `{ck["init"]}` was trained with: the vivid colours it favours are the casts to avoid.
+- Training: profile `{ck["profile"]}`, {ck["steps"]} steps of batch {hp["batch"]}, Adam ({sessions}, cosine
+  decay to a tenth), gradient clip 1.0, {ck["train_seconds"] / 60:.0f} minutes with {ck["threads"]} CPU thread(s),
+  no GPU: `aeutils train colorize --data photos --init {ck["init"]} --ship {weights.stem}`.
+- Chosen on three validation sources ({hp["val_images"]} images each: CelebA identities 160-169, the
+  VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on) every {hp["val_every"]}
+  steps: step {ck["best"].get("step", "?")} by `select_score`, the mean ab RMSE saved against gray when no
+  source is worse than gray on average and no cast is added (a mean RGB error past the truth's by more
+  than {CAST_MAX:g} levels), else minus the shortfall. With the chroma factor: ab RMSE saved
+  {score["gain"]:.0%}, cast added {score["cast_added"]:.2f} levels, {score["worse"]:.0%} of the images worse than gray.
+
+## Against gray (leaving the photo as it is), per source
+
+Whole images, the ab predicted at a shorter side of {WORK_SIDE}; measured on 8-bit RGB outputs. Worse than
+gray: images whose PSNR is below the gray input's. Mean RGB error: output minus truth, 8-bit levels R / G / B.
+
+Validation (chose the checkpoint and the chroma factor):
+
+{sources_table(m["val"])}
+
+Test (CelebA test identities, VoxCeleb2 test identity, odd-numbered lfw-val; measured once):
+
+{sources_table(m["test"])}
+
+## Use and limits
+
+- Any size: the ab are predicted on a copy whose shorter side is {WORK_SIDE} px, then upsampled and
+  recombined with the full-resolution L (`--work-side` changes it).
+- Colours are plausible, not recovered: clothes, hair and backgrounds get muted tones, and some images
+  still come out worse than leaving them gray (the counts above).
+- It inherits CelebA's and VoxCeleb2's biases (celebrities, studio and interview lighting, skin tones).
+
+## Terms
+
+Code: MIT. These weights were trained on CelebA (Liu et al., "Deep Learning Face Attributes in the
+Wild", ICCV 2015), available for **non-commercial research purposes only**, and the weights inherit
+that restriction; and on VoxCeleb2 (Chung, Nagrani, Zisserman, Interspeech 2018, CC BY 4.0).
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train colorize", description="Train a face colorizer (L -> ab).")
     p.add_argument("--approach", choices=list(APPROACHES), default="scratch-classify")
     add_training_options(p, run_dir="runs/colorize/<profile>/<approach>")
     p.add_argument("--encoder-source", choices=["auto", "vgg16", "face"], default="auto",
                    help="pretrained encoder: VGG16 ImageNet (needs its weights in $TORCH_HOME) or the face codec's")
+    p.add_argument("--data", choices=["aligned", "photos"], default="aligned",
+                   help="aligned: train --approach on aligned CelebA faces (notebook 10); photos: fine-tune "
+                        "--init on photo-like crops of CelebA and VoxCeleb2, chosen on three sources")
+    p.add_argument("--init", default=DEFAULT_MODEL,
+                   help=f"--data photos: the shipped model to start from (default {DEFAULT_MODEL})")
     p.add_argument("--ship", metavar="NAME", default=None,
-                   help="after training, evaluate on the test identities once and write weights/NAME.pt")
+                   help="after training, evaluate on the test images once and write weights/NAME.pt")
     p.add_argument("--force", action="store_true", help="let --ship replace an existing weights/NAME.pt")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     profile = config.get_profile(args.profile)
     if args.ship:
         check_output(config.WEIGHTS_DIR / f"{args.ship}.pt", args.force)
-    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.approach, profile)
     t0 = time.time()
-    summary = train(args.approach, profile, run_dir, args.steps, args.minutes, not args.no_progress,
-                    args.encoder_source)
-    print(f"{args.approach}: {summary['steps']} steps, {summary['train_seconds']:.0f} s of training; "
+    if args.data == "photos":
+        run_dir = Path(args.run_dir) if args.run_dir else default_run_dir("photos", profile)
+        summary = train_photos(profile, run_dir, args.steps, args.minutes, not args.no_progress, args.init)
+    else:
+        run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.approach, profile)
+        summary = train(args.approach, profile, run_dir, args.steps, args.minutes, not args.no_progress,
+                        args.encoder_source)
+    print(f"{run_dir}: {summary['steps']} steps, {summary['train_seconds']:.0f} s of training; "
           f"best on validation: {json.dumps(summary['best'])} ({time.time() - t0:.0f} s this session)")
-    if args.ship:
+    if args.ship and args.data == "photos":
+        result = ship_photos(run_dir, args.ship, profile, exclusive=not args.force)
+        print(f"wrote weights/{args.ship}.pt and .md; test:\n{sources_table(result)}")
+    elif args.ship:
         result = ship(run_dir, args.ship, profile, args.approach, not args.no_progress, exclusive=not args.force)
         print(f"wrote weights/{args.ship}.pt; test: {json.dumps(result)}")
     return 0
