@@ -28,7 +28,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from aeutils import batch, config, metrics, zoo
+from aeutils import batch, config, metrics, tb, zoo
 from aeutils.color import combine, rgb_to_lab
 from aeutils.datasets import photos, sources
 from aeutils.errors import UserError
@@ -419,16 +419,6 @@ def load_run(run_dir: str | Path) -> Colorizer:
     return model.eval()
 
 
-def val_curves(run_dir: str | Path, tags=("val/auc", "val/ab_rmse", "val/colorfulness")) -> dict[str, list]:
-    """Validation curves of a run from its TensorBoard events: {tag: [(step, value), ...]}."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    have = set(acc.Tags()["scalars"])
-    return {t: sorted({e.step: e.value for e in acc.Scalars(t)}.items()) for t in tags if t in have}
-
-
 def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: bool = True,
          exclusive: bool = False) -> dict:
     """Evaluate a run's chosen checkpoint once on the test identities and write weights/<name>.pt
@@ -642,10 +632,9 @@ def plot_curves(runs: dict[str, Path], keys=("val/auc", "val/ab_rmse", "val/colo
 
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2))
     for name, run in runs.items():
-        curves = val_curves(run, keys)
         for ax, key in zip(axes, keys):
-            if key in curves:
-                steps, values = zip(*curves[key])
+            steps, values = tb.read_scalars(run, key)
+            if steps:
                 ax.plot(steps, values, marker=".", label=name)
     for ax, key in zip(axes, keys):
         ax.set_title(key.split("/")[-1]), ax.set_xlabel("step"), ax.grid(alpha=0.3)
