@@ -82,9 +82,10 @@ def compression_ratio(bits_per_pixel: float) -> float:
     return 24.0 / bits_per_pixel
 
 
-def bd_rate(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
+def bd_rate(rate_anchor, psnr_anchor, rate_test, psnr_test, within=None) -> float:
     """Bjontegaard delta rate in percent: the average rate change of `test` against `anchor` at equal
-    PSNR, over the overlapping PSNR range (negative = test needs fewer bits).
+    PSNR, over the overlapping PSNR range, narrowed to `within` (lo, hi) when given (negative = test
+    needs fewer bits).
 
     Fits log-rate as a cubic in PSNR for each curve (Bjontegaard, VCEG-M33) and integrates the
     difference exactly over the overlap. Needs at least 4 points per curve; raises ValueError when
@@ -94,6 +95,8 @@ def bd_rate(rate_anchor, psnr_anchor, rate_test, psnr_test) -> float:
     if min(len(ra), len(rt)) < 4:
         raise ValueError("bd_rate needs at least 4 rate points per curve")
     lo, hi = max(pa.min(), pt.min()), min(pa.max(), pt.max())
+    if within is not None:
+        lo, hi = max(lo, within[0]), min(hi, within[1])
     if hi <= lo:
         raise ValueError("the two curves have no PSNR range in common")
     fa, ft = np.polyfit(pa, ra, 3), np.polyfit(pt, rt, 3)

@@ -5,8 +5,12 @@ rate order), `encode(im, quality) -> bytes` (the WHOLE file, headers included) a
 `decode(bytes) -> PIL RGB image`. The learned codecs (`aeutils.codec.coder.learned_codecs`) follow the
 same protocol, so `aeutils.benchmark.compare` sweeps both the same way.
 
-Every coder runs on one thread: AVIF and JPEG XL are told so (`max_threads=1`, `numthreads=1`);
-Pillow's JPEG, JPEG 2000 (OpenJPEG) and WebP coders are single-threaded as Pillow calls them.
+Every coder runs on one thread: AVIF and JPEG XL are told so (`max_threads=1`, `numthreads=1`),
+HEVC (`aeutils.benchmark.hevc`) runs x265 without its thread pool; Pillow's JPEG, JPEG 2000 (OpenJPEG)
+and WebP coders are single-threaded as Pillow calls them.
+
+A codec whose library is missing is left out of `classical_codecs()` and named, with the reason, by
+`unavailable_codecs()` (`aeutils compare-codecs --list` prints both).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 from PIL import AvifImagePlugin, Image
 
+from aeutils.benchmark import hevc
 from aeutils.images import to_rgb
 
 
@@ -83,8 +88,22 @@ def _webp(im: Image.Image, q) -> bytes:
     return _pillow_encode(im, "WEBP", quality=int(q), method=6)
 
 
-def _avif(im: Image.Image, q) -> bytes:
-    return _pillow_encode(im, "AVIF", quality=int(q), subsampling="4:4:4", speed=6, max_threads=1)
+def _avif(speed: int) -> Callable:
+    return lambda im, q: _pillow_encode(im, "AVIF", quality=int(q), subsampling="4:4:4", speed=speed,
+                                        max_threads=1)
+
+
+# AVIF at its slowest useful speed. Measured on 5 faces (3 VoxCeleb2 test frames, 2 CelebA test
+# images; 2026-12-02, this 2-core CPU, one thread, qualities 20-85), BD-rate against speed 6 at equal
+# PSNR / MS-SSIM: speed 2 -8.7% / -9.9% at 0.47-1.1 s of CPU per face, speed 1 -9.4% / -10.5% at
+# 0.54-1.3 s, speed 6 itself 37-47 ms. Speed 0 (two faces, equal quality setting only) wrote files
+# 0.3-0.7% smaller than speed 1 in 1.9 times its CPU time: not worth it, so speed 1.
+AVIF_SLOW_SPEED = 1
+# Quality 0 is libavif's coarsest (about 0.13 bpp on a 224x224 face).
+_AVIF_Q = [0, 15, 30, 45, 60, 70, 80, 90]
+# Fewer points (each encode takes about a second), reaching higher: quality 96 gives about 2 bpp
+# on the VoxCeleb2 test frames.
+_AVIF_SLOW_Q = [0, 20, 40, 60, 75, 88, 96]
 
 
 def _jpegxl_encode(im: Image.Image, distance: float) -> bytes:
@@ -105,8 +124,30 @@ _JPEG_Q = [5, 10, 20, 35, 50, 65, 80, 90, 95]
 _JXL_DISTANCES = [12, 7, 4.5, 3, 2, 1.3, 0.8, 0.5, 0.3]
 
 
+# Codecs that cannot run here and why (checked when asked, so a test can take a library away).
+VVC_REASON = ("no VVC encoder: PyAV's FFmpeg has a VVC decoder only (no libvvenc), and neither "
+              "Debian nor PyPI packages vvenc")
+
+
+def unavailable_codecs() -> dict[str, str]:
+    """{name: reason} for the anchors left out of `classical_codecs()` on this machine."""
+    missing = {"vvc-intra": VVC_REASON}
+    if hevc.unavailable():
+        missing["hevc444"] = hevc.unavailable()
+    return missing
+
+
+def _hevc_codecs() -> list[ClassicalCodec]:
+    if hevc.unavailable():
+        return []
+    return [ClassicalCodec("hevc444", "HEVC intra 4:4:4 10-bit (x265 via PyAV, preset veryslow, tune psnr, "
+                                      "one thread; as BPG codes stills); quality = QP",
+                           hevc.QPS, hevc.encode, hevc.decode, search=list(range(51, -1, -1)))]
+
+
 def classical_codecs() -> list[ClassicalCodec]:
-    """JPEG 4:2:0 and 4:4:4, JPEG 2000, WebP, AVIF 4:4:4 and JPEG XL, each with its sweep."""
+    """JPEG 4:2:0 and 4:4:4, JPEG 2000, WebP, AVIF 4:4:4 (speed 6 and its slow best), JPEG XL and,
+    where PyAV has libx265, HEVC intra 4:4:4, each with its sweep."""
     return [
         ClassicalCodec("jpeg420", "JPEG 4:2:0 (Pillow/libjpeg, optimised Huffman tables)", _JPEG_Q,
                        _jpeg(2), _pillow_decode, search=list(range(1, 101))),
@@ -119,8 +160,11 @@ def classical_codecs() -> list[ClassicalCodec]:
         ClassicalCodec("webp", "WebP lossy (Pillow/libwebp, method 6)", [0, 15, 30, 45, 60, 75, 85, 95],
                        _webp, _pillow_decode, search=list(range(0, 101))),
         ClassicalCodec("avif444", "AVIF 4:4:4 (Pillow/libavif, speed 6, one thread)",
-                       [0, 15, 30, 45, 60, 70, 80, 90], _avif, _avif_decode, search=list(range(0, 101))),
+                       _AVIF_Q, _avif(6), _avif_decode, search=list(range(0, 101))),
+        ClassicalCodec("avif444-slow", f"AVIF 4:4:4 (Pillow/libavif, speed {AVIF_SLOW_SPEED}, its best "
+                                       "rate-distortion at a usable speed, one thread)",
+                       _AVIF_SLOW_Q, _avif(AVIF_SLOW_SPEED), _avif_decode, search=list(range(0, 101, 4))),
         ClassicalCodec("jpegxl", "JPEG XL (imagecodecs/libjxl, effort 7, one thread); quality = distance",
                        _JXL_DISTANCES, _jpegxl_encode, _jpegxl_decode,
                        search=[round(25 * 0.93 ** i, 3) for i in range(75)]),
-    ]
+    ] + _hevc_codecs()

@@ -11,6 +11,9 @@ and decode time per image, and writes one JSON per codec and dataset (`<out>/<da
 Times are medians over the images of one rate point: `encode_ms` / `decode_ms` the process's CPU
 time (each coder runs on one thread), `*_wall_ms` the wall-clock time.
 
+BD-rates are taken over 0.1-2 bpp where both curves reach (BD_RATE_BPP); `bd_rates.json` holds each
+learned codec's BD-rate against every classical anchor, per dataset, at equal PSNR and MS-SSIM.
+
 Figures and tables are drawn from those files only (`--plot-only`), so adding a codec later
 (`--codecs NAME --force`) redoes that codec's files and leaves the others alone.
 """
@@ -28,9 +31,10 @@ from PIL import Image
 
 from aeutils import config
 from aeutils.benchmark import figures
-from aeutils.benchmark.classical import classical_codecs
+from aeutils.benchmark.classical import classical_codecs, unavailable_codecs
 from aeutils.benchmark.curves import DATASET_TITLES, quality_curve
 from aeutils.codec.coder import learned_codecs
+from aeutils.datasets.photos import lfw_files
 from aeutils.datasets.sources import (
     celeba_files,
     have_celeba,
@@ -43,11 +47,17 @@ from aeutils.images import atomic_write_bytes, load_rgb, save_image
 from aeutils.metrics import bd_rate, bpp, psnr, ssim_and_ms_ssim
 from aeutils.options import add_command
 
-DATASETS = ("voxceleb2", "celeba", "kodak", "faces")
+DATASETS = ("voxceleb2", "celeba", "kodak", "lfw", "faces")
 # How many images the committed benchmark takes (None: all); bounds the CPU time of CelebA.
-DEFAULT_LIMITS = {"voxceleb2": None, "celeba": 100, "kodak": None, "faces": 3}
+DEFAULT_LIMITS = {"voxceleb2": None, "celeba": 100, "kodak": None, "lfw": None, "faces": 3}
 FIXTURE_SIZE = 96
 ANCHOR = "jpeg420"
+# The classical codecs every learned codec is held against (bd_rates.json, the anchors table), titled.
+ANCHORS = {"jpeg420": "JPEG 4:2:0", "jpeg2000": "JPEG 2000 (the codec the original compared with)",
+           "avif444": "AVIF 4:4:4 (speed 6)", "avif444-slow": "AVIF 4:4:4 at its slow best",
+           "hevc444": "HEVC intra 4:4:4 (x265, as BPG)"}
+# BD-rate over this rate range (bpp), where both curves reach: the rates a face codec is for.
+BD_RATE_BPP = (0.1, 2.0)
 GRID_DIR = "grid"  # under the results folder: the equal-size face grid's decoded images
 RESULT_KEYS = ("quality", "bpp", "psnr", "ssim", "ms_ssim", "encode_ms", "decode_ms", "encode_wall_ms",
                "decode_wall_ms")
@@ -90,6 +100,11 @@ def dataset_images(name: str, limit: int | None = None,
         if not config.kodak_dir().is_dir():
             raise UserError(f"Kodak not found at {config.kodak_dir()}")
         paths = image_files(config.kodak_dir())
+    elif name == "lfw":
+        try:
+            paths = lfw_files("test")
+        except FileNotFoundError:
+            raise UserError("lfw-val not found under the data root") from None
     elif Path(name).is_dir():
         paths = image_files(name)
     else:
@@ -201,17 +216,20 @@ def load_results(out: Path, dataset: str) -> list[dict]:
 
 
 def saved_datasets(out: Path) -> list[str]:
-    """Datasets with results under `out`, in the project's order, then any folders by name."""
+    """Datasets with results under `out`, in the project's order, then any folders by name. A folder
+    with its own tables.md is a nested comparison (resources/codecs/anchors), not a dataset."""
     found = [p.name for p in Path(out).iterdir()
-             if p.is_dir() and p.name != GRID_DIR and any(p.glob("*.json"))] if Path(out).is_dir() else []
+             if p.is_dir() and p.name != GRID_DIR and not (p / "tables.md").exists() and any(p.glob("*.json"))
+             ] if Path(out).is_dir() else []
     return [d for d in DATASETS if d in found] + sorted(d for d in found if d not in DATASETS)
 
 
 # ---------------------------------------------------------------------------------------- tables
-def psnr_at(result: dict, rate: float) -> float | None:
-    """PSNR at a given bpp, interpolated linearly in log-rate; None outside the measured range."""
+def psnr_at(result: dict, rate: float, metric: str = "psnr") -> float | None:
+    """PSNR (or MS-SSIM dB) at a given bpp, interpolated linearly in log-rate; None outside the
+    measured range."""
     r = np.asarray(result["results"]["bpp"], float)
-    p = np.asarray(result["results"]["psnr"], float)
+    p = np.asarray(quality_curve(result, metric), float)
     order = np.argsort(r)
     r, p = r[order], p[order]
     if not r[0] <= rate <= r[-1]:
@@ -219,14 +237,55 @@ def psnr_at(result: dict, rate: float) -> float | None:
     return float(np.interp(np.log(rate), np.log(r), p))
 
 
+def quality_window(result: dict, metric: str = "psnr") -> tuple[float, float] | None:
+    """The quality range a curve spans inside BD_RATE_BPP (None when it has no rate there)."""
+    rates = result["results"]["bpp"]
+    lo, hi = max(BD_RATE_BPP[0], min(rates)), min(BD_RATE_BPP[1], max(rates))
+    return (psnr_at(result, lo, metric), psnr_at(result, hi, metric)) if lo < hi else None
+
+
 def bd_rate_of(anchor: dict, test: dict, metric: str = "psnr") -> float | None:
-    """BD-rate of `test` against `anchor` in percent at equal PSNR (or MS-SSIM dB); None when the
-    curves do not overlap or have fewer than 4 points."""
+    """BD-rate of `test` against `anchor` in percent at equal PSNR (or MS-SSIM dB), over the quality
+    range both curves reach within BD_RATE_BPP; None when there is none or a curve has fewer than 4
+    points."""
+    wa, wt = quality_window(anchor, metric), quality_window(test, metric)
+    if wa is None or wt is None:
+        return None
     try:
         return bd_rate(anchor["results"]["bpp"], quality_curve(anchor, metric),
-                       test["results"]["bpp"], quality_curve(test, metric))
+                       test["results"]["bpp"], quality_curve(test, metric),
+                       within=(max(wa[0], wt[0]), min(wa[1], wt[1])))
     except ValueError:
         return None
+
+
+def learned_bd_rates(by_dataset: dict[str, list[dict]]) -> dict:
+    """{dataset: {learned codec: {anchor: {"psnr": %, "ms_ssim": %}}}} against every anchor present
+    (None where the curves share no range): what bd_rates.json and the anchors table show."""
+    out = {}
+    for d, results in by_dataset.items():
+        res = {r["name"]: r for r in results}
+        out[d] = {r["name"]: {a: {m: bd_rate_of(res[a], r, m) for m in ("psnr", "ms_ssim")}
+                              for a in ANCHORS if a in res}
+                  for r in results if r.get("kind") != "classical"}
+    return out
+
+
+def anchors_table(by_dataset: dict[str, list[dict]]) -> str:
+    """Markdown table: each learned codec's BD-rate against each anchor, per dataset, as
+    "PSNR / MS-SSIM" percentages (codecs with no BD-rate anywhere, single-point ones, left out)."""
+    datasets = list(by_dataset)
+    rates = learned_bd_rates(by_dataset)
+    lines = ["| codec | against | " + " | ".join(DATASET_TITLES.get(d, d) for d in datasets) + " |",
+             "|---|---|" + "---:|" * len(datasets)]
+    rows = [(name, a) for name in _names(by_dataset) for a in ANCHORS
+            if any(v is not None for d in datasets for v in rates[d].get(name, {}).get(a, {}).values())]
+    for name, a in rows:
+        cells = [" / ".join(_cell(v, "+.1f") + ("%" if v is not None else "")
+                            for v in rates[d].get(name, {}).get(a, {}).values()) or "n/a"
+                 for d in datasets]
+        lines.append(f"| {name} | {a} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _cell(v, fmt: str) -> str:
@@ -288,15 +347,16 @@ def _names(by_dataset: dict[str, list[dict]]) -> list[str]:
 
 def tables_markdown(by_dataset: dict[str, list[dict]]) -> str:
     """The BD-rate, PSNR-at-rate and timing tables of a whole comparison, as one markdown file."""
+    lo, hi = BD_RATE_BPP
     parts = ["# Codec comparison tables (written by `aeutils compare-codecs`)\n",
-             "## BD-rate against JPEG 4:2:0 (PSNR; negative = fewer bits for the same quality)\n",
-             bd_rate_table(by_dataset, ANCHOR),
-             "## BD-rate against JPEG 2000 (the codec the original compared with; PSNR)\n",
-             bd_rate_table(by_dataset, "jpeg2000"),
-             "## BD-rate against AVIF 4:4:4 (the strongest classical codec here; PSNR)\n",
-             bd_rate_table(by_dataset, "avif444"),
-             "## BD-rate against JPEG 4:2:0 at equal MS-SSIM (dB)\n",
-             bd_rate_table(by_dataset, ANCHOR, "ms_ssim")]
+             f"BD-rates over {lo:g}-{hi:g} bpp where both curves reach; negative = fewer bits for the same "
+             "quality.\n",
+             "## The learned codecs against every anchor (BD-rate, PSNR / MS-SSIM)\n",
+             anchors_table(by_dataset)]
+    present = {r["name"] for results in by_dataset.values() for r in results}
+    for a in (a for a in ANCHORS if a in present):
+        parts += [f"## BD-rate against {ANCHORS[a]}, at equal PSNR\n", bd_rate_table(by_dataset, a)]
+    parts += ["## BD-rate against JPEG 4:2:0 at equal MS-SSIM (dB)\n", bd_rate_table(by_dataset, ANCHOR, "ms_ssim")]
     for d, results in by_dataset.items():
         parts += [f"## PSNR (dB) at fixed rates: {DATASET_TITLES.get(d, d)}\n", psnr_table(results)]
     parts += ["## Encode / decode time per image (CPU ms, median over images and rate points, one thread)\n",
@@ -353,7 +413,7 @@ def write_grid_entries(codecs: list, item: tuple[str, Image.Image], dataset: str
 def output_files(out: Path, datasets: list[str]) -> list[Path]:
     """The figures and tables a run (re)draws under `out`."""
     return ([Path(out) / f"rd_{d}.png" for d in datasets]
-            + [Path(out) / "face_grid.png", Path(out) / "tables.md"])
+            + [Path(out) / "face_grid.png", Path(out) / "tables.md", Path(out) / "bd_rates.json"])
 
 
 def draw(out: Path, datasets: list[str] | None = None) -> dict[str, list[dict]]:
@@ -368,6 +428,8 @@ def draw(out: Path, datasets: list[str] | None = None) -> dict[str, list[dict]]:
     if (Path(out) / GRID_DIR / "grid.json").is_file():
         figures.face_grid(Path(out) / GRID_DIR, Path(out) / "face_grid.png")
     atomic_write_bytes(Path(out) / "tables.md", tables_markdown(by_dataset).encode())
+    bd_json = json.dumps(learned_bd_rates(by_dataset), indent=1) + "\n"
+    atomic_write_bytes(Path(out) / "bd_rates.json", bd_json.encode())
     return by_dataset
 
 
@@ -393,7 +455,8 @@ def register(sub) -> None:
     p = add_command(sub, "compare-codecs",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default=None,
-                   help="comma-separated: voxceleb2, celeba, kodak, faces (fixtures) or folders of images "
+                   help="comma-separated: voxceleb2, celeba, kodak, lfw (lfw-val test half), faces (fixtures) "
+                        "or folders of images "
                         "(default: voxceleb2,celeba,kodak; faces in the smoke profile)")
     p.add_argument("--codecs", default=None, help="comma-separated codec names (default: all, classical and learned)")
     p.add_argument("--out", default=None, help="results folder (default: resources/codecs; runs/codecs-smoke in smoke)")
@@ -420,6 +483,8 @@ def run(args) -> int:
     if args.list:
         for c in all_codecs():
             print(f"{c.name:12s} {c.description}")
+        for name, reason in unavailable_codecs().items():
+            print(f"{name:12s} (not available: {reason})")
         return 0
     out = Path(args.out) if args.out else config.results_dir("codecs", profile, smoke=config.RUNS_DIR / "codecs-smoke")
     if args.limit is not None and args.limit < 1:

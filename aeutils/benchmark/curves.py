@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 DATASET_TITLES = {"voxceleb2": "VoxCeleb2 test identity", "celeba": "CelebA test identities",
-                  "kodak": "Kodak", "faces": "fixture faces"}
+                  "kodak": "Kodak", "lfw": "lfw-val test (odd) images", "faces": "fixture faces"}
 
 
 def msssim_db(values) -> list[float]:

@@ -16,7 +16,7 @@ from aeutils.benchmark.curves import DATASET_TITLES, msssim_db, quality_curve
 # on its own VoxCeleb2 frames, PSNR of unclamped outputs, rate without its side information.
 ORIGINAL_POINT = {"ratio": 10.66, "psnr": 43.4}
 CLASSICAL_COLORS = {"jpeg420": "#1f77b4", "jpeg444": "#6baed6", "jpeg2000": "#2ca02c", "webp": "#9467bd",
-                    "avif444": "#ff7f0e", "jpegxl": "#8c564b"}
+                    "avif444": "#ff7f0e", "avif444-slow": "#b35806", "jpegxl": "#8c564b", "hevc444": "#636363"}
 LEARNED_COLORS = ["#d62728", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#000000"]
 PUBLISHED_KODAK = {"jpeg.json": "JPEG", "jpeg2000.json": "JPEG 2000", "bpg_444_x265_ycbcr.json": "BPG 4:4:4",
                    "vtm.json": "VTM (H.266 intra)", "paper-bmshj2018-hyperprior.json": "Balle 2018 hyperprior",

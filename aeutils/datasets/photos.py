@@ -32,6 +32,11 @@ def lfw_dir():
     return config.data_root() / "lfw-val"
 
 
+def lfw_files(split: str) -> list:
+    """lfw-val split by position: even-numbered images validate, odd-numbered ones test."""
+    return image_files(lfw_dir())[split == "test"::2]
+
+
 class PhotoCrops(Dataset):
     """Clean (3, crop, crop) crops in [0, 1] of the images of `faces`, made to vary as photos do:
     a random downscale (`scale`, of the crop window, antialiased), a window anywhere in the image, a
@@ -110,7 +115,7 @@ def _sources(split: str, per_source: int) -> dict[str, list[torch.Tensor]]:
     dense = VOXCELEB2_DENSE if (VOXCELEB2_DENSE / "manifest.csv").is_file() else None
     sets = {"celeba": lambda: face_split(split, "cpu"),
             "voxceleb2": lambda: VoxCeleb2Frames(split, dense),
-            "lfw": lambda: FaceImages(image_files(lfw_dir())[split == "test"::2])}
+            "lfw": lambda: FaceImages(lfw_files(split))}
     out = {}
     for name, make in sets.items():
         try:
