@@ -50,14 +50,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def jpeg_quality_option(text: str) -> int:
-    """An argparse type: a JPEG quality, 1-100 (`repair --strength`)."""
-    q = positive_int(text)
-    if q > 100:
-        raise argparse.ArgumentTypeError(f"a JPEG quality is 1-100, not {q}")
-    return q
-
-
 def positive_float(text: str) -> float:
     """An argparse type: a finite number above 0 (--minutes, --lr)."""
     try:

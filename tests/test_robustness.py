@@ -245,7 +245,7 @@ def told_jpeg(tmp_path_factory):
     model, summary = repair.train_wide("jpeg", "smoke", tmp / "run", steps=2, progress=False)
     ship = tmp / "repair-jpeg.pt"
     zoo.save_shipped(ship, "repair", repair.wide_arch("jpeg", "smoke"), model, {"val": summary["best"]},
-                     damage="jpeg", inputs=repair.INPUTS_TOLD, strengths="wide")
+                     damage="jpeg", inputs=repair.INPUTS_TOLD["jpeg"], strengths="wide")
     return tmp, ship
 
 
@@ -307,9 +307,9 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
     assert seen == [pytest.approx(0.7), pytest.approx(0.9)]  # the lossless and quality-95 files are left as is
     for left in ("b.png", "e.png"):
         assert np.array_equal(np.asarray(Image.open(tmp / left)), to_uint8(face))
-    with pytest.raises(SystemExit) as bad_option:
-        cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), "--strength", "101"])
-    assert bad_option.value.code == 2 and "1-100" in capsys.readouterr().err
+    for bad in ("101", "7.5"):
+        assert cli.main([*args, str(tmp / "photo.jpg"), str(tmp / "d.png"), "--strength", bad]) == 2
+        assert "1-100" in capsys.readouterr().err
     noise = ["--strength", "50", "--damage", "noise"]
     assert cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), *noise]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
@@ -383,3 +383,36 @@ def test_the_default_repair_leaves_clean_photos_and_removes_noise_through_the_cl
             assert np.array_equal(res, np.asarray(Image.open(tmp_path / name).convert("RGB")))
     r = repair_cli(tmp_path / "clean.png", tmp_path / "x.png", "--mask", tmp_path / "clean.png")
     assert r.returncode == 2 and "--damage" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_blur_model_is_told_the_sigma_and_refuses_to_guess(tmp_path, face, capsys):
+    """`--damage blur` reads the blur's sigma from --strength (as sigma / 3 in the fourth channel,
+    trained the same way), and without it says so in one line instead of sharpening a soft photo."""
+    from aeutils import zoo
+
+    model, summary = repair.train_wide("blur", "smoke", tmp_path / "run", steps=2, progress=False)
+    assert model.told == "blur" and model.keep_mean
+    ship = tmp_path / "repair-blur.pt"
+    zoo.save_shipped(ship, "repair", repair.wide_arch("blur", "smoke"), model, {"val": summary["best"]},
+                     damage="blur", inputs=repair.INPUTS_TOLD["blur"], strengths="wide")
+    d = damage.sweep_damage("blur", face, 1.5, seed=1)
+    Image.fromarray(to_uint8(d.image)).save(tmp_path / "soft.png")
+    assert damage.told_level("blur", d.params) == pytest.approx(0.5)
+    seen = []
+    real_repair = repair.repair_array
+
+    def spy(*args, **kw):
+        seen.append(kw.get("level"))
+        return real_repair(*args, **kw)
+
+    args = ["repair", "--damage", "blur", "--model", str(ship), "--no-progress", str(tmp_path / "soft.png")]
+    repair.repair_array = spy
+    try:
+        assert cli.main([*args, str(tmp_path / "a.png"), "--strength", "1.5"]) == 0
+        for extra, message in [([], "--strength SIGMA"), (["--strength", "4"], "up to 3")]:
+            assert cli.main([*args, str(tmp_path / "b.png"), *extra]) == 2
+            err = capsys.readouterr().err
+            assert message in err and len(err.strip().splitlines()) == 1
+    finally:
+        repair.repair_array = real_repair
+    assert seen == [pytest.approx(0.5)] and not (tmp_path / "b.png").exists()

@@ -34,7 +34,7 @@ from aeutils.datasets.sources import FaceImages, face_split
 from aeutils.errors import UserError
 from aeutils.images import check_output, jpeg_quality, open_image, save_image, to_rgb, to_uint8
 from aeutils.models.repair import build
-from aeutils.options import OneLineParser, add_training_options, jpeg_quality_option, positive_float
+from aeutils.options import OneLineParser, add_training_options, positive_float
 from aeutils.tasks import holes
 from aeutils.tiles import tiled
 
@@ -84,18 +84,22 @@ WIDE_HPARAMS = {"smoke": dict(crop=32, batch=4, lr=1e-3, steps=20, val_images=2,
 # of it, starting from repair-noise, it learns.
 WIDE_LR_SCALE = {"jpeg": 0.2}
 # Damages whose wide model is told the strength in its fourth channel (`damage.told_level`), as FBCNN
-# is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`). Not told, one
-# model smoothed quality-95 photos by up to 9 dB to gain 2 dB at quality 10 (measured, 2026-12-02).
-TOLD = {"jpeg"}
-# Damages that keep each channel's mean (JPEG every block's DC, a mosaic every block's mean): their wide
-# model's correction is made zero-mean (`keep_mean`), so it cannot add a colour cast (measured without
-# it: the told JPEG model added up to 3.9 levels at quality 5, the pixelate model up to 1.9).
-KEEP_MEAN = {"jpeg", "pixelate"}
+# is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`), a blur's sigma
+# comes from the user (`--strength`). Not told, one JPEG model smoothed quality-95 photos by up to 9 dB
+# to gain 2 dB at quality 10, and blind blur models either stayed the identity or sharpened soft
+# photos 11-17 dB worse than their input (measured on validation, 2026-12-02).
+TOLD = {"jpeg", "blur"}
+# Damages that keep each channel's mean (JPEG every block's DC, a mosaic every block's mean, a Gaussian
+# blur every channel's): their wide model's correction is made zero-mean (`keep_mean`), so it cannot add
+# a colour cast (measured without it: the told JPEG model added up to 3.9 levels at quality 5, the
+# pixelate model up to 1.9).
+KEEP_MEAN = {"jpeg", "pixelate", "blur"}
 # Above this quality the told JPEG model returns the photo as it is (as it does a lossless file): on
 # validation it could not improve quality 90-95 (-0.7 to 0.0 dB) while it gained 0.8-2.1 dB at 5-50.
 JPEG_LEAVE_ABOVE = 70
 INPUTS = "RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)"
-INPUTS_TOLD = "RGB in [0, 1] + the JPEG's (100 - quality) / 100 as a constant map (0: never saved as a JPEG)"
+INPUTS_TOLD = {"jpeg": "RGB in [0, 1] + the JPEG's (100 - quality) / 100 as a constant map (0: never saved as a JPEG)",
+               "blur": "RGB in [0, 1] + the blur's Gaussian sigma / 3 as a constant map (0: sharp)"}
 SHIPPED = "repair-blind"
 # The command's default without --damage (`AutoRepair`): what the file itself and a noise estimate can
 # tell. On validation (8 faces of each source) clean, blurred, pixelated and JPEG-only photos estimated
@@ -639,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
                       "session_seconds": round(time.time() - start, 1)}))
     if args.ship:
         zoo.save_shipped(args.ship, "repair", arch, model, {"val": summary["best"]}, exclusive=not args.force,
-                         damage=args.damage, inputs=INPUTS_TOLD if told(args.damage, args.strengths) else INPUTS,
+                         damage=args.damage,
+                         inputs=INPUTS_TOLD[args.damage] if told(args.damage, args.strengths) else INPUTS,
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
                          sessions=summary["sessions"], loss=LOSS,
@@ -732,10 +737,13 @@ def wide_model_card(weights: Path, record: dict) -> str:
         chosen = ("the best mean PSNR among those that never make a photo worse" if val["select"] == val.get("psnr")
                   else "the one falling least short of the never-worse bars (none met them all)")
     told_text = "It is not told the strength."
-    if told(kind, ck.get("strengths")):
+    if told(kind, ck.get("strengths")) and kind == "jpeg":
         told_text = ("It is told the quality the photo was saved at, read from the JPEG file's quantization "
                      "tables (`images.jpeg_quality`) or given with `--strength`; a lossless file counts as never "
                      "compressed.")
+    elif told(kind, ck.get("strengths")):
+        told_text = (f"It is told the blur's Gaussian sigma in pixels (`--strength SIGMA`, up to "
+                     f"{damage.BLUR_TOLD_MAX:g}); the sweep below gives it the true sigma, as it gives the baselines.")
     return f"""# {weights.stem}
 
 Repair model for **{kind}** at any strength, from none to heavy, on faces from any source:
@@ -793,10 +801,11 @@ def register(sub) -> None:
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
                    f"if shipped, else {SHIPPED})")
-    p.add_argument("--strength", type=jpeg_quality_option, default=None, metavar="QUALITY",
+    p.add_argument("--strength", type=positive_float, default=None, metavar="Q|SIGMA",
                    help="with --damage jpeg: the quality (1-100) the photo was saved at, if it is no longer the "
                    "JPEG file that says so (default: read from the file; a lossless file counts as never "
-                   "compressed and comes back unchanged)")
+                   f"compressed and comes back unchanged). With --damage blur (required): the blur's Gaussian "
+                   f"sigma in pixels, up to {damage.BLUR_TOLD_MAX:g}")
     p.add_argument("--tile", type=int, default=256, help="tile side in pixels (bounds memory)")
     p.set_defaults(func=run)
 
@@ -810,13 +819,32 @@ def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(m) > 127
 
 
+def check_strength(kind: str, strength: float | None) -> None:
+    """`--strength` is a JPEG quality (a whole number 1-100) with --damage jpeg, a blur's sigma (up to
+    BLUR_TOLD_MAX, what the model was trained on) with --damage blur, and nothing else."""
+    if strength is None:
+        return
+    if kind not in TOLD:
+        raise UserError(f"--strength is read with --damage {' or '.join(sorted(TOLD))} only")
+    if kind == "jpeg" and (strength != int(strength) or strength > 100):
+        raise UserError(f"--strength with --damage jpeg is a JPEG quality, a whole number 1-100, not {strength:g}")
+    if kind == "blur" and strength > damage.BLUR_TOLD_MAX:
+        raise UserError(f"--strength with --damage blur is a Gaussian sigma up to {damage.BLUR_TOLD_MAX:g} pixels "
+                        f"(what the model was trained on), not {strength:g}")
+
+
 def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image, arr: np.ndarray,
                  tiling: dict) -> np.ndarray:
     """`aeutils repair --damage KIND` on one photo: a told model gets the JPEG's quality, a hole
     damage its mask (given, or found in the image)."""
     params = {}
+    if model.told == "blur":
+        if args.strength is None:
+            raise UserError("--damage blur needs --strength SIGMA: the model is told the blur's Gaussian sigma "
+                            "in pixels (it cannot tell a soft photo from a blurred one)")
+        params["sigma"] = args.strength
     if model.told == "jpeg":
-        params["quality"] = args.strength or jpeg_quality(raw)
+        params["quality"] = int(args.strength) if args.strength else jpeg_quality(raw)
         if leave_as_is(params["quality"]):
             why = f"quality {params['quality']}" if params["quality"] else "not a JPEG file and no --strength"
             print(f"{src}: {why}, nothing to undo: written unchanged", file=sys.stderr)
@@ -834,8 +862,7 @@ def run(args) -> int:
     if args.tile < 64:
         raise UserError("--tile must be at least 64")
     kind = args.damage or (damage.BLIND if args.model else AUTO)
-    if args.strength is not None and kind not in TOLD:
-        raise UserError(f"--strength is read with --damage {' or '.join(sorted(TOLD))} only")
+    check_strength(kind, args.strength)
     if kind == AUTO and (args.model or args.mask):
         raise UserError(f"--{'model' if args.model else 'mask'} needs --damage: auto runs the shipped repair-jpeg "
                         "and repair-noise")
