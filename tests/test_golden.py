@@ -26,8 +26,8 @@ GOLDEN = Path(__file__).parent / "golden"
 CASES = {
     "face-codec": (3, "face-q3.aez", "1ecce387af80f2496dff90bee32cbee70a483d53c7f02d1d1d10ff483c314ba1",
                    "03c0346b6c0349f987edaf5ce6b8c34e3fc72ba0483ca13f4c4f8e01d8d7d51f"),
-    "cae-exp7": (None, "cae-exp7.aez", "1413a444a578d8e5664f45e351790344241e0fdf1b5a8c5101cc156c8029d769",
-                 "6508a8b522f7e2323868fdea097ad6562772ad3d8930df3afb47cf1717cb6d49"),
+    "cae-exp7": (None, "cae-exp7.aez", "a2ff37a81d22e5b7c54cf2007a7f0bcf72f64d25a76d4b0ee84c2384f3026652",
+                 "cd41931be23ea2ae6d40ae6f05fa410e14bf62ae17c23c5518afb17f87a99682"),
 }
 codecs = pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.skipif(
     n not in zoo.list_names(), reason=f"{n} not shipped")) for n in CASES])
