@@ -91,7 +91,7 @@ def embed_tensorboard(logdir: str | Path, port: int, profile: str, bind_all: boo
     if profile == "smoke":
         return f"TensorBoard skipped in the smoke profile (logdir {logdir})"
     if os.environ.get("AEUTILS_TENSORBOARD") == "0":
-        shown = Path(logdir).resolve()
+        shown = Path(os.path.abspath(logdir))  # not resolve(): a symlinked runs/ folder stays inside the project
         if shown.is_relative_to(config.REPO_ROOT):
             shown = shown.relative_to(config.REPO_ROOT)
         return f"TensorBoard not started (AEUTILS_TENSORBOARD=0): run `tensorboard --logdir {shown} --port {port}`"

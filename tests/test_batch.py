@@ -109,7 +109,7 @@ def test_pixel_limit_is_a_one_line_error_in_every_command_that_reads_images(tmp_
     big = png_declaring(tmp_path / "big.png", width, height)
     Image.new("RGB", (32, 32)).save(tmp_path / "ok.png")
     for args in (["compress", big, tmp_path / "o.aez"], ["repair", big, tmp_path / "o.png"],
-                 ["repair", tmp_path / "ok.png", tmp_path / "o.png", "--mask", big],
+                 ["repair", tmp_path / "ok.png", tmp_path / "o.png", "--damage", "blocks", "--mask", big],
                  ["colorize", big, tmp_path / "o.png"], ["upscale", big, tmp_path / "o.png"],
                  ["demo", big, "--out", tmp_path / "report"]):
         assert cli.main([*map(str, args), "--no-progress"]) == 2, args
