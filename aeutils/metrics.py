@@ -111,3 +111,19 @@ def colorfulness(rgb) -> float:
     rg = a[..., 0] - a[..., 1]
     yb = 0.5 * (a[..., 0] + a[..., 1]) - a[..., 2]
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def cast_added(shift: float, reference: float, margin: float = 0.0, floor: float = 0.0) -> float:
+    """How far a mean error (8-bit levels: one channel's, or the largest over channels) lies outside
+    what the reference input leaves, so is a colour cast a model added: anywhere between the
+    reference's own error and none is allowed, widened by `margin` on either side and never narrower
+    than +-`floor`. The colorizer's reference is gray, the photo left as it is (`margin` 2: less colour
+    than the truth is no cast); a repair model's is the damaged input (`floor` 1: heavy JPEG or clipped
+    noise shift an input's means, which a model cannot always undo, but must not add to)."""
+    return max(0.0, min(reference, 0.0, -floor) - margin - shift, shift - max(reference, 0.0, floor) - margin)
+
+
+def bars_select(score: float, shortfall: float) -> float:
+    """What picks a checkpoint that must meet bars: its `score` when it meets every one (`shortfall`
+    0), otherwise minus how far it falls short of them, so one that meets them always wins."""
+    return score if shortfall == 0 else -shortfall

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from skimage import color as skcolor
 
-from aeutils import checkpoint, color, config
+from aeutils import checkpoint, color, config, metrics
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models import colorize as cm
@@ -313,10 +313,14 @@ def test_the_copy_the_model_sees_is_bounded(smoke_model, monkeypatch):
 def test_cast_is_what_passes_the_truth_beyond_the_margin():
     """Between gray's mean error and none (too little colour) is allowed, and CAST_MAX past either."""
     m = colorize.CAST_MAX
-    assert colorize.cast_added(-5.0, -9.0) == 0 and colorize.cast_added(m, -9.0) == 0
-    assert colorize.cast_added(7.0, -9.0) == pytest.approx(7.0 - m)  # redder than the truth: a cast
-    assert colorize.cast_added(-12.0, -9.0) == pytest.approx(3.0 - m)  # further than gray itself
-    assert colorize.cast_added(3.0, 10.0) == 0 and colorize.cast_added(-4.0, 10.0) == pytest.approx(4.0 - m)
+
+    def cast_added(shift, gray_shift):  # the colorizer's bar: gray is the reference
+        return metrics.cast_added(shift, gray_shift, margin=m)
+
+    assert cast_added(-5.0, -9.0) == 0 and cast_added(m, -9.0) == 0
+    assert cast_added(7.0, -9.0) == pytest.approx(7.0 - m)  # redder than the truth: a cast
+    assert cast_added(-12.0, -9.0) == pytest.approx(3.0 - m)  # further than gray itself
+    assert cast_added(3.0, 10.0) == 0 and cast_added(-4.0, 10.0) == pytest.approx(4.0 - m)
 
 
 def _source(ratio, shift, worse=0):

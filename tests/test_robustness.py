@@ -91,6 +91,19 @@ def test_a_brightening_model_shows_a_colour_cast(face):
     assert 15 < v["cast_max"] < 21 and v["cast_added"] > 14 and v["clean_min"] < 30
 
 
+def test_a_cast_counts_only_past_one_level_and_the_input_s_own_shift():
+    """The sweep's bar (`metrics.cast_added` with the damaged input as the reference, at least CAST_MAX)."""
+    m = robustness.CAST_MAX
+
+    def cast_added(cast, input_cast):
+        return metrics.cast_added(cast, input_cast, floor=m)
+
+    assert cast_added(m, 0.0) == 0 and cast_added(0.5, 3.0) == 0 and cast_added(3.0, 3.0) == 0
+    assert cast_added(2.5, 0.2) == pytest.approx(2.5 - m) and cast_added(5.0, 3.0) == pytest.approx(2.0)
+    for cast, input_cast in [(0.0, 0.0), (0.7, 2.0), (1.3, 0.4), (7.25, 3.5), (2.0, 2.0)]:  # as before it was shared
+        assert cast_added(cast, input_cast) == max(0.0, cast - max(m, input_cast))
+
+
 def test_wide_training_starts_as_the_identity_and_resumes(tmp_path):
     model = build(repair.WIDE_ARCH["smoke"])
     im = to_uint8(to_tensor(smoke_images(1, size=48, seed=2)[0]))

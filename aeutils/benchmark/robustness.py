@@ -109,11 +109,12 @@ def summary(results: dict, model: str) -> dict:
     (`gain_min`, dB); the cells short of their due gain (`short`: +0.3 dB where the input is below
     40 dB, else 0); the worst PSNR
     on clean input (`clean_min`); the largest colour shift (`cast_max`, 8-bit levels) and the largest
-    beyond both CAST_MAX and the input's own shift (`cast_added`: heavy JPEG or clipped noise shift an
-    input's means by a few levels, which a model cannot always undo, but must not add to); and `select`,
-    what picks a wide model's checkpoint: its mean PSNR when it meets every bar, otherwise minus how
-    far it falls short of them (summed over cells, dB and levels), so a checkpoint that never makes a
-    photo worse always wins over one with a better mean that does."""
+    beyond both CAST_MAX and the input's own shift (`metrics.cast_added`, the damaged input as the
+    reference: heavy JPEG or clipped noise shift an input's means by a few levels, which a model cannot
+    always undo, but must not add to); and `select` (`metrics.bars_select`), what picks a wide model's
+    checkpoint: its mean PSNR when it meets every bar, otherwise minus how far it falls short of them
+    (summed over cells, dB and levels), so a checkpoint that never makes a photo worse always wins over
+    one with a better mean that does."""
     cells = [(source, s, cell) for source, per in results.items() for s, cell in per.items()]
     out = {"psnr": float(np.mean([c[model]["psnr"] for _, _, c in cells]))}
     for source in results:
@@ -123,12 +124,13 @@ def summary(results: dict, model: str) -> dict:
     out["gain_min"] = min(g for _, _, g, _ in damaged)
     out["clean_min"] = min(c[model]["psnr"] for _, s, c in cells if s == "clean")
     out["cast_max"] = max(c[model]["cast"] for _, _, c in cells)
-    out["cast_added"] = max(max(0.0, c[model]["cast"] - max(CAST_MAX, c["input"]["cast"])) for _, _, c in cells)
+    out["cast_added"] = max(metrics.cast_added(c[model]["cast"], c["input"]["cast"], floor=CAST_MAX)
+                            for _, _, c in cells)
     due = {(src, s): MIN_GAIN if inp < GAIN_BELOW else 0.0 for src, s, _, inp in damaged}
     out["short"] = [f"{src} {s}" for src, s, g, _ in damaged if g < due[src, s]]
     shortfall = sum(max(0.0, due[src, s] - g) for src, s, g, _ in damaged)
     shortfall += max(0.0, CLEAN_MIN - out["clean_min"]) + out["cast_added"]
-    out["select"] = out["psnr"] if shortfall == 0 else -shortfall
+    out["select"] = metrics.bars_select(out["psnr"], shortfall)
     return out
 
 

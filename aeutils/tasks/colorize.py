@@ -276,26 +276,22 @@ def against_gray(model: Colorizer, sources: dict[str, list[torch.Tensor]]) -> di
     return out
 
 
-def cast_added(shift: float, gray_shift: float) -> float:
-    """How far a mean error (one channel, 8-bit levels) lies outside what colouring may leave: anywhere
-    between gray's error and none (less colour than the truth), or CAST_MAX past either; beyond that
-    the model has tinted the photo in a colour it does not have (a cast)."""
-    return max(0.0, min(gray_shift, 0.0) - CAST_MAX - shift, shift - max(gray_shift, 0.0) - CAST_MAX)
-
-
 def select_score(per_source: dict[str, dict]) -> dict[str, float]:
     """What picks a photo-trained checkpoint and the chroma factor, from `against_gray`: `gain`, the
     mean over sources of the ab RMSE saved against gray (1 - ratio); `cast_added`, the largest
-    `cast_added` of a channel of a source; `worse`, the fraction of images worse than gray; `select`:
+    `metrics.cast_added` of a channel of a source, gray being the reference (anywhere between gray's
+    mean error and none is less colour than the truth, CAST_MAX past either is a colour the photo does
+    not have); `worse`, the fraction of images worse than gray; `select` (`metrics.bars_select`):
     `gain` when no source is worse than gray on average and no cast is added, otherwise minus how far
     it falls short (ratio above 1 plus levels of cast), so a checkpoint that meets the bars always
     wins over one that does not."""
     rs = per_source.values()
-    cast = max(cast_added(a, b) for r in rs for a, b in zip(r["rgb_shift"], r["rgb_shift_gray"]))
+    cast = max(metrics.cast_added(a, b, margin=CAST_MAX) for r in rs
+               for a, b in zip(r["rgb_shift"], r["rgb_shift_gray"]))
     shortfall = sum(max(0.0, r["ratio"] - 1) for r in rs) + cast
     gain = float(np.mean([1 - r["ratio"] for r in rs]))
     return {"gain": gain, "cast_added": cast, "worse": sum(r["worse"] for r in rs) / sum(r["images"] for r in rs),
-            "select": gain if shortfall == 0 else -shortfall}
+            "select": metrics.bars_select(gain, shortfall)}
 
 
 def comparison_grid(colorizers: dict, images, work_side: int | None = WORK_SIDE) -> tuple[list[str], torch.Tensor]:
