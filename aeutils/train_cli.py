@@ -1,22 +1,14 @@
 """`aeutils train TASK ...`: run one of the project's training scripts from the command line.
 
-Each task is a module with `main(argv)` (so tests can call it too); this command forwards the rest
-of the command line to it."""
+Each task declares its trainer `main(argv)` in its `Task` (`aeutils.task`; tests call it too); this
+command forwards the rest of the command line to it."""
 from __future__ import annotations
 
-import importlib
-
+from aeutils import task as tasks
 from aeutils.errors import UserError
 from aeutils.options import add_command
 
-# task name -> module whose main(argv) trains it
-TASKS: dict[str, str] = {
-    "colorize": "aeutils.tasks.colorize",
-    "superres": "aeutils.tasks.superres",
-    "codec": "aeutils.codec.train",
-    "cae": "aeutils.tasks.cae",
-    "repair": "aeutils.tasks.repair",
-}
+TASKS = tasks.TRAINED  # task name -> the module that declares it, imported only when that task is trained
 
 
 def register(sub) -> None:
@@ -30,4 +22,4 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.task not in TASKS:
         raise UserError(f"unknown task {args.task!r}; choose from {', '.join(sorted(TASKS)) or 'none'}")
-    return importlib.import_module(TASKS[args.task]).main(args.args) or 0
+    return tasks.get(args.task).main(args.args) or 0

@@ -2,6 +2,7 @@
 
 A shipped file is a small dict: the task it serves, the keyword arguments that rebuild its
 architecture, the weights (stored in float16 to keep files small), and its measured test numbers.
+`load` gives any of them ready to use, rebuilt by the loader of the task it serves (`aeutils.task`).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from aeutils import checkpoint, config
+from aeutils import checkpoint, config, task as tasks
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes
 
@@ -48,6 +49,13 @@ def load_shipped(name_or_path: str, task: str | None = None) -> dict:
     ck["state_dict"] = {k: (v.float() if v.is_floating_point() else v) for k, v in ck["state_dict"].items()}
     ck["name"] = path.stem
     return ck
+
+
+def load(name_or_path: str, task: str | None = None):
+    """A shipped model ready to use, in eval mode: its file (`load_shipped`, checked to serve `task` when
+    given) rebuilt by the loader of the task the file records (`aeutils.task.Task.load`)."""
+    ck = load_shipped(name_or_path, task)
+    return tasks.get(ck["task"]).load(ck)
 
 
 def list_names(task: str | None = None) -> list[str]:

@@ -35,7 +35,7 @@ def load(spec: str) -> torch.nn.Module:
         model = build(json.loads(ck["hparams"]["arch"]))
         train.load_weights(model, ck["model"], path)
         return repair.mark_told(model, ck["hparams"].get("kinds"), ck["hparams"].get("strengths")).eval()
-    return repair.load_model(spec)[0]
+    return zoo.load(spec, task="repair")
 
 
 def run(model, im: np.ndarray, params: dict) -> np.ndarray:
@@ -104,7 +104,7 @@ def main() -> None:
 def upscale(test: dict, per_source: int) -> None:
     """The x4 variants against bicubic and Lanczos on small inputs saved as PNG or JPEG: validation
     images (which chose the default variant) and test images, each source apart."""
-    models = {v: superres.load_model(f"sr-x4-{v}") for v in ("srresnet", "srgan")}
+    models = {v: zoo.load(f"sr-x4-{v}", task="superres") for v in ("srresnet", "srgan")}
     record = {split: robustness.upscale_sweep(models, sources, 4, lambda m, t: superres.upscale_tiled(m, t))
               for split, sources in [("val", photos.validation_faces("cpu", per_source)), ("test", test)]}
     path = Path("resources/superres/robustness.json")
@@ -121,7 +121,7 @@ def upscale(test: dict, per_source: int) -> None:
 def colorization(test: dict, per_source: int) -> None:
     """The shipped colorizer against gray on each source (`colorize.against_gray`), validation images
     (which chose it) and test images, into resources/colorization/robustness.json."""
-    model = colorize.load_model(colorize.DEFAULT_MODEL)
+    model = zoo.load(colorize.DEFAULT_MODEL, task="colorize")
     record = {"model": colorize.DEFAULT_MODEL, "chroma": model.chroma,
               "val": colorize.against_gray(model, photos.validation_faces("cpu", per_source)),
               "test": colorize.against_gray(model, test)}

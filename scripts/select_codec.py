@@ -41,13 +41,13 @@ def candidate_codec(path: Path, folder: Path) -> FaceCodec:
     """A run checkpoint or shipped file, exported exactly as `aeutils compress` would use it."""
     ck = checkpoint.load(path)
     if "task" in ck:  # already a shipped file
-        return FaceCodec(zoo.load_shipped(str(path), task="codec"))
+        return zoo.load(str(path), task="codec")
     model = codec_train.build_model(ck["hparams"])  # the run records its architecture
     model.load_state_dict(ck["model"])
     name = f"{path.parent.name}-{path.stem}"
     out = folder / f"{name}.pt"
     export(model, out)
-    return FaceCodec(zoo.load_shipped(str(out), task="codec"))
+    return zoo.load(str(out), task="codec")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from skimage import color as skcolor
 
-from aeutils import checkpoint, color, config, metrics
+from aeutils import checkpoint, color, config, metrics, zoo
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models import colorize as cm
@@ -225,7 +225,7 @@ def test_training_writes_checkpoints_and_ships(smoke_model):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == colorize.HPARAMS["smoke"]["steps"] and "auc" in summary["best"]
     assert list(run.glob("events.out.tfevents.*"))
-    m = colorize.load_model(str(weights))
+    m = zoo.load(str(weights))
     assert m.head_kind == "classification" and not torch.all(m.class_weights == 1)  # rebalanced
     assert checkpoint.load(weights)["metrics"]["n_images"] > 0
 
@@ -271,7 +271,7 @@ def test_cli_bad_inputs_are_one_line(smoke_model, tmp_path, capsys):
 
 def test_gray_input_through_the_api(smoke_model):
     _, weights = smoke_model
-    model = colorize.load_model(str(weights))
+    model = zoo.load(str(weights))
     gray = Image.fromarray((RNG.random((40, 33)) * 255).astype(np.uint8), "L")
     out = colorize.colorize_image(model, gray.convert("RGB"))
     L_in = color.rgb_to_lab(to_tensor(gray.convert("RGB")))[0]
@@ -281,7 +281,7 @@ def test_gray_input_through_the_api(smoke_model):
 @pytest.mark.skipif(not (config.WEIGHTS_DIR / f"{colorize.DEFAULT_MODEL}.pt").is_file(),
                     reason="shipped colorization model not present")
 def test_shipped_model_colorizes_a_face():
-    model = colorize.load_model(colorize.DEFAULT_MODEL)
+    model = zoo.load(colorize.DEFAULT_MODEL)
     faces = colorize.faces("test", "smoke", limit=2)
     res = colorize.evaluate({"model": model}, [faces[i] for i in range(2)])["model"]
     assert res["colorfulness"] > 5 and res["l_dev_max"] < 0.5
@@ -290,7 +290,7 @@ def test_shipped_model_colorizes_a_face():
 def test_colorizing_in_tiles_equals_the_whole_image_pass(smoke_model):
     """`colorize_image` converts colours in tiles (here 48 px) of a 150x100 image: within one 8-bit
     level of `colorize_tensor` on the whole image, at the training scale and at full size."""
-    model = colorize.load_model(str(smoke_model[1]))
+    model = zoo.load(str(smoke_model[1]))
     im = Image.fromarray((RNG.random((100, 150, 3)) * 255).astype(np.uint8))
     for work_side in (colorize.WORK_SIDE, None):
         with torch.no_grad():
@@ -300,7 +300,7 @@ def test_colorizing_in_tiles_equals_the_whole_image_pass(smoke_model):
 
 
 def test_the_copy_the_model_sees_is_bounded(smoke_model, monkeypatch):
-    model = colorize.load_model(str(smoke_model[1]))
+    model = zoo.load(str(smoke_model[1]))
     monkeypatch.setattr(colorize, "MODEL_PIXELS", 50 * 50)
     im = Image.new("RGB", (60, 60))
     assert colorize.colorize_image(model, im, 40).size == (60, 60)
@@ -337,7 +337,7 @@ def test_select_score_puts_every_bar_met_first():
 
 
 def test_against_gray_and_a_chroma_factor_of_zero_is_gray(smoke_model):
-    model = colorize.load_model(str(smoke_model[1]))
+    model = zoo.load(str(smoke_model[1]))
     sources = {"smoke": [colorize.faces("test", "smoke", limit=3)[i] for i in range(3)]}
     r = colorize.against_gray(model, sources)["smoke"]
     assert r["images"] == 3 and 0 <= r["worse"] <= 3 and len(r["rgb_shift"]) == len(r["rgb_shift_gray"]) == 3
@@ -356,7 +356,7 @@ def test_photo_fine_tuning_ships_the_chroma_factor_and_a_card(smoke_model, tmp_p
     ck = checkpoint.load(tmp_path / "cz-photo.pt")
     assert ck["arch"]["chroma"] in colorize.CHROMA_FACTORS and ck["init"] == "cz-test" and ck["steps"] == 3
     assert set(ck["metrics"]["test"]) == {"smoke"} and "select" in ck["metrics"]["val_score"]
-    assert colorize.load_model(str(tmp_path / "cz-photo.pt")).chroma == ck["arch"]["chroma"]
+    assert zoo.load(str(tmp_path / "cz-photo.pt")).chroma == ck["arch"]["chroma"]
     card = (tmp_path / "cz-photo.md").read_text()
     for text in ("Chroma factor", "`cz-test`", "VoxCeleb2", "non-commercial",
                  "3 steps", "| smoke | 2 |"):

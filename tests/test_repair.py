@@ -175,6 +175,7 @@ def test_model_card_states_data_terms_and_test_numbers(trained):
                "table": {"grid": {"blind": {"psnr": 30.0, "ssim": 0.9, "psnr_hole": 20.0},
                                   "biharmonic": {"psnr": 31.5, "ssim": 0.95, "psnr_hole": 22.0}}}}
     card = repair.model_card(ship, results, "blind")
+    assert repair.TASK.card(ship, results, "blind") == card  # the task's card: a study model's
     assert "non-commercial" in card and "2-core CPU (no GPU)" in card
     assert "| grid | 30.00 | 31.50 (biharmonic) | -1.50 |" in card
 

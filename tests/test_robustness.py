@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import cli, config, metrics, tb
+from aeutils import cli, config, metrics, tb, zoo
 from aeutils.benchmark import baselines, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import smoke_images
@@ -198,8 +198,6 @@ def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
 
 
 def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
-    from aeutils import zoo
-
     model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=2, progress=False)
     ship = tmp_path / "repair-noise.pt"
     zoo.save_shipped(ship, "repair", repair.WIDE_ARCH["smoke"], model, {"val": summary["best"]}, damage="noise",
@@ -210,6 +208,7 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     record = {"results": results, "summary": {"model": robustness.summary(results, "model")},
               "images_per_source": {"lfw": 1}}
     card = repair.wide_model_card(ship, record)
+    assert repair.TASK.card(ship, record) == card  # the task's card: a wide model's
     assert "# repair-noise" in card and "non-commercial" in card and "CC BY 4.0" in card
     assert "| sigma 25 |" in card and "1 lfw" in card
     assert "from a random start" in card and "from step 0 at lr 0.001" in card
@@ -219,7 +218,7 @@ def test_upscale_sweep_scores_every_input_quality():
     from aeutils.tasks import superres
 
     faces = {"s": [to_tensor(smoke_images(1, size=96, seed=2)[0])]}
-    res = robustness.upscale_sweep({"srresnet": superres.load_model("sr-x4-srresnet")}, faces, 4,
+    res = robustness.upscale_sweep({"srresnet": zoo.load("sr-x4-srresnet")}, faces, 4,
                                    lambda m, t: superres.upscale_tiled(m, t))
     assert list(res["s"]) == ["png", "q90", "q75", "q50"]
     assert res["s"]["png"]["srresnet"] > res["s"]["png"]["bicubic"]

@@ -162,7 +162,7 @@ def test_training_phases_and_evaluation_end_to_end(tmp_path):
     assert [p.name for p in written] == ["sr-x4-srresnet.pt", "sr-x4-srgan.pt"]
     card = (tmp_path / "sr-x4-srgan.md").read_text()
     assert "non-commercial" in card and "| bicubic |" in card and saved["feature_source"] in card
-    g = superres.load_model(str(written[1]))
+    g = zoo.load(str(written[1]))
     assert g.scale == 4
 
 
@@ -211,7 +211,7 @@ def test_cli_upscale_bad_input_is_one_line(tmp_path, tiny_model, case):
 
 @pytest.mark.skipif(not (config.WEIGHTS_DIR / "sr-x4-srresnet.pt").is_file(), reason="sr-x4-srresnet not shipped")
 def test_shipped_srresnet_beats_bicubic_on_faces_it_never_saw():
-    g = superres.load_model("sr-x4-srresnet")
+    g = zoo.load("sr-x4-srresnet")
     hrs = [superres.center_crop(to_tensor(im), 96) for im in sources.smoke_images(4, size=96, seed=5)]
     means, _ = superres.measure({"srresnet": superres.model_method(g), **superres.classical_methods(4)}, hrs, 4)
     assert means["srresnet"]["psnr"] > means["bicubic"]["psnr"]

@@ -18,12 +18,14 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from aeutils import config, zoo
+from aeutils.codec.coder import FaceCodec
 from aeutils.datasets import sources
 from aeutils.errors import UserError
 from aeutils.images import pad_to_multiple, to_uint8
 from aeutils.metrics import psnr
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
 from aeutils.options import OneLineParser, add_training_options, positive_float, positive_int
+from aeutils.task import Task
 from aeutils.train import LoopConfig, fit
 
 # hparams per profile (crop 0: whole faces); `paper` follows Balle et al. / Minnen et al. (N=192
@@ -152,3 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                   images=images)
     print(json.dumps(summary["best"], indent=1))
     return 0
+
+
+# A shipped codec loads as the `FaceCodec` that writes and reads its files; its model card is written by hand.
+TASK = Task("codec", main=main, load=FaceCodec)

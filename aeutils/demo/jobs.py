@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from aeutils import config, metrics
+from aeutils import config, metrics, zoo
 from aeutils.datasets import damage
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes, load_rgb, sample_faces, save_image, to_tensor, to_uint8
@@ -132,22 +132,8 @@ class Models:
 
     def get(self, name: str):
         if name not in self._cache:
-            self._cache[name] = self._load(name) if shipped(name) else None
+            self._cache[name] = zoo.load(name) if shipped(name) else None  # the codec as its FaceCodec
         return self._cache[name]
-
-    @staticmethod
-    def _load(name: str):
-        if name == CODEC:
-            from aeutils.codec.coder import load_codec
-            return load_codec(name)
-        if name.startswith("repair-"):
-            from aeutils.tasks.repair import load_model
-            return load_model(name)[0]
-        if name == COLORIZE:
-            from aeutils.tasks.colorize import load_model
-            return load_model(name)
-        from aeutils.tasks.superres import load_model
-        return load_model(name)
 
 
 def model_table() -> dict[str, dict]:

@@ -101,11 +101,8 @@ class CompressiveAutoencoder(nn.Module):
 
     @classmethod
     def from_shipped(cls, name_or_path: str = "cae-exp7") -> "CompressiveAutoencoder":
-        """A shipped model (`weights/<name>.pt`, task "cae") in eval mode on the CPU."""
-        ck = zoo.load_shipped(name_or_path, task="cae")
-        model = cls(**ck["arch"])
-        model.load_state_dict(ck["state_dict"])
-        return model.eval()
+        """A shipped model (`weights/<name>.pt`, task "cae") in eval mode on the CPU: `zoo.load`."""
+        return zoo.load(name_or_path, task="cae")
 
     @property
     def num_bits(self) -> int:

@@ -15,6 +15,7 @@ import torch.nn as nn
 from aeutils import checkpoint, config, zoo
 from aeutils.errors import UserError
 from aeutils.models.hyperprior import MeanScaleHyperprior
+from aeutils.task import Task
 
 VGG16_FILE = "vgg16-397923af.pth"  # torchvision's ImageNet VGG16 weights
 FACE_ENCODER = "face-encoder"
@@ -60,14 +61,18 @@ def _vgg16_encoder() -> FeatureEncoder:
                           mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 
-def _face_encoder() -> FeatureEncoder:
-    ck = zoo.load_shipped(FACE_ENCODER, task="features")
+def load(ck: dict) -> FeatureEncoder:
+    """The face encoder from its shipped file's dict (`zoo.load_shipped`), frozen."""
     model = MeanScaleHyperprior(N=ck["arch"]["N"], M=ck["arch"]["M"], levels=1)
     model.g_a.load_state_dict(ck["state_dict"])
     g = model.g_a  # conv, GDN, conv, GDN, conv, GDN, conv
     stages = [g[0:2], g[2:4], g[4:6], g[6:7]]
     n, m = ck["arch"]["N"], ck["arch"]["M"]
     return FeatureEncoder(stages, [n, n, n, m], "face-codec-encoder")
+
+
+def _face_encoder() -> FeatureEncoder:
+    return zoo.load(FACE_ENCODER, task="features")
 
 
 def pretrained_encoder(source: str = "auto") -> FeatureEncoder:
@@ -94,3 +99,7 @@ def export_face_encoder(codec_checkpoint: str | Path, path: str | Path | None = 
     model.load_state_dict(ck["model"])
     zoo.save_shipped(path or config.WEIGHTS_DIR / f"{FACE_ENCODER}.pt", "features",
                      {"N": hp["N"], "M": hp["M"]}, model.g_a, {"codec_validation": ck["metrics"]})
+
+
+# The face encoder is not trained on its own: `export_face_encoder` ships a codec run's analysis transform.
+TASK = Task("features", load=load)

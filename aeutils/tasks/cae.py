@@ -44,6 +44,7 @@ from aeutils.errors import UserError
 from aeutils.images import load_rgb, to_image, to_tensor, to_uint8
 from aeutils.models.cae import CompressiveAutoencoder
 from aeutils.options import OneLineParser, add_training_options, positive_float
+from aeutils.task import Task
 from aeutils.train import LoopConfig, fit, load_best, make_run_dir
 
 RESULTS_DIR = config.RESOURCES_DIR / "experiments"
@@ -533,7 +534,7 @@ def load_results(number: int, profile: str | None = None, upsample: str = "subpi
 
 def ship_experiment(number: int, path: str | Path, profile: str | None = None, schedule: str = "original") -> Path:
     """Write an experiment's final model as a shipped weights file (task "cae", float16), with its
-    measured test numbers; load it with `CompressiveAutoencoder.from_shipped`."""
+    measured test numbers; load it with `zoo.load` (or `CompressiveAutoencoder.from_shipped`)."""
     profile = config.get_profile(profile)
     res = load_results(number, profile, schedule=schedule)
     model = load_experiment(number, profile, schedule=schedule)
@@ -541,6 +542,13 @@ def ship_experiment(number: int, path: str | Path, profile: str | None = None, s
                      experiment=number, steps=res["steps"], train_seconds=res["train_seconds"],
                      device=res["device"], hparams=res["hparams"])
     return Path(path)
+
+
+def load(ck: dict) -> CompressiveAutoencoder:
+    """A shipped experiment from its file's dict (`zoo.load_shipped`), in eval mode on the CPU."""
+    model = CompressiveAutoencoder(**ck["arch"])
+    model.load_state_dict(ck["state_dict"])
+    return model.eval()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -716,3 +724,6 @@ def results_table(numbers: list[int], profile: str | None = None) -> str:
                          f"{t['ssim']:.4f} | {t['bpp']:.3f} | {t['ratio']:.2f} | {j['psnr']:.2f} / {j['ssim']:.4f} "
                          f"({j['bpp']:.3f} bpp) | {res['original']['text']} |")
     return "\n".join(lines)
+
+
+TASK = Task("cae", main=main, load=load)  # the model card of cae-exp7 is written by hand

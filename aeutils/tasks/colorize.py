@@ -13,6 +13,7 @@ input's L (chroma is fitted to the sRGB gamut at constant L, `color.combine`).
   on each source, `select_score` says whether it meets the bars (never worse than gray, no colour
   cast), `train_photos` fine-tunes on photo-like crops (`--data photos`), `choose_chroma` picks the
   factor that shrinks the predicted chroma toward neutral, and `ship_photos` writes it with its card.
+- `TASK` declares the task (`aeutils.task`): its trainer `main`, its loader `load`, its model card.
 """
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ from aeutils.images import check_output, load_rgb, save_image, to_tensor, to_uin
 from aeutils.models.colorize import AB_SCALE, Colorizer, classification_loss, nearest_bin, predict_ab, rebalance_weights
 from aeutils.models.features import pretrained_encoder
 from aeutils.options import OneLineParser, add_training_options
+from aeutils.task import Task
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit, load_best
 
-TASK = "colorize"
 DEFAULT_MODEL = "colorize-faces"
 
 # name -> (encoder, head). "pretrained" is VGG16 ImageNet when the user has its weights, else the
@@ -371,9 +372,8 @@ def train_photos(profile: str, run_dir: str | Path, steps: int | None = None, mi
     Returns fit's summary plus the architecture."""
     torch.manual_seed(0)
     hp = PHOTO_HPARAMS[profile]
-    ck = zoo.load_shipped(init, TASK)
-    model = build(ck["arch"])
-    model.load_state_dict(ck["state_dict"])
+    ck = zoo.load_shipped(init, TASK.name)
+    model = load(ck)
     model.class_weights.fill_(1.0)
     crops = photos.PhotoCrops(photos.training_faces(profile), hp["crop"], scale=PHOTO_SCALE, jitter=0)
     loader = DataLoader(LabFaces(crops), batch_size=hp["batch"], shuffle=True, drop_last=True)
@@ -425,7 +425,7 @@ def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: 
     summary = json.loads((run_dir / "summary.json").read_text())
     test = faces("test", profile, limit=HPARAMS[profile]["test_limit"])
     result = evaluate({"model": model}, [test[i] for i in range(len(test))], progress=progress)["model"]
-    zoo.save_shipped(config.WEIGHTS_DIR / f"{name}.pt", TASK, info["arch"], model, result, exclusive=exclusive,
+    zoo.save_shipped(config.WEIGHTS_DIR / f"{name}.pt", TASK.name, info["arch"], model, result, exclusive=exclusive,
                      approach=approach, profile=profile, steps=summary["steps"],
                      train_seconds=summary["train_seconds"], val=summary["best"])
     return result
@@ -444,7 +444,7 @@ def ship_photos(run_dir: str | Path, name: str, profile: str, exclusive: bool = 
     chosen = choose_chroma(model, val)
     test = against_gray(model, photos.test_faces(n, profile))
     path = config.WEIGHTS_DIR / f"{name}.pt"
-    zoo.save_shipped(path, TASK, dict(info["arch"], chroma=model.chroma), model,
+    zoo.save_shipped(path, TASK.name, dict(info["arch"], chroma=model.chroma), model,
                      {"val": chosen, "val_score": select_score(chosen), "test": test}, exclusive=exclusive,
                      data="photos", init=info["init"], profile=profile, steps=summary["steps"],
                      train_seconds=summary["train_seconds"], best=summary["best"], sessions=summary["sessions"],
@@ -468,7 +468,7 @@ def sources_table(per_source: dict[str, dict]) -> str:
 def photo_model_card(weights: Path) -> str:
     """The model card of a colorizer shipped by `ship_photos`: architecture, data and its terms, how it
     was trained and chosen, and its validation and test numbers against gray on three sources."""
-    ck = zoo.load_shipped(str(weights), TASK)
+    ck = zoo.load_shipped(str(weights), TASK.name)
     arch, m = ck["arch"], ck["metrics"]
     params = sum(p.numel() for p in build(arch).parameters())
     hp = PHOTO_HPARAMS[ck["profile"]]
@@ -644,8 +644,8 @@ def plot_curves(runs: dict[str, Path], keys=("val/auc", "val/ab_rmse", "val/colo
 # ---------------------------------------------------------------------------------------------
 # Command line: aeutils colorize IN OUT
 
-def load_model(name: str) -> Colorizer:
-    ck = zoo.load_shipped(name, TASK)
+def load(ck: dict) -> Colorizer:
+    """A shipped colorizer from its file's dict (`zoo.load_shipped`), in eval mode."""
     model = build(ck["arch"])
     model.load_state_dict(ck["state_dict"])
     return model.eval()
@@ -686,11 +686,14 @@ def run(args) -> int:
     if args.work_side < 0:
         raise UserError("--work-side must be 0 or positive")
 
-    load = functools.cache(lambda: load_model(args.model))
+    model = functools.cache(lambda: zoo.load(args.model, task=TASK.name))
     torch.set_num_threads(1)
 
     def one(src: Path, dst: Path) -> str:
         im = load_rgb(src)
-        save_image(colorize_image(load(), im, args.work_side or None), dst, exclusive=not args.force)
+        save_image(colorize_image(model(), im, args.work_side or None), dst, exclusive=not args.force)
         return f"wrote {dst} ({im.width}x{im.height}, model {args.model})"
-    return batch.run(args, one, load)
+    return batch.run(args, one, model)
+
+
+TASK = Task("colorize", main=main, load=load, card=photo_model_card)

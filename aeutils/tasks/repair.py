@@ -35,6 +35,7 @@ from aeutils.errors import UserError
 from aeutils.images import check_output, jpeg_quality, open_image, save_image, to_rgb, to_uint8
 from aeutils.models.repair import build
 from aeutils.options import OneLineParser, add_training_options, positive_float
+from aeutils.task import Task
 from aeutils.tasks import holes
 from aeutils.tiles import tiled
 
@@ -288,12 +289,18 @@ def model_for(kind: str) -> str:
     return specific if (config.WEIGHTS_DIR / f"{specific}.pt").is_file() else SHIPPED
 
 
+def load(ck: dict) -> nn.Module:
+    """A shipped repair model from its file's dict (`zoo.load_shipped`) in eval mode, marked with the
+    damage whose strength it is told (`mark_told`)."""
+    model = build(ck["arch"])
+    model.load_state_dict(ck["state_dict"])
+    return mark_told(model, ck.get("damage"), ck.get("strengths", "study")).eval()
+
+
 def load_model(name_or_path: str) -> tuple[nn.Module, dict]:
     """A shipped repair model (`weights/<name>.pt` or a path) in eval mode, and its file's contents."""
     ck = zoo.load_shipped(name_or_path, task="repair")
-    model = build(ck["arch"])
-    model.load_state_dict(ck["state_dict"])
-    return mark_told(model, ck.get("damage"), ck.get("strengths", "study")).eval(), ck
+    return load(ck), ck
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -786,6 +793,15 @@ and the damaged input's own shift; cells short of their due gain
 """
 
 
+def card(weights: Path, measured: dict, name: str | None = None) -> str:
+    """The model card of a shipped repair model: `wide_model_card` for one trained at every strength
+    (`measured`: its robustness record), else `model_card` (`measured`: the test results, `name`: the
+    model's column in them)."""
+    if zoo.load_shipped(str(weights), task="repair").get("strengths") == "wide":
+        return wide_model_card(weights, measured)
+    return model_card(weights, measured, name)
+
+
 # --- command line ---------------------------------------------------------------------------
 def register(sub) -> None:
     p = batch.add_parser(sub, "repair", ".png",
@@ -882,3 +898,6 @@ def run(args) -> int:
             out = _repair_kind(load(), kind, args, src, raw, arr, tiling)
         save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)
     return batch.run(args, one, load)
+
+
+TASK = Task("repair", main=main, load=load, card=card)

@@ -40,10 +40,10 @@ from aeutils.images import check_output, check_pixels, load_rgb, save_image, to_
 from aeutils.models.features import pretrained_encoder
 from aeutils.models.sr import Discriminator, SRResNet
 from aeutils.options import OneLineParser, add_training_options, positive_int
+from aeutils.task import Task
 from aeutils.tiles import tiled
 from aeutils.train import LoopConfig, fit
 
-TASK = "superres"
 PHASES = ("srresnet", "srgan", "evaluate")
 EVAL_CROP = 176  # centre crop of the 178x218 CelebA faces; both x4 and x8 divide it
 DEVICE_NOTE = "2-core CPU (no GPU), one thread"
@@ -383,7 +383,7 @@ def evaluate_test(scale: int, profile: str, out_dir: Path, run_root: Path | None
     hrs = eval_images("test", profile, n)
     means, examples = measure(methods, hrs, scale, encoder, keep=keep, progress=progress)
     results = {
-        "task": TASK, "scale": scale, "profile": profile, "split": "test",
+        "task": TASK.name, "scale": scale, "profile": profile, "split": "test",
         "data": "CelebA test identities 170-199" if profile != "smoke" and sources.have_celeba() else "smoke fixtures",
         "images": len(hrs), "crop": f"centre {hrs[0].shape[-1]}x{hrs[0].shape[-1]}", "lr_input": LR_NOTE,
         "psnr_ssim": "8-bit RGB, whole image, per image then averaged",
@@ -419,15 +419,22 @@ def ship(scale: int, profile: str, results: dict, run_root: Path | None = None, 
         g = SRResNet(scale, hp["channels"], hp["blocks"])
         load_generator_weights(g, run_dir / FINAL_CHECKPOINT[phase])
         name = f"sr-x{scale}-{phase}"
-        test = {m: results["methods"][m] for m in ("bicubic", "lanczos", phase)}
-        zoo.save_shipped(weights_dir / f"{name}.pt", TASK, g.arch(), g, metrics=test[phase], exclusive=exclusive,
-                         phase=phase, perceptual_source=hp.get("perceptual_source"), profile=profile)
-        (weights_dir / f"{name}.md").write_text(model_card(name, phase, g, info, test, results))
+        zoo.save_shipped(weights_dir / f"{name}.pt", TASK.name, g.arch(), g, metrics=results["methods"][phase],
+                         exclusive=exclusive, phase=phase, perceptual_source=hp.get("perceptual_source"),
+                         profile=profile)
+        (weights_dir / f"{name}.md").write_text(model_card(weights_dir / f"{name}.pt", results))
         written.append(weights_dir / f"{name}.pt")
     return written
 
 
-def model_card(name: str, phase: str, g: SRResNet, info: dict, test: dict, results: dict) -> str:
+def model_card(weights: Path, results: dict) -> str:
+    """The model card of a generator shipped by `ship`: its file, and the measurement `evaluate_test`
+    made of it (`results`: its run's hparams and validation numbers, and the test table beside bicubic
+    and Lanczos)."""
+    ck = zoo.load_shipped(str(weights), task=TASK.name)
+    g, phase, name = load(ck), ck["phase"], weights.stem
+    info = results["runs"][phase]
+    test = {m: results["methods"][m] for m in ("bicubic", "lanczos", phase)}
     hp = info["hparams"]
     n_params = sum(p.numel() for p in g.parameters())
     loss = ("L1 pixel loss" if phase == "srresnet" else
@@ -527,8 +534,8 @@ def register(sub) -> None:
     p.set_defaults(func=run_upscale)
 
 
-def load_model(name: str) -> SRResNet:
-    ck = zoo.load_shipped(name, task=TASK)
+def load(ck: dict) -> SRResNet:
+    """A shipped generator from its file's dict (`zoo.load_shipped`), in eval mode."""
     g = SRResNet(**ck["arch"])
     g.load_state_dict(ck["state_dict"])
     return g.eval()
@@ -540,7 +547,7 @@ def run_upscale(args) -> int:
 
     @functools.cache
     def load() -> SRResNet:
-        model = load_model(args.model or f"sr-x{args.scale}-{args.variant}")
+        model = zoo.load(args.model or f"sr-x{args.scale}-{args.variant}", task=TASK.name)
         if model.scale != args.scale:
             raise UserError(f"model {args.model} upscales x{model.scale}, not x{args.scale}")
         return model
@@ -633,3 +640,6 @@ def results_table(results: dict) -> str:
         fd = f"{m['feature_dist']:.4f}" if "feature_dist" in m else "-"
         lines.append(f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['grad_ratio']:.3f} | {fd} |")
     return "\n".join(lines)
+
+
+TASK = Task("superres", main=main, load=load, card=model_card)
