@@ -228,6 +228,11 @@ def test_training_writes_checkpoints_and_ships(smoke_model):
     m = zoo.load(str(weights))
     assert m.head_kind == "classification" and not torch.all(m.class_weights == 1)  # rebalanced
     assert checkpoint.load(weights)["metrics"]["n_images"] > 0
+    card = weights.with_suffix(".md").read_text()  # the same ship path as a photo run's, with its card
+    for text in ("# cz-test: face colorizer, approach scratch-classify", "class rebalancing", "3 steps",
+                 "| cz-test |", "non-commercial"):
+        assert text in card
+    assert "VoxCeleb2" not in card and card == colorize.model_card(weights)
 
 
 def _cli(*args):

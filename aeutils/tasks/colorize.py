@@ -11,9 +11,10 @@ input's L (chroma is fitted to the sRGB gamut at constant L, `color.combine`).
 - `colorize_image(model, image)`: any size; large images get their ab from a downscaled copy.
 - Photos from any source (issue #16): `against_gray` measures a model against leaving the photo gray
   on each source, `select_score` says whether it meets the bars (never worse than gray, no colour
-  cast), `train_photos` fine-tunes on photo-like crops (`--data photos`), `choose_chroma` picks the
-  factor that shrinks the predicted chroma toward neutral, and `ship_photos` writes it with its card.
-- `TASK` declares the task (`aeutils.task`): its trainer `main`, its loader `load`, its model card.
+  cast), `train_photos` fine-tunes on photo-like crops (`--data photos`), and `choose_chroma` picks the
+  factor that shrinks the predicted chroma toward neutral.
+- `ship(run_dir, name, profile)`: either kind of run as weights/NAME.pt, measured once on its test
+  images, with its model card (`model_card`); `TASK` declares the task (`aeutils.task`).
 """
 from __future__ import annotations
 
@@ -415,41 +416,34 @@ def load_run(run_dir: str | Path) -> Colorizer:
     return model.eval()
 
 
-def ship(run_dir: str | Path, name: str, profile: str, approach: str, progress: bool = True,
-         exclusive: bool = False) -> dict:
-    """Evaluate a run's chosen checkpoint once on the test identities and write weights/<name>.pt
-    (`exclusive`: refuse to replace an existing one)."""
+def ship(run_dir: str | Path, name: str, profile: str, progress: bool = True, exclusive: bool = False) -> dict:
+    """Ship a run's checkpoint chosen on validation as weights/NAME.pt, measured once on its test
+    images, with its model card weights/NAME.md (`model_card`); `exclusive`: refuse to replace an
+    existing .pt. A `train` run (aligned faces, notebook 10) is measured on the test identities
+    (`evaluate`); a `train_photos` run first gets its chroma factor chosen on validation
+    (`choose_chroma`), then is measured against gray on the three test sources (`against_gray`).
+    Returns the test measurement."""
     run_dir = Path(run_dir)
     model = load_run(run_dir)
     info = json.loads((run_dir / "arch.json").read_text())
     summary = json.loads((run_dir / "summary.json").read_text())
-    test = faces("test", profile, limit=HPARAMS[profile]["test_limit"])
-    result = evaluate({"model": model}, [test[i] for i in range(len(test))], progress=progress)["model"]
-    zoo.save_shipped(config.WEIGHTS_DIR / f"{name}.pt", TASK.name, info["arch"], model, result, exclusive=exclusive,
-                     approach=approach, profile=profile, steps=summary["steps"],
-                     train_seconds=summary["train_seconds"], val=summary["best"])
-    return result
-
-
-def ship_photos(run_dir: str | Path, name: str, profile: str, exclusive: bool = False) -> dict:
-    """Ship a `train_photos` run: its checkpoint chosen on validation, with the chroma factor chosen
-    there too (`choose_chroma`), measured once against gray on the test sources; writes
-    weights/NAME.pt and the model card weights/NAME.md. Returns the test measurement."""
-    run_dir = Path(run_dir)
-    model = load_run(run_dir)
-    info = json.loads((run_dir / "arch.json").read_text())
-    summary = json.loads((run_dir / "summary.json").read_text())
-    n = PHOTO_HPARAMS[profile]["val_images"]
-    val = photos.validation_faces(profile, n)
-    chosen = choose_chroma(model, val)
-    test = against_gray(model, photos.test_faces(n, profile))
     path = config.WEIGHTS_DIR / f"{name}.pt"
-    zoo.save_shipped(path, TASK.name, dict(info["arch"], chroma=model.chroma), model,
-                     {"val": chosen, "val_score": select_score(chosen), "test": test}, exclusive=exclusive,
-                     data="photos", init=info["init"], profile=profile, steps=summary["steps"],
-                     train_seconds=summary["train_seconds"], best=summary["best"], sessions=summary["sessions"],
-                     threads=summary["hparams"].get("threads"))
-    path.with_suffix(".md").write_text(photo_model_card(path))
+    if "init" in info:  # a `train_photos` run, which starts from a shipped model
+        n = PHOTO_HPARAMS[profile]["val_images"]
+        chosen = choose_chroma(model, photos.validation_faces(profile, n))
+        test = against_gray(model, photos.test_faces(n, profile))
+        zoo.save_shipped(path, TASK.name, dict(info["arch"], chroma=model.chroma), model,
+                         {"val": chosen, "val_score": select_score(chosen), "test": test}, exclusive=exclusive,
+                         data="photos", init=info["init"], profile=profile, steps=summary["steps"],
+                         train_seconds=summary["train_seconds"], best=summary["best"],
+                         sessions=summary["sessions"], threads=summary["hparams"].get("threads"))
+    else:
+        images = faces("test", profile, limit=HPARAMS[profile]["test_limit"])
+        test = evaluate({"model": model}, [images[i] for i in range(len(images))], progress=progress)["model"]
+        zoo.save_shipped(path, TASK.name, info["arch"], model, test, exclusive=exclusive,
+                         approach=summary["hparams"]["approach"], profile=profile, steps=summary["steps"],
+                         train_seconds=summary["train_seconds"], val=summary["best"])
+    path.with_suffix(".md").write_text(model_card(path))
     return test
 
 
@@ -465,25 +459,63 @@ def sources_table(per_source: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def photo_model_card(weights: Path) -> str:
-    """The model card of a colorizer shipped by `ship_photos`: architecture, data and its terms, how it
-    was trained and chosen, and its validation and test numbers against gray on three sources."""
+HEADS = {"classification": ("quantized-ab classification",
+                            "logits over quantized ab bins at stride 2, annealed-mean decoding"),
+         "regression": ("ab regression", "ab regressed at stride 2")}
+
+
+def model_card(weights: Path) -> str:
+    """The model card of a colorizer shipped by `ship`, from its file alone: architecture, data and its
+    terms, how it was trained and chosen, and its test numbers: against gray on three sources for a
+    photo-trained model (`data` "photos"), on the CelebA test identities for a study's approach."""
     ck = zoo.load_shipped(str(weights), TASK.name)
-    arch, m = ck["arch"], ck["metrics"]
+    arch = ck["arch"]
     params = sum(p.numel() for p in build(arch).parameters())
+    photo = ck.get("data") == "photos"
+    what, decoding = HEADS[arch["head"]]
+    made = f'Colorizer(encoder="{arch["encoder"]}", head="{arch["head"]}")'
+    architecture = f"""- Architecture: `{made}` (`aeutils.models.colorize`),
+  encoder channels {"/".join(map(str, arch["enc_channels"]))} at strides 2/4/8/16, U-Net decoder
+  {"/".join(map(str, arch["widths"]))}, {decoding};
+  {params:,} parameters, stored in float16 ({weights.stat().st_size / 1e6:.1f} MB)."""
+    if photo:
+        title, body = f"face colorizer for photos (L -> ab, {what})", _photo_card(weights, ck, architecture)
+    else:
+        title, body = f"face colorizer, approach {ck['approach']} (L -> ab, {what})", _study_card(weights, ck,
+                                                                                                   architecture)
+    biases = ("CelebA's and VoxCeleb2's biases (celebrities, studio and interview lighting" if photo
+              else "CelebA's biases (celebrities, studio lighting")
+    worse = ", and some images\n  still come out worse than leaving them gray (the counts above)" if photo else ""
+    return f"""# {weights.stem}: {title}
+
+{body}
+
+## Use and limits
+
+- Any size: the ab are predicted on a copy whose shorter side is {WORK_SIDE} px, then upsampled and
+  recombined with the full-resolution L (`--work-side` changes it).
+- Colours are plausible, not recovered: clothes, hair and backgrounds get muted tones{worse}.
+- It inherits {biases}, skin tones).
+
+## Terms
+
+Code: MIT. These weights were trained on CelebA (Liu et al., "Deep Learning Face Attributes in the
+Wild", ICCV 2015), available for **non-commercial research purposes only**, and the weights inherit
+that restriction{"; and on VoxCeleb2 (Chung, Nagrani, Zisserman, Interspeech 2018, CC BY 4.0)" if photo else ""}.
+"""
+
+
+def _photo_card(weights: Path, ck: dict, architecture: str) -> str:
+    """`model_card`'s body for a `train_photos` run: fine-tuning, the chroma factor, against gray."""
+    arch, m = ck["arch"], ck["metrics"]
     hp = PHOTO_HPARAMS[ck["profile"]]
     score = m["val_score"]
     sessions = "; ".join(f"from step {s['from_step']} at {s['lr']:g}" for s in ck["sessions"]
                          if s["from_step"] < ck["steps"])  # not a session that only shipped
-    return f"""# {weights.stem}: face colorizer for photos (L -> ab, quantized-ab classification)
-
-The default model of `aeutils colorize IN OUT` (notebook 10, `docs/colorization.md`): CIE Lab
+    return f"""The default model of `aeutils colorize IN OUT` (notebook 10, `docs/colorization.md`): CIE Lab
 lightness L in, chroma ab out; the output keeps the input's L.
 
-- Architecture: `Colorizer(encoder="{arch["encoder"]}", head="{arch["head"]}")` (`aeutils.models.colorize`),
-  encoder channels {"/".join(map(str, arch["enc_channels"]))} at strides 2/4/8/16, U-Net decoder
-  {"/".join(map(str, arch["widths"]))}, logits over quantized ab bins at stride 2, annealed-mean decoding;
-  {params:,} parameters, stored in float16 ({weights.stat().st_size / 1e6:.1f} MB).
+{architecture}
 - Chroma factor {arch["chroma"]:g}: the predicted ab are scaled by it toward neutral, the factor of
   {", ".join(f"{f:g}" for f in CHROMA_FACTORS)} with the best validation score (below). Less chroma moves
   the output toward the gray input, and its colour cast with it.
@@ -515,22 +547,35 @@ Validation (chose the checkpoint and the chroma factor):
 
 Test (CelebA test identities, VoxCeleb2 test identity, odd-numbered lfw-val; measured once):
 
-{sources_table(m["test"])}
+{sources_table(m["test"])}"""
 
-## Use and limits
 
-- Any size: the ab are predicted on a copy whose shorter side is {WORK_SIDE} px, then upsampled and
-  recombined with the full-resolution L (`--work-side` changes it).
-- Colours are plausible, not recovered: clothes, hair and backgrounds get muted tones, and some images
-  still come out worse than leaving them gray (the counts above).
-- It inherits CelebA's and VoxCeleb2's biases (celebrities, studio and interview lighting, skin tones).
+def _study_card(weights: Path, ck: dict, architecture: str) -> str:
+    """`model_card`'s body for a `train` run: one approach of notebook 10 on aligned faces."""
+    arch, hp, val = ck["arch"], HPARAMS[ck["profile"]], ck["val"]
+    encoder = ("trained from scratch" if arch["encoder"] == "scratch"
+               else f"`{arch['encoder']}`, pretrained and frozen (`aeutils.models.features`)")
+    loss = ("cross-entropy against Gaussian soft-encoded ab targets with class rebalancing (Zhang et al. 2016)"
+            if arch["head"] == "classification" else "MSE of the ab at half resolution")
+    return f"""A colorizer of notebook 10's study (`docs/colorization.md`), approach `{ck["approach"]}`: CIE Lab
+lightness L in, chroma ab out; the output keeps the input's L. `aeutils colorize IN OUT --model {weights.stem}`.
 
-## Terms
+{architecture}
+- Encoder: {encoder}.
+- Training data: CelebA aligned faces of identities 0-159, resized to {hp["size"][0]}x{hp["size"][1]},
+  random {hp["crop"]}x{hp["crop"]} crops with flips.
+- Loss: {loss}.
+- Training: profile `{ck["profile"]}`, {ck["steps"]} steps of batch {hp["batch"]}, Adam at {hp["lr"]:g},
+  {ck["train_seconds"] / 60:.0f} minutes on the CPU, no GPU:
+  `aeutils train colorize --approach {ck["approach"]} --ship {weights.stem}`.
+- Chosen on validation AuC (CelebA identities 160-169, whole images) every {hp["val_every"]} steps:
+  step {val.get("step", "?")}, AuC {val.get("auc", float("nan")):.3f}.
 
-Code: MIT. These weights were trained on CelebA (Liu et al., "Deep Learning Face Attributes in the
-Wild", ICCV 2015), available for **non-commercial research purposes only**, and the weights inherit
-that restriction; and on VoxCeleb2 (Chung, Nagrani, Zisserman, Interspeech 2018, CC BY 4.0).
-"""
+## Test (CelebA test identities 170-199, whole images; measured once)
+
+{ck["metrics"]["n_images"]} images, the ab predicted at a shorter side of {WORK_SIDE}; measured on 8-bit RGB outputs.
+
+{results_table({weights.stem: ck["metrics"]})}"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -562,12 +607,10 @@ def main(argv: list[str] | None = None) -> int:
                         args.encoder_source)
     print(f"{run_dir}: {summary['steps']} steps, {summary['train_seconds']:.0f} s of training; "
           f"best on validation: {json.dumps(summary['best'])} ({time.time() - t0:.0f} s this session)")
-    if args.ship and args.data == "photos":
-        result = ship_photos(run_dir, args.ship, profile, exclusive=not args.force)
-        print(f"wrote weights/{args.ship}.pt and .md; test:\n{sources_table(result)}")
-    elif args.ship:
-        result = ship(run_dir, args.ship, profile, args.approach, not args.no_progress, exclusive=not args.force)
-        print(f"wrote weights/{args.ship}.pt; test: {json.dumps(result)}")
+    if args.ship:
+        result = ship(run_dir, args.ship, profile, not args.no_progress, exclusive=not args.force)
+        shown = f"\n{sources_table(result)}" if args.data == "photos" else f" {json.dumps(result)}"
+        print(f"wrote weights/{args.ship}.pt and .md; test:{shown}")
     return 0
 
 
@@ -696,4 +739,4 @@ def run(args) -> int:
     return batch.run(args, one, model)
 
 
-TASK = Task("colorize", main=main, load=load, card=photo_model_card)
+TASK = Task("colorize", main=main, load=load, card=model_card)
