@@ -1,6 +1,11 @@
 """One module per trainable task, each with its hparams per profile, data, losses, training,
 evaluation, shipping and its `main(argv)` behind `aeutils train TASK`: the compressive autoencoder of
 the seven experiments (`cae`), damage repair (`repair`, with `holes`, which finds holes when no mask is
-given), colorization (`colorize`) and super-resolution (`superres`). A task imports the core, the
-networks of `aeutils.models`, `aeutils.datasets` and `aeutils.benchmark`; only the demo imports a task,
-and the command line reaches one by name (`aeutils.train_cli`, `aeutils.cli`), never by import."""
+given), colorization (`colorize`) and super-resolution (`superres`).
+
+Each task module ends with its part of the task contract (`aeutils.task`), `TASK = Task(name, load,
+main, card)`: the name its shipped files record, `load(ck)` (a shipped file's dict -> the ready model,
+in eval mode, what `zoo.load` returns), its trainer, and the writer of its model card. A task imports
+the core, the networks of `aeutils.models`, `aeutils.datasets`, `aeutils.codec` and `aeutils.benchmark`;
+only the demo imports a task, and the command line (`aeutils.train_cli`, `aeutils.cli`) and the zoo
+(`aeutils.task`) reach one by module name, never by import."""
