@@ -10,3 +10,8 @@ def inline_figures(dpi: int = INLINE_DPI) -> None:
     from matplotlib_inline.config import InlineBackend
 
     InlineBackend.instance().print_figure_kwargs = {"bbox_inches": "tight", "dpi": dpi}
+
+
+def save_figure(fig, path, dpi: int = 110) -> None:
+    """Write a notebook's figure to a file the README links (`resources/...`), tight and at `dpi`."""
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
