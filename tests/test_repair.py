@@ -140,6 +140,13 @@ def test_holes_start_from_the_biharmonic_fill():
     assert np.abs(repair.prefill(damaged, mask).astype(int) - clean).max() <= 2
 
 
+def test_prefill_with_nothing_known_returns_the_image(face):
+    """A hole over the whole crop (a training crop inside a large block, or an all-white user mask)
+    leaves no pixel to fill from: the image comes back unchanged instead of an error."""
+    im = to_uint8(face)
+    assert np.array_equal(repair.prefill(im, np.ones(im.shape[:2], bool)), im)
+
+
 def test_evaluate_reports_models_baselines_and_hole_psnr():
     res = repair.evaluate({"unet": _random_unet()}, list(damage.KINDS), "test", "smoke", n=1, examples=1)
     assert set(res["table"]) == set(damage.KINDS)

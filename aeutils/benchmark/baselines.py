@@ -65,7 +65,10 @@ def inpaint_navier_stokes(im: np.ndarray, mask: np.ndarray, radius: int = 5) -> 
 
 
 def inpaint_biharmonic(im: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Smoothest fill (biharmonic equation) of each hole from its border, scikit-image."""
+    """Smoothest fill (biharmonic equation) of each hole from its border, scikit-image. A mask over
+    the whole image leaves nothing to fill from: the image comes back as it is."""
+    if mask.all():
+        return im.copy()
     return _u8(restoration.inpaint_biharmonic(_float(im), mask.astype(bool), channel_axis=-1))
 
 
