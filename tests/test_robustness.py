@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from aeutils import cli, config, metrics, tb, zoo
-from aeutils.benchmark import baselines, robustness
+from aeutils.benchmark import baselines, blur_estimate, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import smoke_images
 from aeutils.images import jpeg_quality, to_tensor, to_uint8
@@ -345,20 +345,24 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
     class Recorder(torch.nn.Module):  # stands in for a model: records what repair_known gave it
         def __init__(self, name):
             super().__init__()
-            self.name, self.told = name, "jpeg" if name == "jpeg" else None
+            self.name, self.told = name, name if name in ("jpeg", "blur") else None
 
         def forward(self, x):
             calls.append((self.name, round(float(x[0, 3].mean()), 2)))
             return x[:, :3]
 
-    auto = repair.AutoRepair(Recorder("jpeg"), Recorder("noise"))
+    auto = repair.AutoRepair(Recorder("jpeg"), Recorder("noise"), Recorder("blur"))
     face = to_tensor(smoke_images(1, size=96, seed=3)[0])
     clean = to_uint8(damage.sweep_damage("noise", face, None).image)
     noisy = to_uint8(damage.sweep_damage("noise", face, 15 / 255, seed=2).image)
+    soft, blurred = (to_uint8(damage.sweep_damage("blur", face, s, seed=2).image) for s in (1.0, 3.0))
+    level = round(blur_estimate.blur_sigma(blurred) / 3, 2)
+    assert blur_estimate.blur_sigma(soft) < repair.BLUR_GATE <= blur_estimate.blur_sigma(blurred)
     for im, params, expected in [(clean, {"quality": None}, []), (clean, {"quality": 95}, []),
                                  (clean, {"quality": 30}, [("jpeg", 0.7)]),
                                  (noisy, {"quality": None}, [("noise", 0.0)]),
-                                 (noisy, {"quality": 50}, [("jpeg", 0.5), ("noise", 0.0)])]:
+                                 (noisy, {"quality": 50}, [("jpeg", 0.5), ("noise", 0.0)]),
+                                 (soft, {"quality": None}, []), (blurred, {"quality": None}, [("blur", level)])]:
         calls.clear()
         out, done = auto(im, params)
         assert calls == expected and len(done) == len(expected)
@@ -397,11 +401,10 @@ def test_the_default_repair_leaves_clean_photos_and_removes_noise_through_the_cl
     assert r.returncode == 2 and "--damage" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_the_blur_model_is_told_the_sigma_and_refuses_to_guess(tmp_path, face, capsys):
+def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, capsys):
     """`--damage blur` reads the blur's sigma from --strength (as sigma / 3 in the fourth channel,
-    trained the same way), and without it says so in one line instead of sharpening a soft photo."""
-    from aeutils import zoo
-
+    trained the same way); without it, the photo's own low estimate (`blur_estimate.blur_sigma`),
+    said in one line, and a photo that measures no blur is written unchanged."""
     model, summary = repair.train_wide("blur", "smoke", tmp_path / "run", steps=2, progress=False)
     assert model.told == "blur" and model.keep_mean
     ship = tmp_path / "repair-blur.pt"
@@ -409,7 +412,13 @@ def test_the_blur_model_is_told_the_sigma_and_refuses_to_guess(tmp_path, face, c
                      damage="blur", inputs=repair.INPUTS_TOLD["blur"], strengths="wide")
     d = damage.sweep_damage("blur", face, 1.5, seed=1)
     Image.fromarray(to_uint8(d.image)).save(tmp_path / "soft.png")
+    heavy = to_uint8(damage.sweep_damage("blur", face, 3.0, seed=1).image)
+    Image.fromarray(heavy).save(tmp_path / "heavy.png")
+    sharp = to_uint8(damage.sweep_damage("blur", face, None).image)
+    Image.fromarray(sharp).save(tmp_path / "sharp.png")
     assert damage.told_level("blur", d.params) == pytest.approx(0.5)
+    estimate = blur_estimate.blur_sigma(heavy)
+    assert 0.5 < estimate < 3.0 and blur_estimate.blur_sigma(sharp) == 0
     seen = []
     real_repair = repair.repair_array
 
@@ -417,14 +426,69 @@ def test_the_blur_model_is_told_the_sigma_and_refuses_to_guess(tmp_path, face, c
         seen.append(kw.get("level"))
         return real_repair(*args, **kw)
 
-    args = ["repair", "--damage", "blur", "--model", str(ship), "--no-progress", str(tmp_path / "soft.png")]
+    args = ["repair", "--damage", "blur", "--model", str(ship), "--no-progress"]
     repair.repair_array = spy
     try:
-        assert cli.main([*args, str(tmp_path / "a.png"), "--strength", "1.5"]) == 0
-        for extra, message in [([], "--strength SIGMA"), (["--strength", "4"], "up to 3")]:
-            assert cli.main([*args, str(tmp_path / "b.png"), *extra]) == 2
-            err = capsys.readouterr().err
-            assert message in err and len(err.strip().splitlines()) == 1
+        assert cli.main([*args, str(tmp_path / "soft.png"), str(tmp_path / "a.png"), "--strength", "1.5"]) == 0
+        assert cli.main([*args, str(tmp_path / "heavy.png"), str(tmp_path / "b.png")]) == 0
+        err = capsys.readouterr().err
+        assert f"estimated blur sigma {estimate:.2f} px" in err and len(err.strip().splitlines()) == 1
+        assert cli.main([*args, str(tmp_path / "sharp.png"), str(tmp_path / "c.png")]) == 0
+        assert "0.00 px" in capsys.readouterr().err
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "c.png")), sharp)
+        assert cli.main([*args, str(tmp_path / "soft.png"), str(tmp_path / "d.png"), "--strength", "4"]) == 2
+        err = capsys.readouterr().err
+        assert "up to 3" in err and len(err.strip().splitlines()) == 1
     finally:
         repair.repair_array = real_repair
-    assert seen == [pytest.approx(0.5)] and not (tmp_path / "b.png").exists()
+    assert seen == [pytest.approx(0.5), pytest.approx(estimate / 3)] and not (tmp_path / "d.png").exists()
+
+
+def test_blur_estimate_is_low_and_reads_a_central_window(face, monkeypatch):
+    """The measurement follows the blur of a fixture face; the estimate told to the model is never
+    above the truth (sharp, lossless or JPEG-saved, noisy), and reads a bounded window of a large photo."""
+    big = to_tensor(smoke_images(1, size=128, seed=5)[0])
+    previous = 0.0
+    for sigma in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
+        blurred = damage.sweep_damage("blur", big, sigma or None, seed=1).image
+        im = to_uint8(blurred)
+        measured = blur_estimate.measure(im)
+        assert measured > previous and 0.7 * sigma <= measured <= 1.05 * sigma + 0.5, (sigma, measured)
+        previous = measured
+        for version in (im, to_uint8(damage.jpeg_roundtrip(blurred, 70)),
+                        to_uint8(damage.apply("noise", blurred, seed=2, sigma=3 / 255).image)):
+            assert blur_estimate.blur_sigma(version) <= sigma
+    assert blur_estimate.blur_sigma(im) > 1.0
+    assert blur_estimate.blur_sigma(np.full((80, 60, 3), 128, np.uint8)) == 0.0  # no edges: no blur claimed
+    monkeypatch.setattr(blur_estimate, "BLUR_PROBE", 32)
+    shapes = []
+    monkeypatch.setattr(blur_estimate, "edge_sigmas", lambda im: shapes.append(im.shape) or np.zeros(0))
+    blur_estimate.blur_sigma(np.zeros((100, 40, 3), np.uint8))
+    assert shapes == [(32, 32, 3)]
+
+
+@pytest.mark.slow
+def test_shipped_blur_model_repairs_without_strength_through_the_cli(tmp_path):
+    """The shipped `aeutils repair --damage blur` without --strength, and the default without --damage,
+    as a user runs them: a heavily blurred face comes back closer to the sharp one, a sharp face unchanged."""
+    import subprocess
+    import sys
+
+    x = to_tensor(smoke_images(1, size=128, seed=11)[0])
+    gt = to_uint8(x)
+    for sigma in (None, 3.0):
+        inp = to_uint8(damage.sweep_damage("blur", x, sigma, seed=0).image)
+        src = tmp_path / f"in-{sigma}.png"
+        Image.fromarray(inp).save(src)
+        for extra in (["--damage", "blur"], []):
+            out = tmp_path / f"out-{sigma}-{len(extra)}.png"
+            r = subprocess.run([sys.executable, "-m", "aeutils", "repair", str(src), str(out), *extra, "--no-progress"],
+                               capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+            res = np.asarray(Image.open(out))
+            if sigma is None:
+                assert np.array_equal(res, inp) and "unchanged" in r.stderr
+            else:
+                assert ("estimated blur sigma" if extra else "undid blur") in r.stderr
+                assert metrics.psnr(res, gt) >= metrics.psnr(inp, gt) + 0.3
+                assert np.abs((res.astype(float) - gt).reshape(-1, 3).mean(0)).max() < 1.0
