@@ -9,6 +9,7 @@ writes KIND.json and KIND.png under --out.
     python scripts/robustness.py --kinds noise --model noise=runs/repair-wide-noise-cpu/best.pt
     python scripts/robustness.py --kinds none --upscale      # x4 super-resolution of small JPEG inputs
     python scripts/robustness.py --auto                      # also the default without --damage, every kind
+    python scripts/robustness.py --kinds blur --estimate --auto   # also the blur model told its own estimate
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from aeutils import checkpoint, train, zoo
-from aeutils.benchmark import robustness
+from aeutils.benchmark import blur_estimate, robustness
 from aeutils.datasets import photos
 from aeutils.models.repair import build
 from aeutils.tasks import colorize, repair, superres
@@ -38,10 +39,20 @@ def load(spec: str) -> torch.nn.Module:
     return zoo.load(spec, task="repair")
 
 
+class Estimated:
+    """A told blur model run as `aeutils repair --damage blur` runs it without `--strength`: told the
+    sigma estimated from the photo (`blur_estimate.blur_sigma`), not the truth."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+
+
 def run(model, im: np.ndarray, params: dict) -> np.ndarray:
     """What `aeutils repair` does with a model (`--damage KIND`) or with the default (`AutoRepair`)."""
     if isinstance(model, repair.AutoRepair):
         return model(im, params)[0]
+    if isinstance(model, Estimated):
+        return repair.repair_known(model.model, im, {"sigma": blur_estimate.blur_sigma(im)})
     return repair.repair_known(model, im, params)
 
 
@@ -54,6 +65,8 @@ def main() -> None:
                    help="another model to sweep on every kind, e.g. repair-blind")
     p.add_argument("--auto", action="store_true", help="also the command's default without --damage "
                    "(repair.AutoRepair) on every kind")
+    p.add_argument("--estimate", action="store_true", help="also the blur model told the sigma estimated "
+                   "from the photo (what --damage blur does without --strength), as model `estimated`")
     p.add_argument("--per-source", type=int, default=12, help="test images per source")
     p.add_argument("--tune-per-source", type=int, default=3, help="validation images per source to tune baselines")
     p.add_argument("--slow", action="store_true", help="also BM3D (seconds per image)")
@@ -81,6 +94,8 @@ def main() -> None:
         models = {"model": load(main_model)} | {Path(name).stem: load(name) for name in args.also}
         if args.auto:
             models["auto"] = repair.AutoRepair.shipped()
+        if args.estimate and kind == "blur":
+            models["estimated"] = Estimated(models["model"])
         tuned = robustness.tune(kind, val, slow=args.slow)
         results = robustness.sweep(kind, models, test, run, tuned=tuned, slow=args.slow, progress=True)
         verdicts = {name: robustness.summary(results, name) for name in models}
@@ -94,6 +109,8 @@ def main() -> None:
         print(robustness.markdown(results, "model"))
         if args.auto:
             print(f"\n## {kind}: the default without --damage\n\n" + robustness.markdown(results, "auto"))
+        if "estimated" in models:
+            print(f"\n## {kind}: told the estimated sigma\n\n" + robustness.markdown(results, "estimated"))
         for name, v in verdicts.items():
             print(f"\n{name}: " + json.dumps({k: (round(x, 2) if isinstance(x, float) else x) for k, x in v.items()}))
         if args.card and not main_model.endswith(".pt"):
