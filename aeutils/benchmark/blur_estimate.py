@@ -9,8 +9,8 @@ EDGE_TOP of them) and summarised by a low quantile over them (EDGE_QUANTILE: eve
 photo is blurred, only some of a soft photo's are soft).
 
 A photo is never perfectly sharp, and a naturally soft one (a video frame, an upscaled JPEG) cannot
-be told from a sharper one blurred: on validation, sharp CelebA / lfw-val faces measured 0.5-0.9 px
-and the VoxCeleb2 validation identity's frames up to 1.4 px before any blur. Telling the blur model
+be told from a sharper one blurred: on validation, sharp CelebA / lfw-val faces measured 0.2-0.9 px
+and the VoxCeleb2 validation identity's frames 0.4-1.4 px before any blur. Telling the blur model
 more than the truth ruins a photo (told 0.5 px on a clean face: 12-27 dB lost; told 0.5 on a soft
 VoxCeleb2 frame blurred by 0.5: up to 2 dB lost), telling it less only forgoes part of the gain. So
 `blur_sigma` is SLOPE * (measurement - OFFSET), floored at 0: the offset and slope that gave the most
