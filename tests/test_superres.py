@@ -11,7 +11,7 @@ import torch.nn as nn
 from PIL import Image, ImageFilter
 
 from aeutils import config, metrics, zoo
-from aeutils.datasets import sources
+from aeutils.datasets import damage, photos, sources
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models.sr import Discriminator, SRResNet, SubPixelUpsample
 from aeutils.tasks import superres
@@ -164,6 +164,42 @@ def test_training_phases_and_evaluation_end_to_end(tmp_path):
     assert "non-commercial" in card and "| bicubic |" in card and saved["feature_source"] in card
     g = zoo.load(str(written[1]))
     assert g.scale == 4
+
+
+def test_photo_pairs_are_downscales_then_mostly_jpegs():
+    """--data photos: photo-like HR crops; the LR input is `downscale` of the crop, then a real JPEG."""
+    crops = photos.PhotoCrops(photos.training_faces("smoke"), 32, jpeg=0)
+    torch.manual_seed(0)
+    hr, lr = superres.PhotoPairs(crops, 4, jpeg=0.0)[0]
+    assert hr.shape == (3, 32, 32) and torch.equal(lr, superres.downscale(hr, 4))
+    torch.manual_seed(0)
+    hr2, jpeg = superres.PhotoPairs(crops, 4, jpeg=1.0, quality=(30, 30))[0]
+    assert torch.equal(hr2, hr) and jpeg.shape == (3, 8, 8)
+    assert torch.equal(jpeg, damage.jpeg_roundtrip(lr, 30)) and not torch.equal(jpeg, lr)
+    torch.manual_seed(1)
+    pairs = superres.PhotoPairs(crops, 4)
+    saved = sum(not torch.equal(lr, superres.downscale(hr, 4)) for hr, lr in (pairs[i] for i in range(40)))
+    assert 15 <= saved <= 40  # about PHOTO_JPEG of them are JPEGs
+
+
+def test_cli_trains_on_photos_and_ships_a_card_that_says_so(tmp_path):
+    """`aeutils train superres --data photos` (smoke): PhotoPairs, chosen on the PNG / JPEG sweep of
+    the validation sources; the default data stays the aligned CelebA crops."""
+    run = tmp_path / "smoke-x4-srresnet"
+    r = cli("train", "superres", "--profile", "smoke", "--data", "photos", "--run-dir", run, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == superres.hparams("smoke", 4, "srresnet").steps
+    assert summary["hparams"]["data"] == "photos" and "JPEG" in summary["hparams"]["lr_input"]
+    assert {"psnr", "png", "jpeg", "gain", "smoke_q50"} <= set(summary["best"])
+    assert superres.hparams("smoke", 4, "srresnet").data == "celeba"
+    results, _ = superres.evaluate_test(4, "smoke", tmp_path / "out", run_root=tmp_path, keep=0)
+    superres.ship(4, "smoke", results, run_root=tmp_path, weights_dir=tmp_path)
+    card = (tmp_path / "sr-x4-srresnet.md").read_text()
+    assert "photo-like" in card and "JPEG q90 / q75 / q50" in card and "never lfw-val" in card
+    r = cli("train", "superres", "--profile", "smoke", "--data", "photos", "--phase", "srgan",
+            "--init", run, "--run-dir", tmp_path / "gan", "--no-progress")
+    assert r.returncode == 2 and "SRResNet phase only" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_srgan_phase_needs_a_pretrained_srresnet(tmp_path, monkeypatch):

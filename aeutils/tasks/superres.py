@@ -7,7 +7,8 @@ and Lanczos upscaling in the same run; `aeutils upscale` applies a shipped model
 
 Low-resolution inputs are always made the same way: bicubic downsampling with antialiasing
 (`torch.nn.functional.interpolate(..., antialias=True)`) of the high-resolution crop, rounded to
-8 bits, as a real small image would be.
+8 bits, as a real small image would be. With `--data photos` (SRResNet phase) the crops are
+photo-like (`PhotoPairs`) and most small inputs are then saved as a JPEG, as most small photos are.
 
 The perceptual term uses `aeutils.models.features.pretrained_encoder`: VGG16 ImageNet features when the
 user has them in $TORCH_HOME, otherwise the project's own face-codec encoder. Its source is
@@ -29,12 +30,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
 from aeutils import batch, checkpoint, config, metrics, tb, zoo
-from aeutils.datasets import sources
+from aeutils.datasets import damage, photos, sources
 from aeutils.errors import UserError
 from aeutils.images import check_output, check_pixels, load_rgb, save_image, to_tensor, to_uint8
 from aeutils.models.features import pretrained_encoder
@@ -48,6 +49,16 @@ PHASES = ("srresnet", "srgan", "evaluate")
 EVAL_CROP = 176  # centre crop of the 178x218 CelebA faces; both x4 and x8 divide it
 DEVICE_NOTE = "2-core CPU (no GPU), one thread"
 LR_NOTE = "bicubic downsampling with antialiasing (torch interpolate, antialias=True), rounded to 8 bits"
+DATA = ("celeba", "photos")  # training data: aligned CelebA crops, clean inputs | PhotoPairs
+# --data photos: the HR crop's rescale (photos.PhotoCrops's `scale`). (1, 1): the HR target stays at the
+# source's own resolution, as the whole faces the model is measured on are; in 400-step pilots from the
+# shipped x4 SRResNet (2026-12-03) PhotoCrops' default 0.5-1 did worse on validation, on both PNG (-0.3 dB)
+# and JPEG inputs (-0.1 dB), its sharper downscaled targets costing most on the VoxCeleb2 frames.
+PHOTO_SCALE = (1.0, 1.0)
+PHOTO_JPEG = 0.7  # --data photos: the probability that a small input is saved as a JPEG ...
+PHOTO_QUALITY = (30, 95)  # ... of a quality drawn uniformly from this range (inclusive)
+PHOTO_LR_NOTE = (f"{LR_NOTE}, then with probability {PHOTO_JPEG} saved and decoded as a JPEG (Pillow, 4:2:0) "
+                 f"of quality {PHOTO_QUALITY[0]}-{PHOTO_QUALITY[1]}, else kept lossless")
 
 
 @dataclass
@@ -72,6 +83,7 @@ class SRConfig:
     perceptual_weight: float = 0.0
     adversarial_weight: float = 0.0
     perceptual: str = "auto"  # feature source: auto | vgg16 | face | none
+    data: str = "celeba"  # one of DATA; with "photos", val_images counts per validation source
 
 
 def hparams(profile: str, scale: int, phase: str) -> SRConfig:
@@ -99,6 +111,16 @@ def hparams(profile: str, scale: int, phase: str) -> SRConfig:
     return cfg
 
 
+def photo_hparams(cfg: SRConfig, profile: str) -> SRConfig:
+    """`cfg` for `--data photos`, a fine-tune of a trained SRResNet: a third of the learning rate, a
+    step budget that --minutes ends first on a CPU, and each validation a sweep of
+    `val_images` whole faces per source, every small input as PNG and as JPEG (`photo_scores`)."""
+    if profile == "smoke":
+        return replace(cfg, data="photos", val_images=1)
+    return replace(cfg, data="photos", lr=cfg.lr / 3, steps=max(cfg.steps, 20_000), val_images=8,
+                   val_every=100, image_every=400)
+
+
 # --- data ------------------------------------------------------------------------------------------
 
 def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -108,6 +130,29 @@ def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
     lr = F.interpolate(x, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
     lr = lr.clamp(0, 1).mul(255).round().div(255)
     return lr[0] if hr.ndim == 3 else lr
+
+
+class PhotoPairs(Dataset):
+    """(HR crop, LR input) pairs that look like users' photos (`--data photos`): the HR crop is a
+    photo-like crop (`photos.PhotoCrops`: rescaled, anywhere, flipped, jittered; build it with
+    jpeg=0 so that the target stays as clean as its source), the LR input its `downscale`, then with
+    probability `jpeg` saved and decoded as a JPEG of a quality drawn from `quality`, as most small
+    photos are. Draws come from torch's generator."""
+
+    def __init__(self, crops: photos.PhotoCrops, scale: int, jpeg: float = PHOTO_JPEG,
+                 quality: tuple[int, int] = PHOTO_QUALITY):
+        self.crops, self.scale, self.jpeg, self.quality = crops, scale, jpeg, quality
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, i):
+        hr = self.crops[i]
+        lr = downscale(hr, self.scale)
+        rng = np.random.default_rng(int(torch.randint(2**62, ())))
+        if rng.random() < self.jpeg:
+            lr = damage.jpeg_roundtrip(lr, int(rng.integers(self.quality[0], self.quality[1] + 1)))
+        return hr, lr
 
 
 def center_crop(x: torch.Tensor, size: int, multiple: int = 16) -> torch.Tensor:
@@ -174,8 +219,8 @@ def make_step(cfg: SRConfig, encoder: nn.Module | None, d_optimizer=None) -> Cal
     """The step function `train.fit` calls: returns the generator's loss (fit backpropagates it);
     in the SRGAN phase it first updates the discriminator itself, on the same batch."""
 
-    def step(model: nn.Module, hr: torch.Tensor) -> dict:
-        lr = downscale(hr, cfg.scale)
+    def step(model: nn.Module, batch) -> dict:  # HR crops, or (HR, LR) pairs (PhotoPairs)
+        hr, lr = batch if isinstance(batch, (list, tuple)) else (batch, downscale(batch, cfg.scale))
         g = generator_of(model)
         sr = g(lr)
         out = {"pixel_l1": F.l1_loss(sr, hr)}
@@ -259,6 +304,23 @@ def classical_methods(scale: int) -> dict[str, Callable[[torch.Tensor], torch.Te
     return {"bicubic": wrap(baselines.upscale_bicubic), "lanczos": wrap(baselines.upscale_lanczos)}
 
 
+def photo_scores(g: SRResNet, val: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+    """The validation of `--data photos`: `robustness.upscale_sweep` of `g` on whole faces of each
+    source ({source: [(3, H, W)]}, `photos.validation_faces`), the small input saved as PNG and as
+    JPEG q90 / q75 / q50. Returns the mean PSNR over those cells (`psnr`, what picks best.pt), over
+    the PNG and the JPEG cells, the mean gain over the better of bicubic and Lanczos per cell, and
+    each cell's PSNR ("lfw_q75")."""
+    from aeutils.benchmark import robustness  # deferred: OpenCV loads only when the sweep runs
+
+    sweep = robustness.upscale_sweep({"model": g}, val, g.scale, upscale_tiled)
+    cells = {f"{src}_{q}": c for src, per in sweep.items() for q, c in per.items()}
+    png = [c["model"] for k, c in cells.items() if k.endswith("_png")]
+    jpeg = [c["model"] for k, c in cells.items() if not k.endswith("_png")]
+    return {"psnr": float(np.mean(png + jpeg)), "png": float(np.mean(png)), "jpeg": float(np.mean(jpeg)),
+            "gain": float(np.mean([c["model"] - max(c["bicubic"], c["lanczos"]) for c in cells.values()])),
+            **{k: c["model"] for k, c in cells.items()}}
+
+
 def model_method(model: SRResNet) -> Callable[[torch.Tensor], torch.Tensor]:
     model.eval()
     return lambda lr: model(lr[None])[0]
@@ -325,17 +387,30 @@ def train(cfg: SRConfig, profile: str, run_dir: Path, init: str | None = "defaul
         params = list(g.parameters())
         d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.d_lr)
 
-    train_set = sources.face_split("train", profile, crop=cfg.crop)
+    if cfg.data == "photos":  # never lfw-val: photos.training_faces is CelebA and VoxCeleb2 training data
+        if cfg.phase != "srresnet":
+            raise UserError("--data photos trains the SRResNet phase only")
+        faces = photos.training_faces(profile)
+        train_data = " + ".join(f"{type(f).__name__} {len(f)} images" for f in faces)
+        train_set = PhotoPairs(photos.PhotoCrops(faces, cfg.crop, scale=PHOTO_SCALE, jpeg=0), cfg.scale, PHOTO_JPEG)
+        val_faces = photos.validation_faces(profile, cfg.val_images)
+        val = [center_crop(x, 128) for faces in val_faces.values() for x in faces[:3]]
+    else:
+        train_set, train_data = sources.face_split("train", profile, crop=cfg.crop), None
+        val = eval_images("val", profile, cfg.val_images)
     loader = DataLoader(train_set, batch_size=min(cfg.batch, len(train_set)), shuffle=True, drop_last=True)
-    val = eval_images("val", profile, cfg.val_images)
     shown = torch.stack(val[:8])
 
     def evaluate(m):
+        if cfg.data == "photos":
+            return photo_scores(generator_of(m), val_faces)
         means, _ = measure({"model": model_method(generator_of(m))}, val, cfg.scale, encoder)
         return means["model"]
 
     def images(m):  # one picture: rows of input (nearest), output, ground truth
         lr = downscale(shown, cfg.scale)
+        if cfg.data == "photos":  # the small inputs as JPEG q75, a typical small photo
+            lr = torch.stack([damage.jpeg_roundtrip(x, 75) for x in lr])
         sr = generator_of(m)(lr).clamp(0, 1)
         rows = torch.cat([F.interpolate(lr, scale_factor=cfg.scale, mode="nearest"), sr, shown])
         return {"val/lr_sr_hr": make_grid(rows, nrow=len(shown), padding=2)[None]}
@@ -345,7 +420,8 @@ def train(cfg: SRConfig, profile: str, run_dir: Path, init: str | None = "defaul
                       ckpt_every=50, max_minutes=cfg.minutes, select_key=select[0], select_mode=select[1],
                       grad_clip=None, progress=progress,
                       hparams=dict(asdict(cfg), profile=profile, perceptual_source=source, init=note,
-                                   lr_input=LR_NOTE))
+                                   lr_input=PHOTO_LR_NOTE if cfg.data == "photos" else LR_NOTE,
+                                   train_data=train_data))
     return fit(model, make_step(cfg, encoder, d_opt), loader, evaluate, run_dir, loop, params=params,
                images=images)
 
@@ -448,6 +524,22 @@ def model_card(weights: Path, results: dict) -> str:
               else "SRGAN (perceptual + adversarial fine-tuning of the SRResNet)")
     chosen = ("the best validation PSNR" if phase == "srresnet"
               else "the last one (a distortion-type validation score would pick the least adversarial checkpoint)")
+    if hp.get("data", "celeba") == "celeba":
+        data = (f"CelebA aligned faces, training identities 0-159, random {hp['crop']}x{hp['crop']} crops with\n  "
+                f"flips; low-resolution input: {LR_NOTE}.")
+        val = (f"on CelebA validation identities 160-169 ({hp['val_images']} centre crops); validation PSNR\n  "
+               f"{info['val']['psnr']:.2f} dB, grad_ratio {info['val']['grad_ratio']:.3f}.")
+    else:
+        data = (f"photo-like {hp['crop']}x{hp['crop']} crops (`superres.PhotoPairs` over `photos.PhotoCrops`, "
+                f"scale {PHOTO_SCALE}:\n  anywhere in the image, flipped, brightness / contrast / colour jitter) "
+                "of CelebA training identities 0-159 and of VoxCeleb2\n  dev-identity frames sampled once a second "
+                f"(`data/voxceleb2-dense`; {hp.get('train_data')}), never lfw-val; low-resolution input:\n  "
+                f"{PHOTO_LR_NOTE}.")
+        val = (f"on a sweep of {hp['val_images']} whole validation faces per source (CelebA identities 160-169, "
+               "VoxCeleb2\n  validation identities, even-numbered lfw-val), each small input as PNG and as JPEG "
+               "q90 / q75 / q50 (`photo_scores`):\n  "
+               "mean PSNR {psnr:.2f} dB (PNG {png:.2f}, JPEG {jpeg:.2f}), {gain:+.2f} dB over the better of "
+               "bicubic and Lanczos.".format(**info["val"]))
     return f"""# {name}
 
 x{g.scale} face super-resolution, {method}.
@@ -456,14 +548,12 @@ Use: `aeutils upscale IN OUT --scale {g.scale} --model {name}`.
 - Architecture: `aeutils.models.sr.SRResNet(scale={g.scale}, channels={g.channels}, blocks={g.blocks})`:
   residual blocks without batch norm, sub-pixel x2 stages, global residual over bicubic;
   {n_params:,} parameters (stored in float16).
-- Training data: CelebA aligned faces, training identities 0-159, random {hp['crop']}x{hp['crop']} crops with
-  flips; low-resolution input: {LR_NOTE}.
+- Training data: {data}
 - Loss: {loss}.
 - Optimiser: Adam, lr {hp['lr']}, batch {hp['batch']}; {info.get('steps')} steps, {minutes:.1f} minutes of
   training ({hp['profile']} profile) on a {DEVICE_NOTE}. Started from: {hp.get('init')}.
 - Checkpoint: {chosen}
-  on CelebA validation identities 160-169 ({hp['val_images']} centre crops); validation PSNR
-  {info['val']['psnr']:.2f} dB, grad_ratio {info['val']['grad_ratio']:.3f}. Wall time is of a CPU shared with other jobs
+  {val} Wall time is of a CPU shared with other jobs
   (load average about 9 on 2 cores), so a fraction of a core.
 - Terms: CelebA is for non-commercial research only (Liu et al., ICCV 2015); these weights inherit
   that restriction.
@@ -486,6 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     add_training_options(p, run_dir="runs/superres/PROFILE-xS-PHASE; evaluate: runs/superres")
     p.add_argument("--perceptual", choices=("auto", "vgg16", "face", "none"), default=None,
                    help="features of the perceptual loss (SRGAN phase)")
+    p.add_argument("--data", choices=DATA, default="celeba",
+                   help="celeba (default): aligned CelebA crops, clean small inputs; photos: photo-like crops of "
+                   "CelebA and VoxCeleb2 training data, most small inputs saved as JPEG q30-95 (SRResNet phase)")
     p.add_argument("--init", default="default",
                    help="run folder or checkpoint to start the generator from ('none': random)")
     p.add_argument("--out", type=Path, default=None, help="evaluate: where results go (default resources/superres "
@@ -509,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {path}")
         return 0
     cfg = hparams(profile, a.scale, a.phase)
+    if a.data == "photos":
+        cfg = photo_hparams(cfg, profile)
     cfg = replace(cfg, steps=a.steps or cfg.steps, minutes=a.minutes if a.minutes is not None else cfg.minutes,
                   perceptual=a.perceptual or cfg.perceptual)
     run_dir = a.run_dir or default_run_dir(profile, a.scale, a.phase)
