@@ -103,7 +103,8 @@ def fit(
             if cfg.select_key in metrics and sign * metrics[cfg.select_key] > state["best"]:
                 state["best"], state["best_metrics"] = sign * metrics[cfg.select_key], metrics
     state["select_key"] = cfg.select_key
-    state.setdefault("sessions", []).append({"from_step": state["step"], "lr": cfg.lr})
+    state.setdefault("sessions", []).append({"from_step": state["step"], "lr": cfg.lr,
+                                            "threads": torch.get_num_threads()})
 
     def save_last():
         checkpoint.save(

@@ -201,3 +201,11 @@ def test_throughput_benchmark_script(tmp_path):
     assert set(rec["models"]) == {f"experiment{n}" for n in range(1, 8)}
     assert all(m["images_per_s_16"] > 0 for m in rec["models"].values())
     assert rec["models"]["experiment7"]["frozen_encoder"] and not rec["models"]["experiment6"]["frozen_encoder"]
+
+
+def test_results_name_the_threads_the_run_trained_with():
+    """A finished run evaluated again (a notebook re-rendered with more threads) keeps the count it
+    trained with: the session that started at the last step trained nothing."""
+    summary = {"steps": 10, "sessions": [{"from_step": 0, "lr": 1e-3, "threads": 1},
+                                         {"from_step": 10, "lr": 1e-3, "threads": 2}]}
+    assert cae.training_threads(summary) == 1

@@ -172,7 +172,9 @@ def test_resumed_runs_keep_what_earlier_sessions_recorded(tmp_path):
     session(2, 1e-2, init="some-shipped-model", crop=32)
     summary = session(3, 1e-3, crop=32)
     assert summary["hparams"]["init"] == "some-shipped-model"
-    assert summary["sessions"] == [{"from_step": 0, "lr": 1e-2}, {"from_step": 2, "lr": 1e-3}]
+    threads = torch.get_num_threads()
+    assert summary["sessions"] == [{"from_step": 0, "lr": 1e-2, "threads": threads},
+                                   {"from_step": 2, "lr": 1e-3, "threads": threads}]
 
 
 def test_a_run_resumed_with_another_selection_metric_chooses_best_pt_anew(tmp_path):

@@ -483,11 +483,12 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
     if rank != 0 or not test:
         return {}
     load_best(model, run_dir)
+    threads = training_threads(summary)
     results = {
         "experiment": number, "name": hp.name, "purpose": PURPOSE[number], "profile": profile,
         "hparams": {**asdict(hp), "sources": list(hp.sources)},
         "training_data": used, "model_parameters": sum(p.numel() for p in model.parameters()),
-        "device": describe_device(dev, world), "threads": torch.get_num_threads(),
+        "device": describe_device(dev, world, threads), "threads": threads,
         "steps": summary["steps"], "train_seconds": summary["train_seconds"],
         "stopped_by": "steps" if summary["steps"] >= hp.steps else "wall-clock budget",
         "best_validation": summary["best"], **notes,
@@ -503,10 +504,18 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
     return results
 
 
-def describe_device(dev: torch.device, world: int = 1) -> str:
+def describe_device(dev: torch.device, world: int = 1, threads: int | None = None) -> str:
     if dev.type == "cuda":
         return f"{world} x {torch.cuda.get_device_name(dev)}"
-    return f"{world} process(es) on a {os.cpu_count()}-core CPU (no GPU), {torch.get_num_threads()} thread(s) each"
+    threads = threads or torch.get_num_threads()
+    return f"{world} process(es) on a {os.cpu_count()}-core CPU (no GPU), {threads} thread(s) each"
+
+
+def training_threads(summary: dict) -> int:
+    """The thread count of the last session that trained (a finished run evaluated again, e.g. by
+    `make notebooks`, keeps the count it trained with); this process's for runs that predate the record."""
+    trained = [s for s in summary.get("sessions", []) if s["from_step"] < summary["steps"] and "threads" in s]
+    return trained[-1]["threads"] if trained else torch.get_num_threads()
 
 
 def load_experiment(number: int, profile: str | None = None, upsample: str = "subpixel",
