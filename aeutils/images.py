@@ -128,6 +128,14 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.numpy()
 
 
+def central_window(im: np.ndarray, side: int) -> np.ndarray:
+    """The central `side` x `side` window of an (H, W, ...) array (all of it along a shorter axis):
+    what a photo-wide estimate reads, so its time and memory stay bounded on a large photo."""
+    h, w = im.shape[:2]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return im[top:top + side, left:left + side]
+
+
 def to_image(x: torch.Tensor) -> Image.Image:
     """Float tensor (3, H, W) in [0, 1] -> 8-bit RGB image (clamped and rounded)."""
     return Image.fromarray(to_uint8(x), "RGB")

@@ -24,6 +24,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from aeutils.images import central_window
+
 SCALES = (0.0, 1.0)  # (s1, s2) of the gradient ratio, pixels
 EDGE_TOP = 0.2  # the strongest fifth of the edge pixels are measured
 EDGE_QUANTILE = 0.15  # the measurement: this quantile of their sigmas
@@ -75,9 +77,7 @@ def edge_sigmas(im: np.ndarray, scales: tuple[float, float] = SCALES) -> np.ndar
 def measure(im: np.ndarray) -> float:
     """The raw measurement (pixels; 0.5-1.4 on sharp validation faces): EDGE_QUANTILE of `edge_sigmas`
     over the central BLUR_PROBE window of a uint8 (H, W, 3) image."""
-    h, w = im.shape[:2]
-    top, left = max(0, (h - BLUR_PROBE) // 2), max(0, (w - BLUR_PROBE) // 2)
-    sig = edge_sigmas(im[top:top + BLUR_PROBE, left:left + BLUR_PROBE])
+    sig = edge_sigmas(central_window(im, BLUR_PROBE))
     return float(np.quantile(sig, EDGE_QUANTILE)) if sig.size >= MIN_EDGES else 0.0
 
 

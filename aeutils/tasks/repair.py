@@ -32,7 +32,7 @@ from aeutils.benchmark import baselines, blur_estimate, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, face_split
 from aeutils.errors import UserError
-from aeutils.images import check_output, jpeg_quality, open_image, save_image, to_rgb, to_uint8
+from aeutils.images import central_window, check_output, jpeg_quality, open_image, save_image, to_rgb, to_uint8
 from aeutils.models.repair import build
 from aeutils.options import OneLineParser, add_training_options, positive_float
 from aeutils.task import Task
@@ -271,9 +271,7 @@ class AutoRepair:
 
 def estimate_noise(im: np.ndarray) -> float:
     """Gaussian noise sigma in [0, 1] units of a uint8 (H, W, 3) image, from its central window."""
-    h, w = im.shape[:2]
-    top, left = max(0, (h - NOISE_PROBE) // 2), max(0, (w - NOISE_PROBE) // 2)
-    return baselines.noise_sigma(im[top:top + NOISE_PROBE, left:left + NOISE_PROBE])
+    return baselines.noise_sigma(central_window(im, NOISE_PROBE))
 
 
 def leave_as_is(quality: int | None) -> bool:
