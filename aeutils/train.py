@@ -40,6 +40,7 @@ class LoopConfig:
     max_minutes: float | None = None  # wall-clock budget (cpu profile); None = until max_steps
     select_key: str = "psnr"  # validation metric that picks best.pt
     select_mode: str = "max"
+    validate_start: bool = False  # a fine-tune: the weights it starts from compete for best.pt at step 0
     grad_clip: float | None = 1.0
     progress: bool = True
     hparams: dict = field(default_factory=dict)  # everything else, recorded with the run
@@ -130,6 +131,8 @@ def fit(
     log = Logger(run_dir, purge_step=state["step"] + 1)
     model.train()
     batches = infinite(train_loader)
+    if cfg.validate_start and state["step"] == 0:
+        validate()
     start, session_start = state["seconds"], time.time()
     bar = tqdm(total=cfg.max_steps, initial=state["step"], disable=not cfg.progress, desc=run_dir.name)
     try:

@@ -191,6 +191,23 @@ def test_a_run_resumed_with_another_selection_metric_chooses_best_pt_anew(tmp_pa
     assert session(4, "select")["best"] == {"psnr": 30.0, "select": -1.0, "step": 3}
 
 
+def test_a_fine_tune_that_only_hurts_keeps_the_weights_it_started_from(tmp_path):
+    """With validate_start the starting weights compete for best.pt (a second training stage whose
+    every checkpoint scores below its start ships the start)."""
+    torch.manual_seed(0)
+    model, data = torch.nn.Conv2d(3, 3, 1), [torch.rand(1, 3, 4, 4)]
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def evaluate(m):  # every step away from the start scores lower
+        return {"psnr": -sum(float((v - start[k]).abs().sum()) for k, v in m.state_dict().items())}
+
+    cfg = LoopConfig(max_steps=4, lr=1e-2, val_every=2, progress=False, validate_start=True)
+    summary = fit(model, lambda m, x: {"loss": m(x).pow(2).mean()}, data, evaluate, tmp_path, cfg)
+    assert summary["steps"] == 4 and summary["best"] == {"psnr": 0.0, "step": 0}
+    load_best(model, tmp_path)
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+
+
 def test_a_run_folder_of_another_architecture_is_a_user_error(tmp_path):
     _tiny_fit(tmp_path, 2)
     wider = torch.nn.Conv2d(3, 4, 1)

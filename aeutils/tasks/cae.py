@@ -469,7 +469,7 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
     cfg = LoopConfig(max_steps=hp.steps, lr=hp.lr, lr_final=hp.lr_final, val_every=hp.inference_freq,
                      image_every=hp.inference_freq,
                      ckpt_every=hp.checkpointing_freq, max_minutes=hp.minutes if world == 1 else None,
-                     progress=progress and rank == 0,
+                     progress=progress and rank == 0, validate_start=bool(hp.start_from),
                      hparams={**{k: v for k, v in asdict(hp).items() if k != "sources"},
                               "sources": "+".join(hp.sources), "profile": profile, "world_size": world,
                               "device_type": dev.type, "autocast_bf16": amp})
