@@ -52,7 +52,7 @@ def prepare(out: Path, frames: Path | None, train_frames: int, max_mib: float) -
     from aeutils.datasets import sources
     from aeutils.datasets.sources import voxceleb2_test_frames
     from aeutils.tasks import cae
-    from aeutils.tasks.cae import _spaced
+    from aeutils.tasks.cae.data import _spaced
 
     if out.exists() and any(out.iterdir()):
         if not (out / "subset.json").is_file():
