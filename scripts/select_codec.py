@@ -42,7 +42,8 @@ def candidate_codec(path: Path, folder: Path) -> FaceCodec:
     ck = checkpoint.load(path)
     if "task" in ck:  # already a shipped file
         return zoo.load(str(path), task="codec")
-    model = codec_train.build_model(ck["hparams"])  # the run records its architecture
+    # the run records its architecture
+    model = codec_train.build_model(codec_train.CodecHparams.from_record(ck["hparams"]))
     model.load_state_dict(ck["model"])
     name = f"{path.parent.name}-{path.stem}"
     out = folder / f"{name}.pt"

@@ -12,6 +12,7 @@ where compiled) by the mean rate-distortion cost over levels.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -28,15 +29,42 @@ from aeutils.options import OneLineParser, add_training_options, positive_float,
 from aeutils.task import Task
 from aeutils.train import LoopConfig, fit
 
-# hparams per profile (crop 0: whole faces); `paper` follows Balle et al. / Minnen et al. (N=192
-# would be their size for high rates; 128 keeps the model small enough to run on a CPU)
+
+@dataclass(frozen=True)
+class CodecHparams:
+    """The settings of one profile; `paper` follows Balle et al. / Minnen et al. (N=192 would be
+    their size for high rates; 128 keeps the model small enough to run on a CPU)."""
+
+    N: int
+    M: int
+    crop: int  # training crop side, a multiple of the stride; 0: whole faces
+    batch_size: int
+    lr: float
+    steps: int
+    val_images: int
+    val_every: int
+    val_frames: int  # first frames of the VoxCeleb2 validation identity's clips added to validation
+    res_blocks: bool = False
+
+    @classmethod
+    def from_record(cls, record: dict) -> "CodecHparams":
+        """The settings a run recorded with its checkpoints (which also hold other keys)."""
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+
+
 PROFILES = {
-    "smoke": dict(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3, val_frames=0),
-    "cpu": dict(N=64, M=128, res_blocks=True, crop=0, batch_size=2, lr=3e-4, steps=200_000, val_images=24,
-                val_every=1000, val_frames=12),
-    "paper": dict(N=128, M=192, crop=256, batch_size=16, lr=1e-4, steps=1_000_000, val_images=100,
-                  val_every=5000, val_frames=49),
+    "smoke": CodecHparams(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3,
+                          val_frames=0),
+    "cpu": CodecHparams(N=64, M=128, res_blocks=True, crop=0, batch_size=2, lr=3e-4, steps=200_000,
+                        val_images=24, val_every=1000, val_frames=12),
+    "paper": CodecHparams(N=128, M=192, crop=256, batch_size=16, lr=1e-4, steps=1_000_000, val_images=100,
+                          val_every=5000, val_frames=49),
 }
+
+
+def hparams(profile: str | None = None) -> CodecHparams:
+    """The settings of `profile` (None: $AEUTILS_PROFILE, else cpu)."""
+    return PROFILES[config.get_profile(profile)]
 
 
 @torch.no_grad()
@@ -78,9 +106,8 @@ def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
     return sum(ps) / len(ps)
 
 
-def build_model(hp: dict) -> MeanScaleHyperprior:
-    return MeanScaleHyperprior(N=hp["N"], M=hp["M"], levels=len(DEFAULT_LAMBDAS),
-                               res_blocks=hp.get("res_blocks", False))
+def build_model(hp: CodecHparams) -> MeanScaleHyperprior:
+    return MeanScaleHyperprior(N=hp.N, M=hp.M, levels=len(DEFAULT_LAMBDAS), res_blocks=hp.res_blocks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,40 +124,36 @@ def main(argv: list[str] | None = None) -> int:
                    "profile has them; an --init model without them grows them, starting as it was)")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
-    hp = dict(PROFILES[profile])
-    if args.steps:
-        hp["steps"] = args.steps
-    for key in ("lr", "crop", "batch_size"):
-        if getattr(args, key) is not None:
-            hp[key] = getattr(args, key)
-    if args.res_blocks:
-        hp["res_blocks"] = True
-    if hp["crop"] < 0 or hp["crop"] % MeanScaleHyperprior.stride:
+    asked = {"steps": args.steps, "lr": args.lr, "crop": args.crop, "batch_size": args.batch_size,
+             "res_blocks": args.res_blocks or None}
+    hp = replace(hparams(profile), **{k: v for k, v in asked.items() if v is not None})
+    if hp.crop < 0 or hp.crop % MeanScaleHyperprior.stride:
         raise UserError(f"--crop must be 0 or a positive multiple of {MeanScaleHyperprior.stride}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     run_dir = args.run_dir or config.RUNS_DIR / f"codec-{profile}"
 
-    faces = sources.face_split("train", profile, crop=hp["crop"] or None)
+    faces = sources.face_split("train", profile, crop=hp.crop or None)
     groups = [range(len(faces))]
     train = faces
-    val = sources.face_split("val", profile, limit=hp["val_images"])
+    val = sources.face_split("val", profile, limit=hp.val_images)
     val_images = [val[i] for i in range(len(val))]
     if profile != "smoke" and sources.read_manifest(sources.VOXCELEB2_FRAMES, "train"):
         # video frames are few (274 here): seen 4 times per epoch, about a fifth of what it trains on;
         # batches stay within a source, whose sizes differ (a crop is at most the image's short side)
-        frames = sources.VoxCeleb2Frames("train", crop=hp["crop"] or None)
+        frames = sources.VoxCeleb2Frames("train", crop=hp.crop or None)
         train = ConcatDataset([faces] + [frames] * 4)
         groups = [range(len(faces)), range(len(faces), len(train))]
         val_frames = sources.VoxCeleb2Frames("val")
-        firsts = [i for i, r in enumerate(val_frames.rows) if float(r["time_s"]) == 0.0][:hp["val_frames"]]
+        firsts = [i for i, r in enumerate(val_frames.rows) if float(r["time_s"]) == 0.0][:hp.val_frames]
         val_images += [val_frames[i] for i in firsts]
-    loader = DataLoader(train, batch_sampler=sources.GroupedBatches(groups, hp["batch_size"]))
+    loader = DataLoader(train, batch_sampler=sources.GroupedBatches(groups, hp.batch_size))
     lambdas = torch.tensor(DEFAULT_LAMBDAS)
     model = build_model(hp)
+    record = dict(asdict(hp), profile=profile, lambdas=list(DEFAULT_LAMBDAS))
     if args.init and not (Path(run_dir) / "last.pt").exists():
         model.load_grown(zoo.load_shipped(args.init, task="codec")["state_dict"])
-        hp["init"] = args.init
+        record["init"] = args.init
 
     def step(model, x):
         """Padded as the coder pads: distortion on the image only, its bits over the image's pixels."""
@@ -140,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         out["x_hat"] = out["x_hat"][..., :h, :w]
         return rate_distortion_loss(out, x, lambdas[q])
 
-    cfg = LoopConfig(max_steps=hp["steps"], lr=hp["lr"], val_every=hp["val_every"],
-                     image_every=hp["val_every"], ckpt_every=200, max_minutes=args.minutes,
+    cfg = LoopConfig(max_steps=hp.steps, lr=hp.lr, val_every=hp.val_every, image_every=hp.val_every,
+                     ckpt_every=200, max_minutes=args.minutes,
                      select_key="rd_cost", select_mode="min", progress=not args.no_progress,
-                     hparams=dict(hp, profile=profile, lambdas=list(DEFAULT_LAMBDAS)))
+                     hparams=record)
 
     def images(model):
         x = torch.stack([pad_to_multiple(v, 64)[:, :192, :128] for v in val_images[:4]])
