@@ -19,7 +19,7 @@ COMMANDS = {
     "compress": ("aeutils.codec.coder", "compress an image into a learned-codec file"),
     "decompress": ("aeutils.codec.coder", "decode a learned-codec file to an image"),
     "repair": ("aeutils.tasks.repair", "repair a damaged face image (noise, holes, mosaic, blur, JPEG)"),
-    "colorize": ("aeutils.tasks.colorize", "colorize a (grayscale) face image"),
+    "colorize": ("aeutils.tasks.colorize.cli", "colorize a (grayscale) face image"),
     "upscale": ("aeutils.tasks.superres", "enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN"),
     "compare-codecs": ("aeutils.benchmark.compare", "rate-distortion comparison of classical and learned codecs"),
     "demo": ("aeutils.demo.jobs", "run every shipped model on faces and write an HTML report"),

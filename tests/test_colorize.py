@@ -223,7 +223,7 @@ def test_training_writes_checkpoints_and_ships(smoke_model):
     for name in ("last.pt", "best.pt", "summary.json", "arch.json"):
         assert (run / name).is_file()
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["steps"] == colorize.HPARAMS["smoke"]["steps"] and "auc" in summary["best"]
+    assert summary["steps"] == colorize.hparams("smoke").steps and "auc" in summary["best"]
     assert list(run.glob("events.out.tfevents.*"))
     m = zoo.load(str(weights))
     assert m.head_kind == "classification" and not torch.all(m.class_weights == 1)  # rebalanced
@@ -306,7 +306,7 @@ def test_colorizing_in_tiles_equals_the_whole_image_pass(smoke_model):
 
 def test_the_copy_the_model_sees_is_bounded(smoke_model, monkeypatch):
     model = zoo.load(str(smoke_model[1]))
-    monkeypatch.setattr(colorize, "MODEL_PIXELS", 50 * 50)
+    monkeypatch.setattr("aeutils.tasks.colorize.model.MODEL_PIXELS", 50 * 50)
     im = Image.new("RGB", (60, 60))
     assert colorize.colorize_image(model, im, 40).size == (60, 60)
     with pytest.raises(UserError, match="--work-side"):

@@ -1,0 +1,182 @@
+"""Shipping a run as weights/NAME.pt, measured once on its test images, and its model card, which is
+written from the shipped file alone (`TASK.card`); a photo run's chroma factor is chosen on validation
+just before."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from aeutils import config, zoo
+from aeutils.datasets import photos
+from aeutils.models.colorize import Colorizer
+from aeutils.tasks.colorize.data import faces
+from aeutils.tasks.colorize.evaluate import CAST_MAX, against_gray, evaluate, select_score
+from aeutils.tasks.colorize.figures import results_table, sources_table
+from aeutils.tasks.colorize.hparams import PHOTO_SCALE, hparams, photo_hparams
+from aeutils.tasks.colorize.model import NAME, WORK_SIDE, build, load_run
+
+CHROMA_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # what `choose_chroma` tries
+
+
+def choose_chroma(model: Colorizer, val: dict[str, list[torch.Tensor]]) -> dict[str, dict]:
+    """Set `model.chroma` to the factor of CHROMA_FACTORS with the best `select_score` on the
+    validation sources; returns `against_gray` at that factor. Shrinking the predicted chroma toward
+    neutral trades colour for safety: the output moves toward the gray input, its cast shrinks with it."""
+    measured = {}
+    for f in CHROMA_FACTORS:
+        model.chroma = f
+        measured[f] = against_gray(model, val)
+    model.chroma = max(measured, key=lambda f: select_score(measured[f])["select"])
+    return measured[model.chroma]
+
+
+def ship(run_dir: str | Path, name: str, profile: str, progress: bool = True, exclusive: bool = False) -> dict:
+    """Ship a run's checkpoint chosen on validation as weights/NAME.pt, measured once on its test
+    images, with its model card weights/NAME.md (`model_card`); `exclusive`: refuse to replace an
+    existing .pt. A `train` run (aligned faces, notebook 10) is measured on the test identities
+    (`evaluate`); a `train_photos` run first gets its chroma factor chosen on validation
+    (`choose_chroma`), then is measured against gray on the three test sources (`against_gray`).
+    Returns the test measurement."""
+    run_dir = Path(run_dir)
+    model = load_run(run_dir)
+    info = json.loads((run_dir / "arch.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    path = config.WEIGHTS_DIR / f"{name}.pt"
+    if "init" in info:  # a `train_photos` run, which starts from a shipped model
+        n = photo_hparams(profile).val_images
+        chosen = choose_chroma(model, photos.validation_faces(profile, n))
+        test = against_gray(model, photos.test_faces(n, profile))
+        zoo.save_shipped(path, NAME, dict(info["arch"], chroma=model.chroma), model,
+                         {"val": chosen, "val_score": select_score(chosen), "test": test}, exclusive=exclusive,
+                         data="photos", init=info["init"], profile=profile, steps=summary["steps"],
+                         train_seconds=summary["train_seconds"], best=summary["best"],
+                         sessions=summary["sessions"], threads=summary["hparams"].get("threads"))
+    else:
+        images = faces("test", profile, limit=hparams(profile).test_limit)
+        test = evaluate({"model": model}, [images[i] for i in range(len(images))], progress=progress)["model"]
+        zoo.save_shipped(path, NAME, info["arch"], model, test, exclusive=exclusive,
+                         approach=summary["hparams"]["approach"], profile=profile, steps=summary["steps"],
+                         train_seconds=summary["train_seconds"], val=summary["best"])
+    path.with_suffix(".md").write_text(model_card(path))
+    return test
+
+
+HEADS = {"classification": ("quantized-ab classification",
+                            "logits over quantized ab bins at stride 2, annealed-mean decoding"),
+         "regression": ("ab regression", "ab regressed at stride 2")}
+
+
+def model_card(weights: Path) -> str:
+    """The model card of a colorizer shipped by `ship`, from its file alone: architecture, data and its
+    terms, how it was trained and chosen, and its test numbers: against gray on three sources for a
+    photo-trained model (`data` "photos"), on the CelebA test identities for a study's approach."""
+    ck = zoo.load_shipped(str(weights), NAME)
+    arch = ck["arch"]
+    params = sum(p.numel() for p in build(arch).parameters())
+    photo = ck.get("data") == "photos"
+    what, decoding = HEADS[arch["head"]]
+    made = f'Colorizer(encoder="{arch["encoder"]}", head="{arch["head"]}")'
+    architecture = f"""- Architecture: `{made}` (`aeutils.models.colorize`),
+  encoder channels {"/".join(map(str, arch["enc_channels"]))} at strides 2/4/8/16, U-Net decoder
+  {"/".join(map(str, arch["widths"]))}, {decoding};
+  {params:,} parameters, stored in float16 ({weights.stat().st_size / 1e6:.1f} MB)."""
+    if photo:
+        title, body = f"face colorizer for photos (L -> ab, {what})", _photo_card(weights, ck, architecture)
+    else:
+        title, body = f"face colorizer, approach {ck['approach']} (L -> ab, {what})", _study_card(weights, ck,
+                                                                                                   architecture)
+    biases = ("CelebA's and VoxCeleb2's biases (celebrities, studio and interview lighting" if photo
+              else "CelebA's biases (celebrities, studio lighting")
+    worse = ", and some images\n  still come out worse than leaving them gray (the counts above)" if photo else ""
+    return f"""# {weights.stem}: {title}
+
+{body}
+
+## Use and limits
+
+- Any size: the ab are predicted on a copy whose shorter side is {WORK_SIDE} px, then upsampled and
+  recombined with the full-resolution L (`--work-side` changes it).
+- Colours are plausible, not recovered: clothes, hair and backgrounds get muted tones{worse}.
+- It inherits {biases}, skin tones).
+
+## Terms
+
+Code: MIT. These weights were trained on CelebA (Liu et al., "Deep Learning Face Attributes in the
+Wild", ICCV 2015), available for **non-commercial research purposes only**, and the weights inherit
+that restriction{"; and on VoxCeleb2 (Chung, Nagrani, Zisserman, Interspeech 2018, CC BY 4.0)" if photo else ""}.
+"""
+
+
+def _photo_card(weights: Path, ck: dict, architecture: str) -> str:
+    """`model_card`'s body for a `train_photos` run: fine-tuning, the chroma factor, against gray."""
+    arch, m = ck["arch"], ck["metrics"]
+    hp = photo_hparams(ck["profile"])
+    score = m["val_score"]
+    sessions = "; ".join(f"from step {s['from_step']} at {s['lr']:g}" for s in ck["sessions"]
+                         if s["from_step"] < ck["steps"])  # not a session that only shipped
+    return f"""The default model of `aeutils colorize IN OUT` (notebook 10, `docs/colorization.md`): CIE Lab
+lightness L in, chroma ab out; the output keeps the input's L.
+
+{architecture}
+- Chroma factor {arch["chroma"]:g}: the predicted ab are scaled by it toward neutral, the factor of
+  {", ".join(f"{f:g}" for f in CHROMA_FACTORS)} with the best validation score (below). Less chroma moves
+  the output toward the gray input, and its colour cast with it.
+- Started from the weights shipped as `{ck["init"]}` before this run, then fine-tuned
+  on photo-like crops (`aeutils.datasets.photos.PhotoCrops`, {hp.crop}x{hp.crop}, a window of
+  1/{PHOTO_SCALE[1]:g} to 1/{PHOTO_SCALE[0]:g} times the crop, so whole faces appear at about the scale
+  `aeutils colorize` shows the model, anywhere in the image, flipped, half re-saved as JPEG quality 40-95,
+  no colour jitter) of CelebA identities 0-159 and VoxCeleb2 dev-identity frames sampled once a second.
+- Loss: cross-entropy against Gaussian soft-encoded ab targets (Zhang et al. 2016), without the class
+  rebalancing `{ck["init"]}` was trained with: the vivid colours it favours are the casts to avoid.
+- Training: profile `{ck["profile"]}`, {ck["steps"]} steps of batch {hp.batch}, Adam ({sessions}, cosine
+  decay to a tenth), gradient clip 1.0, {ck["train_seconds"] / 60:.0f} minutes with {ck["threads"]} CPU thread(s),
+  no GPU: `aeutils train colorize --data photos --init {ck["init"]} --ship {weights.stem}`.
+- Chosen on three validation sources ({hp.val_images} images each: CelebA identities 160-169, the
+  VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on) every {hp.val_every}
+  steps: step {ck["best"].get("step", "?")} by `select_score`, the mean ab RMSE saved against gray when no
+  source is worse than gray on average and no cast is added (a mean RGB error past the truth's by more
+  than {CAST_MAX:g} levels), else minus the shortfall. With the chroma factor: ab RMSE saved
+  {score["gain"]:.0%}, cast added {score["cast_added"]:.2f} levels, {score["worse"]:.0%} of the images worse than gray.
+
+## Against gray (leaving the photo as it is), per source
+
+Whole images, the ab predicted at a shorter side of {WORK_SIDE}; measured on 8-bit RGB outputs. Worse than
+gray: images whose PSNR is below the gray input's. Mean RGB error: output minus truth, 8-bit levels R / G / B.
+
+Validation (chose the checkpoint and the chroma factor):
+
+{sources_table(m["val"])}
+
+Test (CelebA test identities, VoxCeleb2 test identity, odd-numbered lfw-val; measured once):
+
+{sources_table(m["test"])}"""
+
+
+def _study_card(weights: Path, ck: dict, architecture: str) -> str:
+    """`model_card`'s body for a `train` run: one approach of notebook 10 on aligned faces."""
+    arch, hp, val = ck["arch"], hparams(ck["profile"]), ck["val"]
+    encoder = ("trained from scratch" if arch["encoder"] == "scratch"
+               else f"`{arch['encoder']}`, pretrained and frozen (`aeutils.models.features`)")
+    loss = ("cross-entropy against Gaussian soft-encoded ab targets with class rebalancing (Zhang et al. 2016)"
+            if arch["head"] == "classification" else "MSE of the ab at half resolution")
+    return f"""A colorizer of notebook 10's study (`docs/colorization.md`), approach `{ck["approach"]}`: CIE Lab
+lightness L in, chroma ab out; the output keeps the input's L. `aeutils colorize IN OUT --model {weights.stem}`.
+
+{architecture}
+- Encoder: {encoder}.
+- Training data: CelebA aligned faces of identities 0-159, resized to {hp.size[0]}x{hp.size[1]},
+  random {hp.crop}x{hp.crop} crops with flips.
+- Loss: {loss}.
+- Training: profile `{ck["profile"]}`, {ck["steps"]} steps of batch {hp.batch}, Adam at {hp.lr:g},
+  {ck["train_seconds"] / 60:.0f} minutes on the CPU, no GPU:
+  `aeutils train colorize --approach {ck["approach"]} --ship {weights.stem}`.
+- Chosen on validation AuC (CelebA identities 160-169, whole images) every {hp.val_every} steps:
+  step {val.get("step", "?")}, AuC {val.get("auc", float("nan")):.3f}.
+
+## Test (CelebA test identities 170-199, whole images; measured once)
+
+{ck["metrics"]["n_images"]} images, the ab predicted at a shorter side of {WORK_SIDE}; measured on 8-bit RGB outputs.
+
+{results_table({weights.stem: ck["metrics"]})}"""
