@@ -20,7 +20,7 @@ COMMANDS = {
     "decompress": ("aeutils.codec.coder", "decode a learned-codec file to an image"),
     "repair": ("aeutils.tasks.repair", "repair a damaged face image (noise, holes, mosaic, blur, JPEG)"),
     "colorize": ("aeutils.tasks.colorize.cli", "colorize a (grayscale) face image"),
-    "upscale": ("aeutils.tasks.superres", "enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN"),
+    "upscale": ("aeutils.tasks.superres.cli", "enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN"),
     "compare-codecs": ("aeutils.benchmark.compare", "rate-distortion comparison of classical and learned codecs"),
     "demo": ("aeutils.demo.jobs", "run every shipped model on faces and write an HTML report"),
     "models": ("aeutils.codec.coder", "list the shipped models and what they reach"),

@@ -12,6 +12,7 @@ from PIL import Image, ImageFilter
 
 from aeutils import config, metrics, zoo
 from aeutils.datasets import damage, photos, sources
+from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models.sr import Discriminator, SRResNet, SubPixelUpsample
 from aeutils.tasks import superres
@@ -204,7 +205,7 @@ def test_cli_trains_on_photos_and_ships_a_card_that_says_so(tmp_path):
 
 def test_srgan_phase_needs_a_pretrained_srresnet(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "RUNS_DIR", tmp_path)
-    with pytest.raises(superres.UserError, match="SRResNet"):
+    with pytest.raises(UserError, match="SRResNet"):
         superres.train(superres.hparams("smoke", 4, "srgan"), "smoke", tmp_path / "gan", progress=False)
 
 
