@@ -18,7 +18,7 @@ COMMANDS = {
     "train": ("aeutils.train_cli", "train a model (codec, cae, repair, colorize, superres)"),
     "compress": ("aeutils.codec.coder", "compress an image into a learned-codec file"),
     "decompress": ("aeutils.codec.coder", "decode a learned-codec file to an image"),
-    "repair": ("aeutils.tasks.repair", "repair a damaged face image (noise, holes, mosaic, blur, JPEG)"),
+    "repair": ("aeutils.tasks.repair.cli", "repair a damaged face image (noise, holes, mosaic, blur, JPEG)"),
     "colorize": ("aeutils.tasks.colorize.cli", "colorize a (grayscale) face image"),
     "upscale": ("aeutils.tasks.superres.cli", "enlarge a face image x4 or x8 with a shipped SRResNet / SRGAN"),
     "compare-codecs": ("aeutils.benchmark.compare", "rate-distortion comparison of classical and learned codecs"),

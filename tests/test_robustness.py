@@ -8,10 +8,12 @@ from PIL import Image
 from aeutils import cli, config, metrics, tb, zoo
 from aeutils.benchmark import baselines, blur_estimate, robustness
 from aeutils.datasets import damage, photos
-from aeutils.datasets.sources import smoke_images
+from aeutils.datasets.sources import FaceImages, smoke_images
 from aeutils.images import jpeg_quality, to_tensor, to_uint8
 from aeutils.models.repair import build
-from aeutils.tasks import holes, repair
+from aeutils.tasks import repair
+from aeutils.tasks.repair import holes, infer
+from aeutils.tasks.repair.train import _start
 from conftest import needs_celeba
 
 
@@ -41,7 +43,7 @@ def test_wide_draws_cover_none_to_heavy(face, kind):
 
 
 def test_photo_crops_vary_like_photos():
-    faces = [repair.FaceImages(smoke_images(n=2, size=96, seed=0))]
+    faces = [FaceImages(smoke_images(n=2, size=96, seed=0))]
     crops = photos.PhotoCrops(faces, crop=48, length=10)
     torch.manual_seed(0)
     a, b = crops[0], crops[0]
@@ -105,7 +107,7 @@ def test_a_cast_counts_only_past_one_level_and_the_input_s_own_shift():
 
 
 def test_wide_training_starts_as_the_identity_and_resumes(tmp_path):
-    model = build(repair.WIDE_ARCH["smoke"])
+    model = build(repair.wide_hparams("smoke").arch)
     im = to_uint8(to_tensor(smoke_images(1, size=48, seed=2)[0]))
     assert np.array_equal(repair.repair_array(model, im), im)  # zero head: output = input
     _, first = repair.train_wide("noise", "smoke", tmp_path / "run", steps=4, progress=False)
@@ -200,7 +202,7 @@ def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
 def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=2, progress=False)
     ship = tmp_path / "repair-noise.pt"
-    zoo.save_shipped(ship, "repair", repair.WIDE_ARCH["smoke"], model, {"val": summary["best"]}, damage="noise",
+    zoo.save_shipped(ship, "repair", repair.wide_hparams("smoke").arch, model, {"val": summary["best"]}, damage="noise",
                      profile="smoke", steps=summary["steps"], train_seconds=summary["train_seconds"], init=None,
                      lr=1e-3, sessions=summary["sessions"], loss=repair.LOSS, strengths="wide")
     faces = {"lfw": [to_tensor(smoke_images(1, size=48, seed=4)[0])]}
@@ -274,8 +276,9 @@ def test_a_keep_mean_correction_adds_no_colour_cast(told_jpeg):
     from aeutils import zoo
 
     tmp, _ = told_jpeg
-    zoo.save_shipped(tmp / "plain.pt", "repair", repair.WIDE_ARCH["smoke"], model, {}, damage="jpeg", strengths="wide")
-    started, init = repair._start(repair.wide_arch("jpeg", "smoke"), tmp / "run2", str(tmp / "plain.pt"))
+    zoo.save_shipped(tmp / "plain.pt", "repair", repair.wide_hparams("smoke").arch, model, {}, damage="jpeg",
+                     strengths="wide")
+    started, init = _start(repair.wide_arch("jpeg", "smoke"), tmp / "run2", str(tmp / "plain.pt"))
     assert init == str(tmp / "plain.pt") and started.keep_mean
 
 
@@ -290,7 +293,7 @@ def test_the_wide_jpeg_model_is_told_the_quality_in_its_fourth_channel(told_jpeg
     repair.repair_known(model, to_uint8(face), {})
     assert seen == [pytest.approx(0.8)]  # the lossless image is returned as it is
     assert np.array_equal(repair.repair_known(model, to_uint8(face), {"quality": 90}), to_uint8(face))
-    crops = photos.PhotoCrops([repair.FaceImages(smoke_images(n=2, size=64, seed=0))], 32)
+    crops = photos.PhotoCrops([FaceImages(smoke_images(n=2, size=64, seed=0))], 32)
     clean, inp = repair.WidePairs(crops, "jpeg")[0]
     assert inp.shape == (4, 32, 32) and inp[3].unique().numel() == 1
 
@@ -300,13 +303,13 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
     Image.fromarray(to_uint8(face)).save(tmp / "photo.jpg", quality=30)
     Image.fromarray(to_uint8(face)).save(tmp / "photo.png")
     seen = []
-    real_repair = repair.repair_array
+    real_repair = infer.repair_array
 
     def spy(*args, **kw):
         seen.append(kw.get("level"))
         return real_repair(*args, **kw)
 
-    repair.repair_array = spy
+    infer.repair_array = spy
     try:
         args = ["repair", "--damage", "jpeg", "--model", str(ship), "--no-progress"]
         assert cli.main([*args, str(tmp / "photo.jpg"), str(tmp / "a.png")]) == 0
@@ -315,7 +318,7 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
         assert cli.main([*args, "--strength", "10", str(tmp / "photo.png"), str(tmp / "c.png")]) == 0
         assert cli.main([*args, "--strength", "95", str(tmp / "photo.png"), str(tmp / "e.png")]) == 0
     finally:
-        repair.repair_array = real_repair
+        infer.repair_array = real_repair
     assert seen == [pytest.approx(0.7), pytest.approx(0.9)]  # the lossless and quality-95 files are left as is
     for left in ("b.png", "e.png"):
         assert np.array_equal(np.asarray(Image.open(tmp / left)), to_uint8(face))
@@ -332,9 +335,9 @@ def test_noise_estimate_separates_clean_from_noisy_photos_and_reads_a_central_wi
     clean = to_uint8(damage.sweep_damage("noise", face, None).image)
     noisy = to_uint8(damage.sweep_damage("noise", face, 10 / 255, seed=1).image)
     assert repair.estimate_noise(clean) < repair.NOISE_GATE <= repair.estimate_noise(noisy)
-    monkeypatch.setattr(repair, "NOISE_PROBE", 32)
+    monkeypatch.setattr(infer, "NOISE_PROBE", 32)
     seen = []
-    monkeypatch.setattr(repair.baselines, "noise_sigma", lambda im: seen.append(im.shape) or 0.0)
+    monkeypatch.setattr(baselines, "noise_sigma", lambda im: seen.append(im.shape) or 0.0)
     repair.estimate_noise(np.zeros((100, 40, 3), np.uint8))
     assert seen == [(32, 32, 3)]
 
@@ -420,14 +423,14 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
     estimate = blur_estimate.blur_sigma(heavy)
     assert 0.5 < estimate < 3.0 and blur_estimate.blur_sigma(sharp) == 0
     seen = []
-    real_repair = repair.repair_array
+    real_repair = infer.repair_array
 
     def spy(*args, **kw):
         seen.append(kw.get("level"))
         return real_repair(*args, **kw)
 
     args = ["repair", "--damage", "blur", "--model", str(ship), "--no-progress"]
-    repair.repair_array = spy
+    infer.repair_array = spy
     try:
         assert cli.main([*args, str(tmp_path / "soft.png"), str(tmp_path / "a.png"), "--strength", "1.5"]) == 0
         assert cli.main([*args, str(tmp_path / "heavy.png"), str(tmp_path / "b.png")]) == 0
@@ -440,7 +443,7 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
         err = capsys.readouterr().err
         assert "up to 3" in err and len(err.strip().splitlines()) == 1
     finally:
-        repair.repair_array = real_repair
+        infer.repair_array = real_repair
     assert seen == [pytest.approx(0.5), pytest.approx(estimate / 3)] and not (tmp_path / "d.png").exists()
 
 

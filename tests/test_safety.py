@@ -352,7 +352,8 @@ def test_unwritable_formats_are_refused_before_the_work(tmp_path, capsys, monkey
     def no_work(*args, **kwargs):
         raise AssertionError("the work started before the output was checked")
 
-    for loader in ("aeutils.codec.coder.load_codec", "aeutils.tasks.repair.load_model", "aeutils.zoo.load"):
+    for loader in ("aeutils.codec.coder.load_codec", "aeutils.tasks.repair.infer.load_model",
+                   "aeutils.tasks.repair.cli.load_model", "aeutils.zoo.load"):
         monkeypatch.setattr(loader, no_work, raising=False)
     src = tmp_path / ("in.aez" if command == "decompress" else "in.png")
     face().save(tmp_path / "in.png")

@@ -1,0 +1,51 @@
+"""Damage repair (notebook 09, docs/repair.md), one concern per module: `hparams` the settings per
+profile (the study's architectures and training, the wide models') and per damage; `infer` tiled
+inference, the default `AutoRepair` and loading the shipped models; `holes` finding holes when no mask
+is given; `data` the training pairs and the fixed evaluation cases; `evaluate` the test tables against
+the classical baselines; `figures` the notebook's plots; `train` the trainers and `main(argv)` behind
+`aeutils train repair`; `ship` the model cards; `cli` the `aeutils repair` command. Each module imports
+only those listed before it, directly (never through this `__init__`), and no other task; this
+`__init__` re-exports what the notebook, the scripts, the tests and the demo use (`from aeutils.tasks
+import repair`) and declares the task's contract (`TASK`)."""
+from __future__ import annotations
+
+from aeutils.task import Task
+from aeutils.tasks.repair.data import WidePairs
+from aeutils.tasks.repair.evaluate import evaluate, markdown_table, save_results
+from aeutils.tasks.repair.figures import BEST, damage_figure, example_figure, val_curves
+from aeutils.tasks.repair.hparams import INPUTS_TOLD, MODELS, study_hparams, wide_arch, wide_hparams
+from aeutils.tasks.repair.infer import (
+    BLUR_GATE,
+    JPEG_LEAVE_ABOVE,
+    NOISE_GATE,
+    AutoRepair,
+    estimate_noise,
+    leave_as_is,
+    load,
+    load_model,
+    mark_told,
+    model_for,
+    prefill,
+    repair_array,
+    repair_known,
+)
+from aeutils.tasks.repair.ship import card, model_card, wide_model_card
+from aeutils.tasks.repair.train import (
+    LOSS,
+    blind_model,
+    compare_architectures,
+    main,
+    specialist_models,
+    train_model,
+    train_wide,
+)
+
+__all__ = [
+    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_LEAVE_ABOVE", "LOSS", "MODELS", "NOISE_GATE", "TASK",
+    "WidePairs", "blind_model", "card", "compare_architectures", "damage_figure", "estimate_noise", "evaluate",
+    "example_figure", "leave_as_is", "load", "load_model", "main", "mark_told", "markdown_table", "model_card",
+    "model_for", "prefill", "repair_array", "repair_known", "save_results", "specialist_models", "study_hparams",
+    "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
+]
+
+TASK = Task("repair", main=main, load=load, card=card)

@@ -1,0 +1,134 @@
+"""The `aeutils repair` command: by default the safe automatic repair (`AutoRepair`), with --damage a
+chosen shipped model, told the JPEG's quality or the blur's sigma, and holes given or found:
+
+    aeutils repair damaged.png repaired.png --damage blocks --mask holes.png
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch import nn
+
+from aeutils import batch
+from aeutils.benchmark import blur_estimate
+from aeutils.datasets import damage
+from aeutils.errors import UserError
+from aeutils.images import jpeg_quality, open_image, save_image, to_rgb
+from aeutils.options import positive_float
+from aeutils.tasks.repair.holes import find_holes
+from aeutils.tasks.repair.hparams import TOLD
+from aeutils.tasks.repair.infer import (
+    BLUR_GATE,
+    JPEG_LEAVE_ABOVE,
+    NOISE_GATE,
+    SHIPPED,
+    AutoRepair,
+    leave_as_is,
+    load_model,
+    model_for,
+    repair_known,
+)
+
+AUTO = "auto"  # the command's default without --damage (`AutoRepair`)
+
+
+def register(sub) -> None:
+    p = batch.add_parser(sub, "repair", ".png",
+                         description="Repair a damaged image with a shipped pyramidal autoencoder. Large "
+                         "images are processed in tiles.")
+    p.add_argument("--damage", choices=[AUTO, *damage.KINDS, damage.BLIND], default=None,
+                   help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
+                   f"quality {JPEG_LEAVE_ABOVE} or less, then noise where the noise estimated in the image is at "
+                   f"least {255 * NOISE_GATE:.0f} levels, then blur where the photo measures a blur of at least "
+                   f"{BLUR_GATE:g} px; otherwise leave the photo as it is (light blur, mosaics and holes need "
+                   "--damage). blind: the blind study model (the default with --model). For blocks, "
+                   "squares and grid without --mask, the holes are found in the image: pure-black lines and "
+                   "rectangles with sharp edges (not dark hair or the black corners of a rotated photo)")
+    p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
+    p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
+                   f"if shipped, else {SHIPPED})")
+    p.add_argument("--strength", type=positive_float, default=None, metavar="Q|SIGMA",
+                   help="with --damage jpeg: the quality (1-100) the photo was saved at, if it is no longer the "
+                   "JPEG file that says so (default: read from the file; a lossless file counts as never "
+                   f"compressed and comes back unchanged). With --damage blur: the blur's Gaussian sigma in pixels, "
+                   f"up to {damage.BLUR_TOLD_MAX:g} (default: a low estimate from the photo)")
+    p.add_argument("--tile", type=int, default=256, help="tile side in pixels (bounds memory)")
+    p.set_defaults(func=run)
+
+
+def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
+    """A hole mask file -> bool (H, W), True = missing; must match the image's (W, H) `size`."""
+    m = open_image(path).convert("L")
+    if m.size != size:
+        raise UserError(f"mask {path} is {m.size[0]}x{m.size[1]}, image is {size[0]}x{size[1]}")
+    return np.asarray(m) > 127
+
+
+def check_strength(kind: str, strength: float | None) -> None:
+    """`--strength` is a JPEG quality (a whole number 1-100) with --damage jpeg, a blur's sigma (up to
+    BLUR_TOLD_MAX, what the model was trained on) with --damage blur, and nothing else."""
+    if strength is None:
+        return
+    if kind not in TOLD:
+        raise UserError(f"--strength is read with --damage {' or '.join(sorted(TOLD))} only")
+    if kind == "jpeg" and (strength != int(strength) or strength > 100):
+        raise UserError(f"--strength with --damage jpeg is a JPEG quality, a whole number 1-100, not {strength:g}")
+    if kind == "blur" and strength > damage.BLUR_TOLD_MAX:
+        raise UserError(f"--strength with --damage blur is a Gaussian sigma up to {damage.BLUR_TOLD_MAX:g} pixels "
+                        f"(what the model was trained on), not {strength:g}")
+
+
+def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image, arr: np.ndarray,
+                 tiling: dict) -> np.ndarray:
+    """`aeutils repair --damage KIND` on one photo: a told model gets the JPEG's quality, a hole
+    damage its mask (given, or found in the image)."""
+    params = {}
+    if model.told == "blur":
+        params["sigma"] = args.strength
+        if args.strength is None:
+            params["sigma"] = blur_estimate.blur_sigma(arr)
+            print(f"{src}: estimated blur sigma {params['sigma']:.2f} px (a low estimate: give --strength SIGMA "
+                  "if you know it)" + ("; written unchanged" if not params["sigma"] else ""), file=sys.stderr)
+    if model.told == "jpeg":
+        params["quality"] = int(args.strength) if args.strength else jpeg_quality(raw)
+        if leave_as_is(params["quality"]):
+            why = f"quality {params['quality']}" if params["quality"] else "not a JPEG file and no --strength"
+            print(f"{src}: {why}, nothing to undo: written unchanged", file=sys.stderr)
+    mask = None
+    if args.mask:
+        mask = read_mask(args.mask, (arr.shape[1], arr.shape[0]))
+    elif kind in damage.HOLE_KINDS:
+        mask = find_holes(arr)
+    if mask is not None:
+        arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
+    return repair_known(model, arr, params, mask, **tiling)
+
+
+def run(args) -> int:
+    if args.tile < 64:
+        raise UserError("--tile must be at least 64")
+    kind = args.damage or (damage.BLIND if args.model else AUTO)
+    check_strength(kind, args.strength)
+    if kind == AUTO and (args.model or args.mask):
+        raise UserError(f"--{'model' if args.model else 'mask'} needs --damage: auto runs the shipped repair-jpeg, "
+                        "repair-noise and repair-blur")
+
+    load = functools.cache(
+        lambda: AutoRepair.shipped() if kind == AUTO else load_model(args.model or model_for(kind))[0])
+
+    def one(src: Path, dst: Path) -> None:
+        raw = open_image(src)
+        arr = np.asarray(to_rgb(raw))
+        tiling = dict(tile=args.tile, overlap=min(32, args.tile // 8), progress=batch.tile_progress(args))
+        if kind == AUTO:
+            out, done = load()(arr, {"quality": jpeg_quality(raw)}, **tiling)
+            print(f"{src}: " + (f"undid {' and '.join(done)}" if done else "no JPEG artifacts, noise or blur found, "
+                                "written unchanged (light blur, mosaics and holes need --damage)"), file=sys.stderr)
+        else:
+            out = _repair_kind(load(), kind, args, src, raw, arr, tiling)
+        save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)
+    return batch.run(args, one, load)

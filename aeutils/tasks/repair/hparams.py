@@ -1,0 +1,126 @@
+"""The repair task's settings: the study's architectures and training per profile (notebook 09), the
+wide models' (`--strengths wide`), and per damage what a wide model is told and keeps."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aeutils.datasets import damage
+
+# Architectures of the study, per profile. `paper` is the original's scale (FC-DenseNet-103);
+# `cpu` keeps each model trainable in minutes on one core; `smoke` only checks the wiring.
+MODELS = {
+    "shallow": {"smoke": dict(name="plain", width=8, depth=1), "cpu": dict(name="plain", width=32, depth=1),
+                "paper": dict(name="plain", width=64, depth=1)},
+    "deep": {"smoke": dict(name="plain", width=8, depth=3), "cpu": dict(name="plain", width=16, depth=4),
+             "paper": dict(name="plain", width=64, depth=5)},
+    "unet": {"smoke": dict(name="unet", widths=(8, 16)), "cpu": dict(name="unet", widths=(16, 32, 64, 128)),
+             "paper": dict(name="unet", widths=(64, 128, 256, 512, 512))},
+    "fcdensenet": {"smoke": dict(name="fcdensenet", first=8, down_blocks=(2,), bottleneck=2, growth=4, dropout=0.0),
+                   "cpu": dict(name="fcdensenet", first=16, down_blocks=(2, 3, 4), bottleneck=4, growth=8,
+                               dropout=0.0, down="avg", up="pixelshuffle"),
+                   "paper": dict(name="fcdensenet", first=48, down_blocks=(4, 5, 7, 10, 12), bottleneck=15,
+                                 growth=16, dropout=0.2, down="max", up="transposed")},
+}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The architecture comparison: each model trained on each of `kinds` alone. On the shared 2-core CPU
+    this is a short run on small crops (enough to show what each architecture can do, not to rank
+    them finally); the paper profile trains them as long as the blind model."""
+
+    kinds: tuple[str, ...]
+    steps: int
+    crop: int
+    images: int  # test images per damage
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A study model's training (the notebook's table says the same), the notebook's comparison and
+    the number of test images it measures the shipped models on."""
+
+    crop: int
+    batch: int
+    lr: float
+    weight_decay: float
+    steps: int
+    val_images: int
+    val_every: int
+    image_every: int
+    mask_keep: float  # the probability a sample with holes shows its mask
+    compare: Comparison
+    test_images: int
+
+
+def study_hparams(profile: str) -> StudyConfig:
+    """The study's settings of `profile`."""
+    return {
+        "smoke": StudyConfig(crop=32, batch=4, lr=1e-3, weight_decay=0.0, steps=20, val_images=7, val_every=10,
+                             image_every=20, mask_keep=0.8, test_images=2,
+                             compare=Comparison(kinds=("blocks", "noise"), steps=4, crop=32, images=1)),
+        "cpu": StudyConfig(crop=64, batch=8, lr=1e-3, weight_decay=0.0, steps=20000, val_images=35, val_every=200,
+                           image_every=400, mask_keep=0.8, test_images=60,
+                           compare=Comparison(kinds=("blocks", "noise"), steps=300, crop=32, images=30)),
+        "paper": StudyConfig(crop=128, batch=32, lr=1e-4, weight_decay=1e-4, steps=100000, val_images=70,
+                             val_every=1000, image_every=2000, mask_keep=0.8, test_images=300,
+                             compare=Comparison(kinds=tuple(damage.KINDS), steps=50000, crop=128, images=300)),
+    }[profile]
+
+
+@dataclass(frozen=True)
+class WideConfig:
+    """A model that must hold up on any photo at any strength (`--strengths wide`): its architecture
+    (no batch norm) and training."""
+
+    arch: dict
+    crop: int
+    batch: int
+    lr: float
+    steps: int
+    val_images: int  # per validation source
+    val_every: int
+    image_every: int
+
+
+def wide_hparams(profile: str) -> WideConfig:
+    """The wide models' settings of `profile`."""
+    return {
+        "smoke": WideConfig(arch=dict(name="unet", widths=(8, 16), norm=False), crop=32, batch=4, lr=1e-3, steps=20,
+                            val_images=2, val_every=10, image_every=20),
+        "cpu": WideConfig(arch=dict(name="unet", widths=(16, 32, 64, 128), norm=False), crop=96, batch=8, lr=5e-4,
+                          steps=40000, val_images=8, val_every=500, image_every=2000),
+        "paper": WideConfig(arch=dict(name="unet", widths=(64, 128, 256, 512), norm=False), crop=128, batch=32,
+                            lr=2e-4, steps=200000, val_images=40, val_every=2000, image_every=5000),
+    }[profile]
+
+
+# JPEG's correction is small: at the profile's lr, Adam's first steps silence the U-Net's correction for
+# good (measured on cpu: zero gain after 20 steps at 5e-4, from scratch or from repair-noise); at a fifth
+# of it, starting from repair-noise, it learns.
+WIDE_LR_SCALE = {"jpeg": 0.2}
+# Damages whose wide model is told the strength in its fourth channel (`damage.told_level`), as FBCNN
+# is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`), a blur's sigma
+# comes from the user (`--strength`). Not told, one JPEG model smoothed quality-95 photos by up to 9 dB
+# to gain 2 dB at quality 10, and blind blur models either stayed the identity or sharpened soft
+# photos 11-17 dB worse than their input (measured on validation, 2026-12-02).
+TOLD = {"jpeg", "blur"}
+# Damages that keep each channel's mean (JPEG every block's DC, a mosaic every block's mean, a Gaussian
+# blur every channel's): their wide model's correction is made zero-mean (`keep_mean`), so it cannot add
+# a colour cast (measured without it: the told JPEG model added up to 3.9 levels at quality 5, the
+# pixelate model up to 1.9).
+KEEP_MEAN = {"jpeg", "pixelate", "blur"}
+INPUTS = "RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)"
+INPUTS_TOLD = {"jpeg": "RGB in [0, 1] + the JPEG's (100 - quality) / 100 as a constant map (0: never saved as a JPEG)",
+               "blur": "RGB in [0, 1] + the blur's Gaussian sigma / 3 as a constant map (0: sharp)"}
+
+
+def wide_arch(kind: str, profile: str) -> dict:
+    """The architecture of `kind`'s wide model: the profile's, its correction zero-mean for KEEP_MEAN."""
+    arch = wide_hparams(profile).arch
+    return dict(arch, keep_mean=True) if kind in KEEP_MEAN else arch
+
+
+def told(kind: str | None, strengths: str | None) -> bool:
+    """Whether the model of `kind` trained at `strengths` reads the damage's strength (TOLD)."""
+    return strengths == "wide" and kind in TOLD

@@ -1,0 +1,153 @@
+"""Running a repair model: tiled inference, a told model given what the file says of its damage, the
+default repair of a photo whose damage is unknown (`AutoRepair`), and loading the shipped models.
+
+A repair model reads the damaged RGB plus a hole-mask channel (`damage.model_input`; zeros when the
+damage has no holes or the mask is unknown) and returns the repaired RGB. Where a mask is given, its
+holes are first filled by classical biharmonic inpainting, the network refines that fill, and known
+pixels are kept: only holes are replaced by the model's output."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from aeutils import config, zoo
+from aeutils.benchmark import baselines, blur_estimate
+from aeutils.datasets import damage
+from aeutils.images import central_window, to_uint8
+from aeutils.models.repair import build
+from aeutils.tasks.repair.hparams import told
+from aeutils.tiles import tiled
+
+# Above this quality the told JPEG model returns the photo as it is (as it does a lossless file): on
+# validation it could not improve quality 90-95 (-0.7 to 0.0 dB) while it gained 0.8-2.1 dB at 5-50.
+JPEG_LEAVE_ABOVE = 70
+SHIPPED = "repair-blind"
+# The command's default without --damage (`AutoRepair`): what the file itself and a noise estimate can
+# tell. On validation (8 faces of each source) clean, blurred, pixelated and JPEG-only photos estimated
+# at most 2.0 levels of noise (`baselines.noise_sigma`, 8-bit), noise of sigma 5 at least 4.3.
+NOISE_GATE = 3 / 255
+NOISE_PROBE = 1024  # the noise is estimated on a central window of this side (bounded time and memory)
+# The blur model runs by default where the photo as given (before the JPEG and noise models, which
+# smooth it) measures at least this blur (`blur_estimate.blur_sigma`, px). On validation (8 faces of
+# each source) clean, noisy, pixelated and JPEG photos measured at most 0.11 px (0.52 after the JPEG
+# model: hence measured before it), while faces blurred by 3 px measured 1.1-2.4 (71 of 72).
+BLUR_GATE = 0.5
+
+
+def prefill(im: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fill known holes with the smoothest classical fill (biharmonic; the best baseline on every hole
+    damage) before the network sees them, so it only has to refine it. uint8 (H, W, 3), bool (H, W)."""
+    return baselines.inpaint_biharmonic(im, mask) if mask.any() else im
+
+
+@torch.no_grad()
+def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = None, tile: int = 256,
+                 overlap: int = 32, progress: bool = False, level: float | None = None) -> np.ndarray:
+    """Repair an 8-bit image (H, W, 3) of any size in tiles: each `tile`-sized window is run with
+    `overlap` pixels of context on every side and only its centre is kept, so memory is bounded by
+    the tile, not the image. `mask`: bool (H, W), True = hole; holes are prefilled (`prefill`) in each
+    window, as in training, the mask goes in as the fourth channel, and known pixels are kept.
+    `level`: for a model told the strength (TOLD), its fourth channel (`damage.told_level`).
+    Returns uint8 (H, W, 3)."""
+    model.eval()
+    h, w = im.shape[:2]
+    step = max(tile - 2 * overlap, 16)
+    if h <= tile and w <= tile:
+        step, overlap = max(h, w), 0
+
+    def window(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+        win = im[top:bottom, left:right] if mask is None else prefill(im[top:bottom, left:right],
+                                                                     mask[top:bottom, left:right])
+        x = torch.from_numpy(np.ascontiguousarray(win)).permute(2, 0, 1).float()[None] / 255
+        if mask is not None:
+            m = torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None, None]
+        else:
+            m = None if level is None else torch.full((1, 1, bottom - top, right - left), float(level))
+        return torch.from_numpy(to_uint8(model(damage.model_input(x, m))[0])).permute(2, 0, 1)[None]
+    out = np.ascontiguousarray(tiled(window, h, w, step, overlap, progress=progress)[0].permute(1, 2, 0).numpy())
+    if mask is not None:
+        out = np.where(mask[..., None], out, im)
+    return out
+
+
+def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarray | None = None,
+                 **tiling) -> np.ndarray:
+    """`repair_array` given what a file can say of its damage (`params`: a JPEG's quality; {} for a
+    lossless image): the command's repair, the robustness sweep's `run`, the demo's repair."""
+    level = None
+    kind = getattr(model, "told", None)
+    if kind:
+        if kind == "jpeg" and leave_as_is(params.get("quality")) or kind == "blur" and not params.get("sigma"):
+            return im.copy()
+        level = damage.told_level(kind, params)
+    return repair_array(model, im, mask, level=level, **tiling)
+
+
+class AutoRepair:
+    """The default repair for a photo whose damage is unknown, built only from models that never make a
+    photo worse: a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model, then
+    the noise model runs where the estimated noise is at least NOISE_GATE, then the told blur model
+    where the photo as given measures a blur (`blur_estimate.blur_sigma`) of at least BLUR_GATE;
+    anything else (a clean, softly blurred or pixelated photo, a high-quality JPEG) comes back
+    unchanged. The blind model is not used: it made photos up to 20 dB worse than their input."""
+
+    def __init__(self, jpeg: nn.Module, noise: nn.Module, blur: nn.Module | None = None):
+        self.jpeg, self.noise, self.blur = jpeg, noise, blur
+
+    @classmethod
+    def shipped(cls) -> AutoRepair:
+        return cls(load_model("repair-jpeg")[0], load_model("repair-noise")[0], load_model("repair-blur")[0])
+
+    def __call__(self, im: np.ndarray, params: dict, **tiling) -> tuple[np.ndarray, list[str]]:
+        """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality)."""
+        done = []
+        blur = blur_estimate.blur_sigma(im) if self.blur is not None else 0.0
+        if not leave_as_is(params.get("quality")):
+            im = repair_known(self.jpeg, im, params, **tiling)
+            done.append(f"JPEG artifacts of quality {params['quality']}")
+        sigma = estimate_noise(im)
+        if sigma >= NOISE_GATE:
+            im = repair_known(self.noise, im, {}, **tiling)
+            done.append(f"noise (estimated sigma {255 * sigma:.1f} levels)")
+        if blur >= BLUR_GATE:
+            im = repair_known(self.blur, im, {"sigma": blur}, **tiling)
+            done.append(f"blur (estimated sigma {blur:.2f} px)")
+        return im, done
+
+
+def estimate_noise(im: np.ndarray) -> float:
+    """Gaussian noise sigma in [0, 1] units of a uint8 (H, W, 3) image, from its central window."""
+    return baselines.noise_sigma(central_window(im, NOISE_PROBE))
+
+
+def leave_as_is(quality: int | None) -> bool:
+    """Whether the told JPEG model has nothing to undo: a lossless file, or above JPEG_LEAVE_ABOVE."""
+    return quality is None or quality > JPEG_LEAVE_ABOVE
+
+
+def mark_told(model: nn.Module, kind: str | None, strengths: str | None) -> nn.Module:
+    """Record on `model` (`model.told`) the damage whose strength it reads in its fourth channel: a
+    wide model of a TOLD damage, as its file's metadata or its run's hparams say; else None."""
+    model.told = kind if told(kind, strengths) else None
+    return model
+
+
+def model_for(kind: str) -> str:
+    """The shipped model for a damage: its specialist `repair-KIND` where shipped, else the blind one."""
+    specific = f"repair-{kind}"
+    return specific if (config.WEIGHTS_DIR / f"{specific}.pt").is_file() else SHIPPED
+
+
+def load(ck: dict) -> nn.Module:
+    """A shipped repair model from its file's dict (`zoo.load_shipped`) in eval mode, marked with the
+    damage whose strength it is told (`mark_told`)."""
+    model = build(ck["arch"])
+    model.load_state_dict(ck["state_dict"])
+    return mark_told(model, ck.get("damage"), ck.get("strengths", "study")).eval()
+
+
+def load_model(name_or_path: str) -> tuple[nn.Module, dict]:
+    """A shipped repair model (`weights/<name>.pt` or a path) in eval mode, and its file's contents."""
+    ck = zoo.load_shipped(name_or_path, task="repair")
+    return load(ck), ck
