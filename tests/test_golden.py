@@ -26,8 +26,8 @@ GOLDEN = Path(__file__).parent / "golden"
 CASES = {
     "face-codec": (3, "face-q3.aez", "1ecce387af80f2496dff90bee32cbee70a483d53c7f02d1d1d10ff483c314ba1",
                    "03c0346b6c0349f987edaf5ce6b8c34e3fc72ba0483ca13f4c4f8e01d8d7d51f"),
-    "cae-exp7": (None, "cae-exp7.aez", "a2ff37a81d22e5b7c54cf2007a7f0bcf72f64d25a76d4b0ee84c2384f3026652",
-                 "cd41931be23ea2ae6d40ae6f05fa410e14bf62ae17c23c5518afb17f87a99682"),
+    "cae-exp7": (None, "cae-exp7.aez", "a5c68c5ca0f1efac22adc4466d591d26190b0ba1b011bfab17b7ac2f0daab958",
+                 "8cc636cfb867166bd5fa46ff3583c1eb7413474c41ef4c57c017599ecd9a0f08"),
 }
 codecs = pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.skipif(
     n not in zoo.list_names(), reason=f"{n} not shipped")) for n in CASES])
