@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeutils import checkpoint, train, zoo
+from aeutils import checkpoint, config, train, zoo
 from aeutils.benchmark import blur_estimate, robustness
 from aeutils.datasets import photos
 from aeutils.models.repair import build
 from aeutils.tasks import colorize, repair, superres
+from aeutils.tasks.superres.cli import variant_for
 
 
 def load(spec: str) -> torch.nn.Module:
@@ -119,20 +120,26 @@ def main() -> None:
 
 
 def upscale(test: dict, per_source: int) -> None:
-    """The x4 variants against bicubic and Lanczos on small inputs saved as PNG or JPEG: validation
-    images (which chose the default variant) and test images, each source apart."""
-    models = {v: zoo.load(f"sr-x4-{v}", task="superres") for v in ("srresnet", "srgan")}
+    """The shipped x4 variants against bicubic and Lanczos on small inputs saved as PNG or JPEG:
+    validation images (which chose `aeutils upscale`'s default per input) and test images, each source
+    apart; `auto` is the variant the command runs on that input (`variant_for`)."""
+    variants = [v for v in superres.VARIANTS if (config.WEIGHTS_DIR / f"sr-x4-{v}.pt").is_file()]
+    models = {v: zoo.load(f"sr-x4-{v}", task="superres") for v in variants}
     record = {split: robustness.upscale_sweep(models, sources, 4, lambda m, t: superres.upscale_tiled(m, t))
               for split, sources in [("val", photos.validation_faces("cpu", per_source)), ("test", test)]}
+    for per in record.values():
+        for cells in per.values():
+            for q, r in cells.items():
+                r["auto"] = r[variant_for(jpeg=q != "png", scale=4)]
     path = Path("resources/superres/robustness.json")
     path.write_text(json.dumps(record, indent=1))
+    columns = ["bicubic", "lanczos", *variants, "auto"]
     for split, per in record.items():
-        print(f"\n## upscale x4, {split} (PSNR dB)\n\n| source | input | bicubic | Lanczos | srresnet | srgan |"
-              "\n|---|---|---|---|---|---|")
+        print(f"\n## upscale x4, {split} (PSNR dB)\n\n| source | input | {' | '.join(columns)} |\n"
+              + "|---" * (len(columns) + 2) + "|")
         for source, cells in per.items():
             for q, r in cells.items():
-                print(f"| {source} | {q} | {r['bicubic']:.2f} | {r['lanczos']:.2f} | "
-                      f"{r['srresnet']:.2f} | {r['srgan']:.2f} |")
+                print(f"| {source} | {q} | " + " | ".join(f"{r[c]:.2f}" for c in columns) + " |")
 
 
 def colorization(test: dict, per_source: int) -> None:

@@ -16,6 +16,7 @@ from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8
 from aeutils.models.sr import Discriminator, SRResNet, SubPixelUpsample
 from aeutils.tasks import superres
+from aeutils.tasks.superres.cli import variant_for
 from conftest import needs_celeba
 
 
@@ -186,7 +187,7 @@ def test_photo_pairs_are_downscales_then_mostly_jpegs():
 def test_cli_trains_on_photos_and_ships_a_card_that_says_so(tmp_path):
     """`aeutils train superres --data photos` (smoke): PhotoPairs, chosen on the PNG / JPEG sweep of
     the validation sources; the default data stays the aligned CelebA crops."""
-    run = tmp_path / "smoke-x4-srresnet"
+    run = tmp_path / "smoke-x4-photo"  # the variant's folder (the default is runs/superres/smoke-x4-photo)
     r = cli("train", "superres", "--profile", "smoke", "--data", "photos", "--run-dir", run, "--no-progress")
     assert r.returncode == 0, r.stderr
     summary = json.loads((run / "summary.json").read_text())
@@ -195,9 +196,12 @@ def test_cli_trains_on_photos_and_ships_a_card_that_says_so(tmp_path):
     assert {"psnr", "png", "jpeg", "gain", "smoke_q50"} <= set(summary["best"])
     assert superres.hparams("smoke", 4, "srresnet").data == "celeba"
     results, _ = superres.evaluate_test(4, "smoke", tmp_path / "out", run_root=tmp_path, keep=0)
-    superres.ship(4, "smoke", results, run_root=tmp_path, weights_dir=tmp_path)
-    card = (tmp_path / "sr-x4-srresnet.md").read_text()
-    assert "photo-like" in card and "JPEG q90 / q75 / q50" in card and "never lfw-val" in card
+    assert [p.name for p in superres.ship(4, "smoke", results, run_root=tmp_path, weights_dir=tmp_path)] == \
+        ["sr-x4-photo.pt"]
+    assert zoo.load_shipped(str(tmp_path / "sr-x4-photo.pt"))["variant"] == "photo"
+    card = (tmp_path / "sr-x4-photo.md").read_text()
+    assert "default of `aeutils upscale` for JPEG" in card and "photo-like" in card
+    assert "JPEG q90 / q75 / q50" in card and "never lfw-val" in card
     r = cli("train", "superres", "--profile", "smoke", "--data", "photos", "--phase", "srgan",
             "--init", run, "--run-dir", tmp_path / "gan", "--no-progress")
     assert r.returncode == 2 and "SRResNet phase only" in r.stderr and "Traceback" not in r.stderr
@@ -244,6 +248,22 @@ def test_cli_upscale_bad_input_is_one_line(tmp_path, tiny_model, case):
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_auto_variant_is_the_photo_model_for_jpeg_inputs_at_x4_only():
+    assert variant_for(jpeg=True, scale=4) == "photo"
+    assert variant_for(jpeg=False, scale=4) == variant_for(jpeg=True, scale=8) == "srresnet"
+
+
+@pytest.mark.skipif(not all((config.WEIGHTS_DIR / f"sr-x4-{v}.pt").is_file() for v in ("srresnet", "photo")),
+                    reason="sr-x4-srresnet / sr-x4-photo not shipped")
+def test_cli_upscale_runs_the_photo_model_on_a_jpeg_and_the_srresnet_on_a_png(tmp_path):
+    face = sources.smoke_images(1, size=24)[0]
+    for suffix, model in ((".jpg", "sr-x4-photo"), (".png", "sr-x4-srresnet")):
+        src = tmp_path / f"face{suffix}"
+        face.save(src, quality=75) if suffix == ".jpg" else face.save(src)
+        r = cli("upscale", src, tmp_path / f"out{suffix}.png", "--no-progress")
+        assert r.returncode == 0 and r.stdout.strip().endswith(f"(96x96, {model})"), r.stdout + r.stderr
 
 
 @pytest.mark.skipif(not (config.WEIGHTS_DIR / "sr-x4-srresnet.pt").is_file(), reason="sr-x4-srresnet not shipped")

@@ -62,8 +62,8 @@ def test_the_shipped_super_resolution_cards_are_their_card_writer_s(scale):
     results = config.RESOURCES_DIR / "superres" / f"results_x{scale}.json"
     if not results.is_file():
         pytest.skip("no measured super-resolution results")
-    for phase in ("srresnet", "srgan"):
-        weights = config.WEIGHTS_DIR / f"sr-x{scale}-{phase}.pt"
+    for variant in ("srresnet", "srgan", "photo"):
+        weights = config.WEIGHTS_DIR / f"sr-x{scale}-{variant}.pt"
         if weights.is_file():
             card = task.get("superres").card(weights, json.loads(results.read_text()))
             assert card == weights.with_suffix(".md").read_text()

@@ -21,7 +21,7 @@ from aeutils.images import to_uint8
 from aeutils.models.sr import SRResNet
 from aeutils.tasks.superres.data import downscale, eval_images
 from aeutils.tasks.superres.generators import FINAL_CHECKPOINT, load_generator_weights, upscale_tiled
-from aeutils.tasks.superres.hparams import DEVICE_NOTE, LR_NOTE, NAME, SRConfig
+from aeutils.tasks.superres.hparams import DEVICE_NOTE, LR_NOTE, NAME, VARIANTS, SRConfig
 from aeutils.tasks.superres.losses import feature_distance, feature_encoder
 
 
@@ -107,13 +107,14 @@ def model_method(model: SRResNet) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def evaluate_test(scale: int, profile: str, out_dir: Path, run_root: Path | None = None, limit: int = 100,
                   keep: int = 6, progress: bool = False) -> tuple[dict, list]:
-    """Measure the best SRResNet and SRGAN of `scale` (chosen on validation) and bicubic / Lanczos on
-    the same `limit` test-identity images; write `results_x{scale}.json` to out_dir."""
+    """Measure each trained variant of `scale` (VARIANTS: the SRResNet, the SRGAN and the photo-trained
+    SRResNet, each as chosen on validation) and bicubic / Lanczos on the same `limit` test-identity
+    images; write `results_x{scale}.json` to out_dir."""
     run_root = run_root or config.RUNS_DIR / "superres"
     methods = classical_methods(scale)
     hp, models = {}, {}
-    for phase in ("srresnet", "srgan"):
-        run_dir = run_root / f"{profile}-x{scale}-{phase}"
+    for variant, phase in VARIANTS.items():
+        run_dir = run_root / f"{profile}-x{scale}-{variant}"
         if not (run_dir / "best.pt").exists():
             continue
         ck = checkpoint.load(run_dir / "best.pt")
@@ -123,9 +124,9 @@ def evaluate_test(scale: int, profile: str, out_dir: Path, run_root: Path | None
         summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
         val = ck["metrics"] if phase == "srresnet" else \
             {k.removeprefix("val/"): tb.read_scalars(run_dir, k)[1][-1] for k in ("val/psnr", "val/grad_ratio")}
-        models[phase], hp[phase] = g, {"hparams": ck["hparams"], "val": val, "checkpoint": FINAL_CHECKPOINT[phase],
-                                       "steps": summary.get("steps"), "train_seconds": summary.get("train_seconds")}
-        methods[phase] = model_method(g)
+        models[variant], hp[variant] = g, {"hparams": ck["hparams"], "val": val, "checkpoint": FINAL_CHECKPOINT[phase],
+                                           "steps": summary.get("steps"), "train_seconds": summary.get("train_seconds")}
+        methods[variant] = model_method(g)
     encoder_source = next((h["hparams"].get("perceptual_source") for h in hp.values()), "auto")
     encoder = feature_encoder("auto" if encoder_source in (None, "none") else _source_arg(encoder_source))
     n = limit if profile != "smoke" else min(limit, 3)

@@ -7,6 +7,10 @@ from dataclasses import dataclass, replace
 
 NAME = "superres"  # what the shipped files record as their task (TASK in __init__ declares it)
 PHASES = ("srresnet", "srgan", "evaluate")
+# The shipped variants and the phase each trains: the two phases on aligned CelebA crops with clean
+# inputs, and `photo`, the SRResNet fine-tuned on photo-like crops whose small inputs are mostly JPEGs
+# (`--data photos`), which `aeutils upscale` runs on JPEG files.
+VARIANTS = {"srresnet": "srresnet", "srgan": "srgan", "photo": "srresnet"}
 DEVICE_NOTE = "2-core CPU (no GPU), one thread"
 LR_NOTE = "bicubic downsampling with antialiasing (torch interpolate, antialias=True), rounded to 8 bits"
 DATA = ("celeba", "photos")  # training data: aligned CelebA crops, clean inputs | PhotoPairs

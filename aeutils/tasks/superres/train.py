@@ -37,6 +37,7 @@ from aeutils.tasks.superres.hparams import (
     PHOTO_JPEG,
     PHOTO_LR_NOTE,
     PHOTO_SCALE,
+    VARIANTS,
     SRConfig,
     hparams,
     photo_hparams,
@@ -46,8 +47,9 @@ from aeutils.tasks.superres.ship import ship
 from aeutils.train import LoopConfig, fit
 
 
-def default_run_dir(profile: str, scale: int, phase: str) -> Path:
-    return config.RUNS_DIR / "superres" / f"{profile}-x{scale}-{phase}"
+def default_run_dir(profile: str, scale: int, variant: str) -> Path:
+    """runs/superres/PROFILE-xSCALE-VARIANT, the folder `evaluate_test` and `ship` read a variant from."""
+    return config.RUNS_DIR / "superres" / f"{profile}-x{scale}-{variant}"
 
 
 def train(cfg: SRConfig, profile: str, run_dir: Path, init: str | None = "default", progress: bool = True) -> dict:
@@ -115,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train superres", description=__doc__.splitlines()[0])
     p.add_argument("--phase", choices=PHASES, default="srresnet")
     p.add_argument("--scale", type=int, choices=(4, 8), default=4)
-    add_training_options(p, run_dir="runs/superres/PROFILE-xS-PHASE; evaluate: runs/superres")
+    add_training_options(p, run_dir="runs/superres/PROFILE-xS-PHASE, PROFILE-xS-photo with --data photos; "
+                                    "evaluate: runs/superres")
     p.add_argument("--perceptual", choices=("auto", "vgg16", "face", "none"), default=None,
                    help="features of the perceptual loss (SRGAN phase)")
     p.add_argument("--data", choices=DATA, default="celeba",
@@ -133,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = config.get_profile(a.profile)
     if a.phase == "evaluate":
         if a.ship:
-            for phase in ("srresnet", "srgan"):
-                check_output(config.WEIGHTS_DIR / f"sr-x{a.scale}-{phase}.pt", a.force)
+            for variant in VARIANTS:
+                check_output(config.WEIGHTS_DIR / f"sr-x{a.scale}-{variant}.pt", a.force)
         root = a.run_dir or config.RUNS_DIR / "superres"
         out = a.out or config.results_dir("superres", profile, smoke=root)
         results, _ = evaluate_test(a.scale, profile, out, run_root=root, limit=a.images, progress=not a.no_progress)
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = photo_hparams(cfg, profile)
     cfg = replace(cfg, steps=a.steps or cfg.steps, minutes=a.minutes if a.minutes is not None else cfg.minutes,
                   perceptual=a.perceptual or cfg.perceptual)
-    run_dir = a.run_dir or default_run_dir(profile, a.scale, a.phase)
+    run_dir = a.run_dir or default_run_dir(profile, a.scale, "photo" if a.data == "photos" else a.phase)
     t = time.time()
     summary = train(cfg, profile, run_dir, init=a.init, progress=not a.no_progress)
     print(f"superres {a.phase} x{a.scale}: {summary['steps']} steps, best {summary['best']} "
