@@ -59,7 +59,7 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
     def window(top: int, bottom: int, left: int, right: int) -> torch.Tensor:
         win = im[top:bottom, left:right] if mask is None else prefill(im[top:bottom, left:right],
                                                                      mask[top:bottom, left:right])
-        x = torch.from_numpy(np.ascontiguousarray(win)).permute(2, 0, 1).float()[None] / 255
+        x = torch.from_numpy(np.array(win)).permute(2, 0, 1).float()[None] / 255  # a copy: `im` may be read-only
         if mask is not None:
             m = torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None, None]
         else:
