@@ -44,8 +44,7 @@ def model_card(weights: Path, results: dict) -> str:
     made of it (`results`: its run's hparams and validation numbers, and the test table beside bicubic
     and Lanczos)."""
     ck = zoo.load_shipped(str(weights), task=NAME)
-    g, phase, name = load(ck), ck["phase"], weights.stem
-    variant = ck.get("variant", phase)  # files shipped before the photo variant name only their phase
+    g, phase, variant, name = load(ck), ck["phase"], ck["variant"], weights.stem
     info = results["runs"][variant]
     test = {m: results["methods"][m] for m in ("bicubic", "lanczos", variant)}
     hp = info["hparams"]
