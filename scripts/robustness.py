@@ -10,6 +10,7 @@ writes KIND.json and KIND.png under --out.
     python scripts/robustness.py --kinds none --upscale      # x4 super-resolution of small JPEG inputs
     python scripts/robustness.py --auto                      # also the default without --damage, every kind
     python scripts/robustness.py --kinds blur --estimate --auto   # also the blur model told its own estimate
+    python scripts/robustness.py --kinds blocks,squares,grid --found   # also the hole models without a mask
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ import torch
 
 from aeutils import checkpoint, config, train, zoo
 from aeutils.benchmark import blur_estimate, robustness
-from aeutils.datasets import photos
+from aeutils.datasets import damage, photos
 from aeutils.models.repair import build
 from aeutils.tasks import colorize, repair, superres
+from aeutils.tasks.repair.holes import find_holes
 from aeutils.tasks.superres.cli import variant_for
 
 
@@ -48,26 +50,38 @@ class Estimated:
         self.model = model
 
 
+class Found:
+    """A hole model run as `aeutils repair --damage KIND` runs it without `--mask`: on the holes found
+    from the damage itself (`holes.find_holes`), not the true mask."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+
+
 def run(model, im: np.ndarray, params: dict) -> np.ndarray:
     """What `aeutils repair` does with a model (`--damage KIND`) or with the default (`AutoRepair`)."""
     if isinstance(model, repair.AutoRepair):
         return model(im, params)[0]
     if isinstance(model, Estimated):
         return repair.repair_known(model.model, im, {"sigma": blur_estimate.blur_sigma(im)})
-    return repair.repair_known(model, im, params)
+    if isinstance(model, Found):
+        return repair.repair_known(model.model, im, {}, find_holes(im))
+    return repair.run_told(model, im, params)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kinds", default="noise,blur,jpeg,pixelate")
+    p.add_argument("--kinds", default=",".join(damage.SWEEP))
     p.add_argument("--model", action="append", default=[], metavar="KIND=MODEL",
                    help="the model to sweep for KIND (default: what `aeutils repair --damage KIND` uses)")
     p.add_argument("--also", action="append", default=[], metavar="MODEL",
                    help="another model to sweep on every kind, e.g. repair-blind")
     p.add_argument("--auto", action="store_true", help="also the command's default without --damage "
-                   "(repair.AutoRepair) on every kind")
+                   "(repair.AutoRepair) on every kind but holes")
     p.add_argument("--estimate", action="store_true", help="also the blur model told the sigma estimated "
                    "from the photo (what --damage blur does without --strength), as model `estimated`")
+    p.add_argument("--found", action="store_true", help="also each hole model without a mask, on the holes "
+                   "found from the damage (what --damage KIND does without --mask), as model `found`")
     p.add_argument("--per-source", type=int, default=12, help="test images per source")
     p.add_argument("--tune-per-source", type=int, default=3, help="validation images per source to tune baselines")
     p.add_argument("--slow", action="store_true", help="also BM3D (seconds per image)")
@@ -93,13 +107,15 @@ def main() -> None:
         start = time.time()
         main_model = chosen.get(kind, repair.model_for(kind))
         models = {"model": load(main_model)} | {Path(name).stem: load(name) for name in args.also}
-        if args.auto:
+        if args.auto and kind not in damage.HOLE_KINDS:  # the default finds no holes: use --damage KIND
             models["auto"] = repair.AutoRepair.shipped()
         if args.estimate and kind == "blur":
             models["estimated"] = Estimated(models["model"])
+        if args.found and kind in damage.HOLE_KINDS:
+            models["found"] = Found(models["model"])
         tuned = robustness.tune(kind, val, slow=args.slow)
         results = robustness.sweep(kind, models, test, run, tuned=tuned, slow=args.slow, progress=True)
-        verdicts = {name: robustness.summary(results, name) for name in models}
+        verdicts = {name: robustness.summary(results, name, robustness.reference(kind)) for name in models}
         record = {"kind": kind, "model": main_model, "also": [name for name in models if name != "model"],
                   "tuned": {str(k): v for k, v in tuned.items()},
                   "images_per_source": {s: len(v) for s, v in test.items()}, "results": results,
@@ -108,10 +124,12 @@ def main() -> None:
         robustness.figure(kind, results, args.out / f"{kind}.png")
         print(f"\n## {kind}: {main_model} ({record['seconds']} s)\n")
         print(robustness.markdown(results, "model"))
-        if args.auto:
+        if "auto" in models:
             print(f"\n## {kind}: the default without --damage\n\n" + robustness.markdown(results, "auto"))
         if "estimated" in models:
             print(f"\n## {kind}: told the estimated sigma\n\n" + robustness.markdown(results, "estimated"))
+        if "found" in models:
+            print(f"\n## {kind}: without a mask, on the holes found\n\n" + robustness.markdown(results, "found"))
         for name, v in verdicts.items():
             print(f"\n{name}: " + json.dumps({k: (round(x, 2) if isinstance(x, float) else x) for k, x in v.items()}))
         if args.card and not main_model.endswith(".pt"):

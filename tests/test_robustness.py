@@ -34,12 +34,66 @@ def test_given_strength_is_used_and_zero_strength_is_the_identity(face):
     assert torch.equal(damage.apply("pixelate", face, seed=1, factor=1).image, unpixelated)
 
 
-@pytest.mark.parametrize("kind", list(damage.WIDE))
+@pytest.mark.parametrize("kind", [k for k in damage.WIDE if k not in damage.HOLE_KINDS])
 def test_wide_draws_cover_none_to_heavy(face, kind):
     rng = np.random.default_rng(0)
     scores = [metrics.psnr(to_uint8(damage.draw_wide(kind, face, rng).image), to_uint8(face)) for _ in range(60)]
     assert any(s == float("inf") for s in scores)  # some draws leave the image clean
     assert min(scores) < 28 and np.median(scores) > min(scores) + 3  # light draws as well as heavy ones
+
+
+@pytest.mark.parametrize("kind", damage.HOLE_KINDS)
+def test_wide_holes_range_from_a_few_pixels_to_a_third_of_the_face(kind):
+    x = to_tensor(smoke_images(1, size=96, seed=5)[0])
+    rng = np.random.default_rng(0)
+    covered = [float(damage.draw_wide(kind, x, rng).mask.mean()) for _ in range(60)]
+    assert min(covered) > 0  # every draw has holes: a crop without any teaches a hole model nothing
+    assert min(covered) < 0.08 and max(covered) > 0.15  # (grid lines: 1-2 px every 6-32 px)
+    name, strengths = damage.SWEEP[kind]
+    swept = [float(damage.sweep_damage(kind, x, s, seed=1).mask.mean()) for s in strengths]
+    assert swept == sorted(swept) and swept[0] < swept[-1] / 4  # the sweep goes from light to heavy
+    assert not damage.sweep_damage(kind, x, None).mask.any()  # the clean cell: a mask with no holes
+    assert damage.apply(kind, x, seed=1).mask.any()  # the study's draw without a strength still works
+
+
+def test_wide_hole_pairs_are_prefilled_and_show_their_mask():
+    crops = photos.PhotoCrops([FaceImages(smoke_images(n=2, size=64, seed=0))], 32)
+    torch.manual_seed(1)
+    clean, inp = repair.WidePairs(crops, "squares")[0]
+    mask = inp[3] > 0.5
+    assert inp.shape == (4, 32, 32) and mask.any()
+    assert (inp[:3, mask] > 0).any()  # the holes hold the biharmonic fill, not black
+    assert torch.allclose(inp[:3, ~mask], clean[:, ~mask], atol=0.5 / 255)  # known pixels as they were
+
+
+def test_a_wide_hole_model_s_loss_weighs_a_small_hole_as_much_as_a_large_one():
+    from aeutils.tasks.repair.train import _hole_step
+
+    clean = torch.zeros(2, 3, 8, 8)
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, 0, 3, 3] = 1  # one pixel missing
+    mask[1, 0, :4] = 1  # half the crop missing
+    inp = torch.cat([clean, mask], 1)
+    off_in_holes = _hole_step(lambda x: x[:, :3] + 0.1 * x[:, 3:], (clean, inp))["loss"]
+    assert float(off_in_holes) == pytest.approx(0.01)  # both crops count alike, however large their holes
+    assert float(_hole_step(lambda x: x[:, :3] + 0.1 * (1 - x[:, 3:]), (clean, inp))["loss"]) == 0  # known pixels
+
+
+def test_a_hole_model_is_measured_against_the_fill_it_refines(face):
+    """For holes the sweep always has the biharmonic fill (`robustness.reference`), and a model
+    that returns it exactly meets the bar, while one that leaves the holes black falls short by far."""
+    def fill(model, im, told):
+        return baselines.inpaint_biharmonic(im, told["mask"]) if model == "fill" else im
+    assert robustness.reference("blocks") == "biharmonic" and robustness.reference("noise") == "input"
+    res = robustness.sweep("blocks", {"fill": "fill", "black": "black"}, {"s": [face]}, fill)
+    assert set(res["s"]["size 0.15"]) == {"input", "fill", "black", "biharmonic"}
+    same = robustness.summary(res, "fill", robustness.reference("blocks"))
+    assert same["gain_min"] == 0 and same["short"] == [] and same["select"] == same["psnr"]
+    assert same["clean_min"] == 60  # a clean photo with a mask of no holes comes back as it was
+    black = robustness.summary(res, "black", "biharmonic")
+    assert black["gain_min"] < -3 and black["select"] < 0
+    tuned = robustness.tune("grid", {"s": [face]})
+    assert set(tuned[8]) == {"biharmonic", "telea", "navier-stokes"}
 
 
 def test_photo_crops_vary_like_photos():
@@ -117,7 +171,7 @@ def test_wide_training_starts_as_the_identity_and_resumes(tmp_path):
 
 
 def test_train_cli_refuses_wide_for_a_damage_it_cannot_train(capsys):
-    assert cli.main(["train", "repair", "--profile", "smoke", "--damage", "blocks", "--strengths", "wide"]) == 2
+    assert cli.main(["train", "repair", "--profile", "smoke", "--damage", "blind", "--strengths", "wide"]) == 2
     assert "--strengths wide trains" in capsys.readouterr().err
 
 
@@ -173,6 +227,18 @@ def test_black_corners_bars_and_dark_regions_of_a_photo_are_not_holes():
     im[80:90, 50:70] = 0  # a real hole: sharp edges on the face
     found = holes.find_holes(im)
     assert found[80:90, 50:70].all() and found.sum() == 200
+
+
+def test_a_photo_s_black_border_line_and_blobs_are_not_holes_but_squares_at_its_border_are():
+    im = np.asarray(smoke_images(1, size=128, seed=3)[0]).copy()
+    im[:, 5:7] = 0  # one black line down the photo: its border, not a grid
+    yy, xx = np.mgrid[:128, :128]
+    im[(yy - 90) ** 2 + (xx - 40) ** 2 < 49] = 0  # a round black blob: part of the photo
+    assert not holes.find_holes(im).any()
+    im[0:12, 100:112] = 0  # two overlapping squares at the border: an L of straight runs
+    im[8:20, 108:120] = 0
+    found = holes.find_holes(im)
+    assert found[0:12, 100:112].all() and found[8:20, 108:120].all() and found.sum() == 12 * 12 * 2 - 16
 
 
 @pytest.mark.slow

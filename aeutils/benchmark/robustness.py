@@ -41,30 +41,45 @@ BASELINES = {
         "bicubic": ([None], lambda im, p, c: baselines.depixelate(im, p["factor"], "bicubic")),
         "lanczos": ([None], lambda im, p, c: baselines.depixelate(im, p["factor"], "lanczos")),
     },
-}
+} | {kind: {  # holes: every method is given the true mask, as the command is with --mask
+    "biharmonic": ([None], lambda im, p, c: baselines.inpaint_biharmonic(im, p["mask"])),
+    "telea": ([3, 5, 9], lambda im, p, c: baselines.inpaint_telea(im, p["mask"], radius=c)),
+    "navier-stokes": ([3, 5, 9], lambda im, p, c: baselines.inpaint_navier_stokes(im, p["mask"], radius=c)),
+} for kind in damage.HOLE_KINDS}
 SLOW = {"bm3d"}  # seconds per image: only with slow=True
+# What a model must at least match in every damaged cell: the damaged input, or for holes the
+# biharmonic fill the model starts from (`repair.prefill`), which it refines.
+REFERENCE = dict.fromkeys(damage.HOLE_KINDS, "biharmonic")
 
 
 def _cases(kind: str, sources: dict[str, list[torch.Tensor]], seed: int):
-    """(source, strength, clean uint8, damaged Damaged) for every image and SWEEP strength (None = clean)."""
+    """(source, strength, clean uint8, damaged uint8, what the command is told) for every image and
+    SWEEP strength (None = clean): the damage's parameters, and for holes the mask (bool (H, W))."""
     for source, images in sources.items():
         for j, x in enumerate(images):
             for strength in [None, *damage.SWEEP[kind][1]]:
-                yield source, strength, to_uint8(x), damage.sweep_damage(kind, x, strength, seed=seed * 100_003 + j)
+                d = damage.sweep_damage(kind, x, strength, seed=seed * 100_003 + j)
+                told = dict(d.params, mask=d.mask[0].numpy() > 0.5) if d.mask is not None else d.params
+                yield source, strength, to_uint8(x), to_uint8(d.image), told
+
+
+def reference(kind: str) -> str:
+    """The method a model of `kind` must at least match in every damaged cell (`REFERENCE`)."""
+    return REFERENCE.get(kind, "input")
 
 
 def tune(kind: str, sources: dict[str, list[torch.Tensor]], slow: bool = False, progress: bool = False) -> dict:
     """{strength: {baseline: knob}}: each baseline's knob that gives the best mean PSNR at that
     strength on `sources` (validation images, never the ones reported on)."""
     scores: dict = {}
-    for _, strength, gt, d in tqdm(list(_cases(kind, sources, seed=7)), disable=not progress, desc=f"tune {kind}"):
+    for _, strength, gt, im, told in tqdm(list(_cases(kind, sources, seed=7)), disable=not progress,
+                                          desc=f"tune {kind}"):
         if strength is None:
             continue
-        im = to_uint8(d.image)
         for name, (knobs, restore) in _methods(kind, slow).items():
             for c in knobs:
                 scores.setdefault(strength, {}).setdefault(name, {}).setdefault(c, []).append(
-                    metrics.psnr(restore(im, d.params, c), gt))
+                    metrics.psnr(restore(im, told, c), gt))
     return {s: {name: max(by_knob, key=lambda c: np.mean(by_knob[c])) for name, by_knob in per.items()}
             for s, per in scores.items()}
 
@@ -76,18 +91,20 @@ def _methods(kind: str, slow: bool) -> dict:
 def sweep(kind: str, models: dict[str, torch.nn.Module], sources: dict[str, list[torch.Tensor]], run,
           tuned: dict | None = None, slow: bool = False, seed: int = 0, progress: bool = False) -> dict:
     """Mean PSNR (dB, each image capped at 60) and colour shift of the damaged input, each model
-    (`run(model, uint8 image, damage params) -> uint8 image`, what the command does; the params are
-    what the user's file tells, e.g. a JPEG's quality) and, with `tuned` (see `tune`),
-    each baseline, per source and strength: {source: {strength label: {method: {"psnr", "cast"}}}}.
-    The colour shift is the largest per-channel mean error over the cell's images (8-bit levels)."""
+    (`run(model, uint8 image, told) -> uint8 image`, what the command does; `told` is what the user's
+    file or the user tells it: the damage's parameters, e.g. a JPEG's quality, and for holes the mask)
+    and, with `tuned` (see `tune`), each baseline, per source and strength: {source: {strength label:
+    {method: {"psnr", "cast"}}}}; the `reference` a model must match is always there. The colour shift
+    is the largest per-channel mean error over the cell's images (8-bit levels)."""
     rows: dict = {}
-    for source, strength, gt, d in tqdm(list(_cases(kind, sources, seed)), disable=not progress,
-                                        desc=f"sweep {kind}"):
-        im = to_uint8(d.image)
-        outs = {"input": im} | {name: run(m, im, d.params) for name, m in models.items()}
-        if tuned is not None and strength is not None:
+    ref = reference(kind)
+    for source, strength, gt, im, told in tqdm(list(_cases(kind, sources, seed)), disable=not progress,
+                                               desc=f"sweep {kind}"):
+        outs = {"input": im} | {name: run(m, im, told) for name, m in models.items()}
+        if strength is not None:
             for name, (_, restore) in _methods(kind, slow).items():
-                outs[name] = restore(im, d.params, tuned[strength][name])
+                if tuned is not None or name == ref:
+                    outs[name] = restore(im, told, None if tuned is None else tuned[strength][name])
         cell = rows.setdefault(source, {}).setdefault(label(kind, strength), {})
         for name, out in outs.items():
             shift = (out.astype(np.float64) - gt).reshape(-1, 3).mean(0)
@@ -103,30 +120,30 @@ MIN_GAIN, GAIN_BELOW = 0.3, 40.0  # dB: the gain over the input due wherever the
 CAST_MAX = 1.0  # 8-bit levels: the largest mean error per channel that is no colour cast
 
 
-def summary(results: dict, model: str) -> dict:
-    """What the issue asks of a model, over every cell of a `sweep`: mean PSNR over all cells
-    (`psnr`, what picks a checkpoint) and per source; the worst mean gain over the damaged input
-    (`gain_min`, dB); the cells short of their due gain (`short`: +0.3 dB where the input is below
-    40 dB, else 0); the worst PSNR
-    on clean input (`clean_min`); the largest colour shift (`cast_max`, 8-bit levels) and the largest
-    beyond both CAST_MAX and the input's own shift (`metrics.cast_added`, the damaged input as the
-    reference: heavy JPEG or clipped noise shift an input's means by a few levels, which a model cannot
-    always undo, but must not add to); and `select` (`metrics.bars_select`), what picks a wide model's
-    checkpoint: its mean PSNR when it meets every bar, otherwise minus how far it falls short of them
-    (summed over cells, dB and levels), so a checkpoint that never makes a photo worse always wins over
-    one with a better mean that does."""
+def summary(results: dict, model: str, ref: str = "input") -> dict:
+    """What the issue asks of a model, over every cell of a `sweep`, against `ref` (`reference`: the
+    damaged input, or for holes the fill the model refines): mean PSNR over all cells (`psnr`, what
+    picks a checkpoint) and per source; the worst mean gain over `ref` (`gain_min`, dB); the cells
+    short of their due gain (`short`: over the input +0.3 dB where it is below 40 dB, else 0; over a
+    fill, 0); the worst PSNR on clean input (`clean_min`); the largest colour shift (`cast_max`, 8-bit
+    levels) and the largest beyond both CAST_MAX and `ref`'s own shift (`metrics.cast_added`: heavy
+    JPEG or clipped noise shift an input's means by a few levels, which a model cannot always undo,
+    but must not add to); and `select` (`metrics.bars_select`), what picks a wide model's checkpoint:
+    its mean PSNR when it meets every bar, otherwise minus how far it falls short of them (summed over
+    cells, dB and levels), so a checkpoint that never makes a photo worse always wins over one with a
+    better mean that does."""
     cells = [(source, s, cell) for source, per in results.items() for s, cell in per.items()]
-    out = {"psnr": float(np.mean([c[model]["psnr"] for _, _, c in cells]))}
+    out = {"psnr": float(np.mean([c[model]["psnr"] for _, _, c in cells])), "reference": ref}
     for source in results:
         out[f"psnr_{source}"] = float(np.mean([c[model]["psnr"] for src, _, c in cells if src == source]))
-    damaged = [(src, s, c[model]["psnr"] - c["input"]["psnr"], c["input"]["psnr"]) for src, s, c in cells
-               if s != "clean"]
+    damaged = [(src, s, c[model]["psnr"] - c[ref]["psnr"], c[ref]["psnr"]) for src, s, c in cells if s != "clean"]
     out["gain_min"] = min(g for _, _, g, _ in damaged)
     out["clean_min"] = min(c[model]["psnr"] for _, s, c in cells if s == "clean")
     out["cast_max"] = max(c[model]["cast"] for _, _, c in cells)
-    out["cast_added"] = max(metrics.cast_added(c[model]["cast"], c["input"]["cast"], floor=CAST_MAX)
+    out["cast_added"] = max(metrics.cast_added(c[model]["cast"], c.get(ref, c["input"])["cast"], floor=CAST_MAX)
                             for _, _, c in cells)
-    due = {(src, s): MIN_GAIN if inp < GAIN_BELOW else 0.0 for src, s, _, inp in damaged}
+    due_gain = MIN_GAIN if ref == "input" else 0.0
+    due = {(src, s): due_gain if inp < GAIN_BELOW else 0.0 for src, s, _, inp in damaged}
     out["short"] = [f"{src} {s}" for src, s, g, _ in damaged if g < due[src, s]]
     shortfall = sum(max(0.0, due[src, s] - g) for src, s, g, _ in damaged)
     shortfall += max(0.0, CLEAN_MIN - out["clean_min"]) + out["cast_added"]

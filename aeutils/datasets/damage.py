@@ -50,14 +50,15 @@ def gaussian_noise(x: torch.Tensor, rng: np.random.Generator, sigma: float | Non
     return Damaged(_quantize(x + noise), None, "noise", {"sigma": sigma})
 
 
-def face_blocks(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
-    """One to three rectangles, each 15-35% of the image side, centred around the middle where an
-    aligned face has its eyes, nose and mouth."""
+def face_blocks(x: torch.Tensor, rng: np.random.Generator, size: float | None = None) -> Damaged:
+    """One to three rectangles, each side by default 15-35% of the image's (`size` fixes both sides'
+    fraction), centred around the middle where an aligned face has its eyes, nose and mouth."""
     _, h, w = x.shape
     mask = np.zeros((h, w), bool)
     boxes = []
     for _ in range(int(rng.integers(1, 4))):
-        bh, bw = int(rng.uniform(0.15, 0.35) * h), int(rng.uniform(0.15, 0.35) * w)
+        fh, fw = (rng.uniform(0.15, 0.35), rng.uniform(0.15, 0.35)) if size is None else (size, size)
+        bh, bw = max(1, int(fh * h)), max(1, int(fw * w))
         cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
         top, left = int(np.clip(cy - bh / 2, 0, h - bh)), int(np.clip(cx - bw / 2, 0, w - bw))
         mask[top:top + bh, left:left + bw] = True
@@ -65,11 +66,12 @@ def face_blocks(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
     return _with_holes(x, mask, "blocks", {"boxes": boxes})
 
 
-def random_squares(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
-    """Many small squares anywhere: 5-12% of the shorter side each, covering about 10-25% of the image."""
+def random_squares(x: torch.Tensor, rng: np.random.Generator, coverage: float | None = None) -> Damaged:
+    """Many small squares anywhere: 5-12% of the shorter side each, covering about 10-25% of the
+    image by default (`coverage` fixes the fraction)."""
     _, h, w = x.shape
     mask = np.zeros((h, w), bool)
-    target = rng.uniform(0.1, 0.25)
+    target = rng.uniform(0.1, 0.25) if coverage is None else coverage
     while mask.mean() < target:
         s = max(2, int(rng.uniform(0.05, 0.12) * min(h, w)))
         top, left = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
@@ -77,10 +79,12 @@ def random_squares(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
     return _with_holes(x, mask, "squares", {"coverage": float(mask.mean())})
 
 
-def grid_lines(x: torch.Tensor, rng: np.random.Generator) -> Damaged:
-    """Horizontal and vertical lines 1-2 px wide every 8-16 px, at a random offset."""
+def grid_lines(x: torch.Tensor, rng: np.random.Generator, period: int | None = None) -> Damaged:
+    """Horizontal and vertical lines 1-2 px wide every 8-16 px by default (`period` fixes the
+    spacing), at a random offset."""
     _, h, w = x.shape
-    period, width = int(rng.integers(8, 17)), int(rng.integers(1, 3))
+    period = int(rng.integers(8, 17)) if period is None else int(period)
+    width = int(rng.integers(1, 3))
     oy, ox = int(rng.integers(0, period)), int(rng.integers(0, period))
     mask = np.zeros((h, w), bool)
     for k in range(width):
@@ -142,7 +146,8 @@ def apply(kind: str, x: torch.Tensor, seed: int | None = None,
           rng: np.random.Generator | None = None, **params) -> Damaged:
     """Damage `x` (3, H, W) in [0, 1] with `kind` (or "blind": one kind drawn at random), drawing
     every random choice from `rng`, or from a generator seeded with `seed`. `params` fix the
-    strength (noise/blur `sigma`, jpeg `quality`, pixelate `factor`) instead of drawing it."""
+    strength (noise/blur `sigma`, jpeg `quality`, pixelate `factor`, blocks `size`, squares
+    `coverage`, grid `period`) instead of drawing it."""
     rng = rng if rng is not None else np.random.default_rng(seed)
     if kind == BLIND:
         kind = str(rng.choice(list(KINDS)))
@@ -158,6 +163,10 @@ WIDE = {
     "blur": dict(none=0.1, sigma=[(0.45, 0.0, 1.2), (0.45, 0.0, 3.0)]),
     "jpeg": dict(none=0.1, quality=[(0.45, 40, 96), (0.45, 5, 96)]),
     "pixelate": dict(none=0.1, factor=[(0.45, 2, 6), (0.45, 2, 17)]),
+    # Holes from a few pixels to a third of the face: a crop without holes teaches a hole model nothing.
+    "blocks": dict(none=0.0, size=[(0.5, 0.02, 0.12), (0.5, 0.02, 0.34)]),
+    "squares": dict(none=0.0, coverage=[(0.5, 0.01, 0.1), (0.5, 0.01, 0.3)]),
+    "grid": dict(none=0.0, period=[(0.5, 12, 33), (0.5, 6, 33)]),
 }
 
 
@@ -168,13 +177,17 @@ SWEEP = {
     "blur": ("sigma", [0.5, 0.75, 1.0, 1.5, 2.0, 3.0]),
     "jpeg": ("quality", [95, 90, 70, 50, 30, 20, 10, 5]),
     "pixelate": ("factor", [2, 3, 4, 6, 8, 12, 16]),
+    "blocks": ("size", [0.03, 0.07, 0.15, 0.25, 0.33]),
+    "squares": ("coverage", [0.02, 0.05, 0.1, 0.2, 0.3]),
+    "grid": ("period", [32, 16, 10, 8, 6]),
 }
 
 
 def sweep_damage(kind: str, x: torch.Tensor, strength, seed: int = 0) -> Damaged:
-    """`x` damaged by `kind` at a SWEEP `strength` (None: left clean, on the 8-bit grid), seeded."""
+    """`x` damaged by `kind` at a SWEEP `strength` (None: left clean, on the 8-bit grid, with a mask
+    of no holes for a hole damage), seeded."""
     if strength is None:
-        return Damaged(_quantize(x.float()), None, kind, {})
+        return Damaged(_quantize(x.float()), torch.zeros_like(x[:1]) if kind in HOLE_KINDS else None, kind, {})
     return apply(kind, x, seed=seed, **{SWEEP[kind][0]: strength})
 
 

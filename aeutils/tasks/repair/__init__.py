@@ -28,6 +28,7 @@ from aeutils.tasks.repair.infer import (
     prefill,
     repair_array,
     repair_known,
+    run_told,
 )
 from aeutils.tasks.repair.ship import card, model_card, wide_model_card
 from aeutils.tasks.repair.train import (
@@ -44,8 +45,8 @@ __all__ = [
     "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_LEAVE_ABOVE", "LOSS", "MODELS", "NOISE_GATE", "TASK",
     "WidePairs", "blind_model", "card", "compare_architectures", "damage_figure", "estimate_noise", "evaluate",
     "example_figure", "leave_as_is", "load", "load_model", "main", "mark_told", "markdown_table", "model_card",
-    "model_for", "prefill", "repair_array", "repair_known", "save_results", "specialist_models", "study_hparams",
-    "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
+    "model_for", "prefill", "repair_array", "repair_known", "run_told", "save_results", "specialist_models",
+    "study_hparams", "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

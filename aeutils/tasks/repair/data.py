@@ -47,7 +47,8 @@ class RepairPairs(Dataset):
 class WidePairs(Dataset):
     """(clean, model input) pairs for a model that must hold up on any photo: a photo-like crop
     (`photos.PhotoCrops`: rescaled, anywhere, jittered, re-saved as JPEG) damaged by `kind` at a
-    strength drawn over everything a user meets, none included (`damage.draw_wide`)."""
+    strength drawn over everything a user meets, none included (`damage.draw_wide`). Holes are known
+    (a hole model always has its mask: given, or found) and prefilled, as the command does."""
 
     def __init__(self, crops: photos.PhotoCrops, kind: str):
         self.crops, self.kind = crops, kind
@@ -59,6 +60,9 @@ class WidePairs(Dataset):
         clean = self.crops[i]
         rng = np.random.default_rng(int(torch.randint(2**62, ())))
         d = damage.draw_wide(self.kind, clean, rng)
+        if d.mask is not None:
+            im = torch.from_numpy(prefill(to_uint8(d.image), d.mask[0].numpy() > 0.5)).permute(2, 0, 1).float() / 255
+            return clean, damage.model_input(im, d.mask)
         strength = None
         if told(self.kind, "wide"):
             strength = torch.full_like(clean[:1], damage.told_level(self.kind, d.params))

@@ -116,7 +116,11 @@ INPUTS_TOLD = {"jpeg": "RGB in [0, 1] + the JPEG's (100 - quality) / 100 as a co
 
 
 def wide_arch(kind: str, profile: str) -> dict:
-    """The architecture of `kind`'s wide model: the profile's, its correction zero-mean for KEEP_MEAN."""
+    """The architecture of `kind`'s wide model: the profile's, its correction zero-mean for KEEP_MEAN;
+    for holes the study's U-Net (batch norm sees only photos there, the holes being prefilled), so the
+    wide model continues the study's specialist (`--init repair-KIND`)."""
+    if kind in damage.HOLE_KINDS:
+        return MODELS["unet"][profile]
     arch = wide_hparams(profile).arch
     return dict(arch, keep_mean=True) if kind in KEEP_MEAN else arch
 

@@ -84,6 +84,12 @@ def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarra
     return repair_array(model, im, mask, level=level, **tiling)
 
 
+def run_told(model: nn.Module, im: np.ndarray, told: dict) -> np.ndarray:
+    """`repair_known` as a robustness sweep runs it: `told` holds the damage's parameters and, for
+    holes, the mask (`--mask`)."""
+    return repair_known(model, im, told, told.get("mask"))
+
+
 class AutoRepair:
     """The default repair for a photo whose damage is unknown, built only from models that never make a
     photo worse: a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model, then

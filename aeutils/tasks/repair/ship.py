@@ -93,12 +93,19 @@ def wide_model_card(weights: Path, record: dict) -> str:
     images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
     strengths = ", ".join(robustness.label(kind, x).split(" ", 1)[1] for x in values)
     nan = float("nan")
+    ref = robustness.reference(kind)
     chosen = "on mean PSNR"
     if "select" in val:
-        chosen = ("the best mean PSNR among those that never make a photo worse" if val["select"] == val.get("psnr")
+        worse = "make a photo worse" if ref == "input" else f"fall behind the {ref} fill"
+        chosen = (f"the best mean PSNR among those that never {worse}" if val["select"] == val.get("psnr")
                   else "the one falling least short of the never-worse bars (none met them all)")
+    norm = "with" if ck["arch"].get("norm", True) else "without"
+    given = name if ref == "input" else "mask"
     told_text = "It is not told the strength."
-    if told(kind, ck.get("strengths")) and kind == "jpeg":
+    if kind in damage.HOLE_KINDS:
+        told_text = ("It is given the hole mask (`--mask`, or without one the holes found from the damage); the "
+                     "holes are first filled by biharmonic inpainting, which it refines, and known pixels are kept.")
+    elif told(kind, ck.get("strengths")) and kind == "jpeg":
         told_text = ("It is told the quality the photo was saved at, read from the JPEG file's quantization "
                      "tables (`images.jpeg_quality`) or given with `--strength`; a lossless file counts as never "
                      "compressed.")
@@ -110,7 +117,7 @@ def wide_model_card(weights: Path, record: dict) -> str:
 Repair model for **{kind}** at any strength, from none to heavy, on faces from any source:
 `aeutils repair --damage {kind}` uses it. {told_text}
 
-- Architecture: `{json.dumps(ck["arch"])}` (`aeutils.models.repair.build`: a U-Net without batch norm,
+- Architecture: `{json.dumps(ck["arch"])}` (`aeutils.models.repair.build`: a U-Net {norm} batch norm,
   whose output is the input plus a correction), {params:,} parameters, stored in float16
   ({weights.stat().st_size / 1e6:.1f} MB).
 - Input: {ck.get("inputs", INPUTS)}. Output: repaired RGB. Any image size, in tiles.
@@ -121,7 +128,7 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
   40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
 - Checkpoint chosen on a sweep over every strength on three validation sources (CelebA identities
   160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on), {chosen}:
-  {val.get("psnr", nan):.2f} dB at step {val.get("step", "?")} (worst gain over the input
+  {val.get("psnr", nan):.2f} dB at step {val.get("step", "?")} (worst gain over {_over(ref)}
   {val.get("gain_min", nan):+.2f} dB, clean input returned at {val.get("clean_min", nan):.1f} dB or better,
   largest mean colour shift {val.get("cast_max", nan):.2f} levels).
 - Training: profile `{ck.get("profile")}`, {ck.get("steps")} steps of batch {hp.batch}, Adam ({sessions}),
@@ -135,16 +142,22 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
 
 Test images: {images} (CelebA test identities, VoxCeleb2 test-identity frames, odd-numbered
 lfw-val images); {kind} at {name} {strengths} and clean. PSNR (dB, each
-image capped at 60) on 8-bit outputs; classical baselines given the true {name}, their own knob tuned
+image capped at 60) on 8-bit outputs; classical baselines given the true {given}, their own knob tuned
 per strength on validation images; bold where the model is at least as good as the best of them.
 
 {robustness.markdown(record["results"], "model")}
 
-Worst gain over the damaged input {v["gain_min"]:+.2f} dB; clean input returned at {v["clean_min"]:.1f} dB or
+Worst gain over {_over(ref)} {v["gain_min"]:+.2f} dB; clean input returned at {v["clean_min"]:.1f} dB or
 better; largest mean colour shift {v["cast_max"]:.2f} levels (8-bit), {v.get("cast_added", nan):.2f} beyond both 1 level
-and the damaged input's own shift; cells short of their due gain
-(+0.3 dB where the input is below 40 dB, no loss elsewhere): {", ".join(v["short"]) or "none"}.
+and the shift of {_over(ref)}; cells short of their due gain
+({"+0.3 dB where the input is below 40 dB, no loss elsewhere" if ref == "input" else "no loss against the fill"}): \
+{", ".join(v["short"]) or "none"}.
 """
+
+
+def _over(ref: str) -> str:
+    """How a card names what a model must at least match (`robustness.reference`)."""
+    return "the damaged input" if ref == "input" else f"the {ref} fill it refines"
 
 
 def card(weights: Path, measured: dict, name: str | None = None) -> str:
