@@ -15,6 +15,13 @@ from aeutils.tasks.repair.hparams import told
 from aeutils.tasks.repair.infer import prefill
 
 
+def prefilled_input(im: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """What a model reads for a damaged image (3, H, W) with known holes (1, H, W): the holes filled
+    by `prefill` as the command fills them, and the mask as the fourth channel."""
+    filled = prefill(to_uint8(im), mask[0].numpy() > 0.5)
+    return damage.model_input(torch.from_numpy(filled).permute(2, 0, 1).float() / 255, mask)
+
+
 class RepairPairs(Dataset):
     """(clean, model input) training pairs: a face flipped at random, damaged whole by a kind drawn
     from `kinds`, then cropped to `crop` (clean (3, c, c), input (4, c, c)). The mask channel is
@@ -38,9 +45,7 @@ class RepairPairs(Dataset):
         window = (slice(None), slice(top, top + c), slice(left, left + c))
         im, clean = d.image[window], x[window]
         if d.mask is not None and rng.random() < self.mask_keep:
-            mask = d.mask[window]
-            im = torch.from_numpy(prefill(to_uint8(im), mask[0].numpy() > 0.5)).permute(2, 0, 1).float() / 255
-            return clean, damage.model_input(im, mask)
+            return clean, prefilled_input(im, d.mask[window])
         return clean, damage.model_input(im, None)
 
 
@@ -61,8 +66,7 @@ class WidePairs(Dataset):
         rng = np.random.default_rng(int(torch.randint(2**62, ())))
         d = damage.draw_wide(self.kind, clean, rng)
         if d.mask is not None:
-            im = torch.from_numpy(prefill(to_uint8(d.image), d.mask[0].numpy() > 0.5)).permute(2, 0, 1).float() / 255
-            return clean, damage.model_input(im, d.mask)
+            return clean, prefilled_input(d.image, d.mask)
         strength = None
         if told(self.kind, "wide"):
             strength = torch.full_like(clean[:1], damage.told_level(self.kind, d.params))
