@@ -346,6 +346,10 @@ def test_a_keep_mean_correction_adds_no_colour_cast(told_jpeg):
                      strengths="wide")
     started, init = _start(repair.wide_arch("jpeg", "smoke"), tmp / "run2", str(tmp / "plain.pt"))
     assert init == str(tmp / "plain.pt") and started.keep_mean
+    # a shipped file may hold its widths as a list (weights/repair-blur.pt does): the same architecture
+    listed = dict(repair.wide_arch("jpeg", "smoke"), widths=[8, 16])
+    zoo.save_shipped(tmp / "listed.pt", "repair", listed, model, {}, damage="jpeg", strengths="wide")
+    assert _start(repair.wide_arch("jpeg", "smoke"), tmp / "run3", str(tmp / "listed.pt"))[1] == str(tmp / "listed.pt")
 
 
 def test_the_wide_jpeg_model_is_told_the_quality_in_its_fourth_channel(told_jpeg, face):

@@ -72,7 +72,11 @@ def _start(arch: dict, run_dir: Path, init: str | None) -> tuple[nn.Module, str 
     if not init or (Path(run_dir) / "last.pt").exists():
         return model, None
     start, ck = load_model(init)
-    if {**ck["arch"], "keep_mean": None} != {**arch, "keep_mean": None}:  # keep_mean has no weights
+
+    def weights_of(a: dict) -> dict:  # keep_mean has no weights; a shipped file may hold lists for tuples
+        return json.loads(json.dumps({**a, "keep_mean": None}))
+
+    if weights_of(ck["arch"]) != weights_of(arch):
         raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
     model.load_state_dict(start.state_dict())
     return model, init
