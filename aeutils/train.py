@@ -185,6 +185,13 @@ def fit(
     return summary
 
 
+def trained_sessions(sessions: list[dict], steps: int) -> list[dict]:
+    """The sessions of a run (`fit`'s summary) that trained at least one step, not those that only
+    resumed to ship: each ends where the next one starts, the last at `steps`."""
+    ends = [s["from_step"] for s in sessions[1:]] + [steps]
+    return [s for s, end in zip(sessions, ends) if end > s["from_step"]]
+
+
 def load_best(model: torch.nn.Module, run_dir: str | Path) -> dict:
     """Load the checkpoint chosen on validation into `model`; returns its validation metrics."""
     path = Path(run_dir) / "best.pt"

@@ -12,7 +12,7 @@ from skimage.metrics import structural_similarity as sk_ssim
 from aeutils import checkpoint, config, images, metrics
 from aeutils.datasets import sources
 from aeutils.errors import UserError
-from aeutils.train import LoopConfig, fit, learning_rate, load_best
+from aeutils.train import LoopConfig, fit, learning_rate, load_best, trained_sessions
 
 
 def test_profile_from_override_env_and_default(monkeypatch):
@@ -145,6 +145,16 @@ def test_resumed_training_takes_the_learning_rate_asked_for_now(tmp_path):
     assert checkpoint.load(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-2
     _tiny_fit(tmp_path, 3, lr=1e-3)  # e.g. a final low-learning-rate phase
     assert checkpoint.load(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-3
+
+
+def test_a_session_that_only_resumed_to_ship_is_not_a_training_session(tmp_path):
+    _tiny_fit(tmp_path, 2)
+    _tiny_fit(tmp_path, 2)  # resumed at its last step: trains nothing (e.g. to ship the best checkpoint)
+    _tiny_fit(tmp_path, 3, lr=1e-3)
+    _tiny_fit(tmp_path, 3)
+    sessions = checkpoint.load(tmp_path / "last.pt")["state"]["sessions"]
+    assert [s["from_step"] for s in sessions] == [0, 2, 2, 3]
+    assert [(s["from_step"], s["lr"]) for s in trained_sessions(sessions, 3)] == [(0, 1e-2), (2, 1e-3)]
 
 
 def test_cosine_schedule_decays_to_its_final_rate_and_resumes_on_it(tmp_path):

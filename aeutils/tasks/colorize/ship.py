@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from aeutils import config, zoo
+from aeutils import config, train, zoo
 from aeutils.datasets import photos
 from aeutils.models.colorize import Colorizer
 from aeutils.tasks.colorize.data import faces
@@ -114,8 +114,8 @@ def _photo_card(weights: Path, ck: dict, architecture: str) -> str:
     arch, m = ck["arch"], ck["metrics"]
     hp = photo_hparams(ck["profile"])
     score = m["val_score"]
-    sessions = "; ".join(f"from step {s['from_step']} at {s['lr']:g}" for s in ck["sessions"]
-                         if s["from_step"] < ck["steps"])  # not a session that only shipped
+    sessions = "; ".join(f"from step {s['from_step']} at {s['lr']:g}"
+                         for s in train.trained_sessions(ck["sessions"], ck["steps"]))
     return f"""The default model of `aeutils colorize IN OUT` (notebook 10, `docs/colorization.md`): CIE Lab
 lightness L in, chroma ab out; the output keeps the input's L.
 

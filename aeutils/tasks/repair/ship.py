@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aeutils import zoo
+from aeutils import train, zoo
 from aeutils.benchmark import robustness
 from aeutils.datasets import damage
 from aeutils.models.repair import build
@@ -86,8 +86,8 @@ def wide_model_card(weights: Path, record: dict) -> str:
     params = sum(p.numel() for p in build(ck["arch"]).parameters())
     val = ck["metrics"].get("val", {})
     hp = wide_hparams(ck.get("profile", "cpu"))
-    sessions = "; ".join(f"from step {s['from_step']} at lr {s['lr']:g}" for s in ck.get("sessions", [])
-                         if s["from_step"] < ck.get("steps", 0))  # not a session that only shipped
+    sessions = "; ".join(f"from step {s['from_step']} at lr {s['lr']:g}"
+                         for s in train.trained_sessions(ck.get("sessions", []), ck.get("steps", 0)))
     name, values = damage.SWEEP[kind]
     v = record["summary"]["model"]
     images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
