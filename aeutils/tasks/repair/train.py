@@ -139,6 +139,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     hp = replace(hp, lr=hp.lr * WIDE_LR_SCALE.get(kind, 1.0))
     hp = replace(hp, **overrides)
     arch = wide_arch(kind, profile)
+    holes = kind in damage.HOLE_KINDS
     torch.manual_seed(seed)
     model, started_from = _start(arch, run_dir, init)
     mark_told(model, kind, "wide")
@@ -161,12 +162,12 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
                            image_every=hp.image_every, ckpt_every=100, max_minutes=minutes, progress=progress,
                            select_key="select", validate_start=started_from is not None,
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
-                                        crop=hp.crop, batch=hp.batch, init=started_from))
+                                        crop=hp.crop, batch=hp.batch, init=started_from,
+                                        loss=HOLE_LOSS if holes else LOSS))
     # Plain MSE: the mean per-photo log MSE (each photo's PSNR counting alike, so light damage would
     # weigh as much as heavy) was tried and drove the JPEG and pixelate models to the identity within
     # 100-500 steps (measured, 2026-12-02), the clean photos' huge gradients swamping Adam's scale.
-    summary = train.fit(model, _hole_step if kind in damage.HOLE_KINDS else _step, loader, evaluate_val, run_dir,
-                        cfg, images=images)
+    summary = train.fit(model, _hole_step if holes else _step, loader, evaluate_val, run_dir, cfg, images=images)
     train.load_best(model, run_dir)
     return model.eval(), summary
 
@@ -260,6 +261,6 @@ def main(argv: list[str] | None = None) -> int:
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
                          sessions=summary["sessions"],
-                         loss=HOLE_LOSS if args.strengths == "wide" and args.damage in damage.HOLE_KINDS else LOSS,
+                         loss=summary["hparams"].get("loss", LOSS),
                          strengths=summary["hparams"].get("strengths", "study"))
     return 0
