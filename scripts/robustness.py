@@ -164,7 +164,7 @@ def colorization(test: dict, per_source: int) -> None:
     """The shipped colorizer against gray on each source (`colorize.against_gray`), validation images
     (which chose it) and test images, into resources/colorization/robustness.json."""
     model = zoo.load(colorize.DEFAULT_MODEL, task="colorize")
-    record = {"model": colorize.DEFAULT_MODEL, "chroma": model.chroma,
+    record = {"model": colorize.DEFAULT_MODEL, "tint": model.tint, "chroma": model.chroma, "hue": model.hue,
               "val": colorize.against_gray(model, photos.validation_faces("cpu", per_source)),
               "test": colorize.against_gray(model, test)}
     Path("resources/colorization/robustness.json").write_text(json.dumps(record, indent=1))

@@ -1,6 +1,7 @@
 """Colorization: Lab conversion against scikit-image, the models' pieces, the metrics, training on the
 smoke fixtures, and `aeutils colorize` through the real entry point."""
 import json
+import math
 import subprocess
 import sys
 import warnings
@@ -149,6 +150,24 @@ def test_colorizer_shapes_any_size(head):
         assert out["logits"].shape == (2, len(cm.ab_bins()), 16, 24)
     for h, w in [(7, 50), (1, 1), (33, 17)]:
         assert cm.predict_ab(m, torch.rand(1, 1, h, w) * 100).shape == (1, 2, h, w)
+
+
+def test_a_hue_gives_each_image_that_tint_and_keeps_its_detail():
+    torch.manual_seed(0)
+    m = cm.Colorizer("scratch", "regression", enc_channels=(8, 8, 8, 8), widths=(8, 8, 8)).eval()
+    with torch.no_grad():
+        m.head.bias.copy_(torch.tensor([0.3, -0.1]))  # a strong, wrong tint
+        L = torch.rand(2, 1, 40, 24) * 100
+        m.chroma = 0.5
+        plain = cm.predict_ab(m, L)
+        m.chroma, m.tint, m.hue = 0.7, 0.5, (0.6, 0.8)
+        ab = cm.predict_ab(m, L)
+    raw = plain / 0.5
+    tint, want = raw.mean((-2, -1), keepdim=True), ab.mean((-2, -1), keepdim=True)
+    strength = tint.norm(dim=1, keepdim=True)
+    assert torch.allclose(want, 0.5 * strength * torch.tensor([0.6, 0.8]).view(1, 2, 1, 1), atol=1e-4)
+    assert torch.allclose(ab - want, 0.7 * (raw - tint), atol=1e-4)
+    assert not torch.allclose(want[0], want[1])  # each image its own strength
 
 
 def test_pretrained_encoder_stays_frozen():
@@ -350,8 +369,9 @@ def test_against_gray_and_a_chroma_factor_of_zero_is_gray(smoke_model):
     model.chroma = 0.0
     r = colorize.against_gray(model, sources)["smoke"]
     assert r["ratio"] == pytest.approx(1) and r["worse"] == 0 and r["rgb_shift"] == r["rgb_shift_gray"]
-    chosen = colorize.choose_chroma(model, sources)
-    assert model.chroma in colorize.CHROMA_FACTORS and set(chosen) == {"smoke"}
+    chosen = colorize.choose_chroma(model, sources, hue=(0.6, 0.8))
+    assert model.tint in colorize.TINT_FACTORS and model.chroma in colorize.CHROMA_FACTORS
+    assert model.hue == (0.6, 0.8) and set(chosen) == {"smoke"}
 
 
 def test_photo_fine_tuning_ships_the_chroma_factor_and_a_card(smoke_model, tmp_path, monkeypatch):
@@ -359,13 +379,28 @@ def test_photo_fine_tuning_ships_the_chroma_factor_and_a_card(smoke_model, tmp_p
     assert colorize.main(["--profile", "smoke", "--data", "photos", "--init", str(smoke_model[1]),
                           "--run-dir", str(tmp_path / "run"), "--ship", "cz-photo", "--no-progress"]) == 0
     ck = checkpoint.load(tmp_path / "cz-photo.pt")
-    assert ck["arch"]["chroma"] in colorize.CHROMA_FACTORS and ck["init"] == "cz-test" and ck["steps"] == 3
+    arch = ck["arch"]
+    assert arch["chroma"] in colorize.CHROMA_FACTORS and arch["tint"] in colorize.TINT_FACTORS
+    assert arch["hue"] == pytest.approx(list(colorize.training_hue("smoke")))
+    assert math.hypot(*arch["hue"]) == pytest.approx(1, abs=1e-3)
+    assert ck["init"] == "cz-test" and ck["steps"] == 3
+    assert len(ck["runs"]) == 1 and "aligned CelebA faces" in ck["runs"][0]  # what cz-test was
     assert set(ck["metrics"]["test"]) == {"smoke"} and "select" in ck["metrics"]["val_score"]
-    assert zoo.load(str(tmp_path / "cz-photo.pt")).chroma == ck["arch"]["chroma"]
+    shipped = zoo.load(str(tmp_path / "cz-photo.pt"))
+    assert (shipped.tint, shipped.chroma, list(shipped.hue)) == (arch["tint"], arch["chroma"], arch["hue"])
     card = (tmp_path / "cz-photo.md").read_text()
-    for text in ("Chroma factor", "`cz-test`", "VoxCeleb2", "non-commercial",
+    for text in ("Tint factor", "chroma factor", "itself made by", "`cz-test`", "VoxCeleb2", "non-commercial",
                  "3 steps", "| smoke | 2 |"):
         assert text in card
+
+    def init_runs(run: str, init: str) -> list:
+        assert colorize.main(["--profile", "smoke", "--data", "photos", "--init", init,
+                              "--run-dir", str(tmp_path / run), "--no-progress"]) == 0
+        return json.loads((tmp_path / run / "arch.json").read_text())["init_runs"]
+
+    later = init_runs("run2", str(tmp_path / "cz-photo.pt"))  # a fine-tune of the fine-tune
+    assert len(later) == 2 and "3 steps on photo crops" in later[1] and "tint x" in later[1]
+    assert init_runs("run", str(tmp_path / "cz-photo.pt")) == ck["runs"]  # resumed: still what it started from
 
 
 def test_photo_fine_tuning_from_an_unknown_model_is_one_line(tmp_path, capsys):
@@ -375,3 +410,15 @@ def test_photo_fine_tuning_from_an_unknown_model_is_one_line(tmp_path, capsys):
                  "--run-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no-such-model" in err
+
+
+def test_a_run_record_says_how_a_shipped_file_was_made():
+    from aeutils.tasks.colorize.train import run_record
+
+    assert run_record({"approach": "scratch-classify", "steps": 600}) == (
+        "notebook 10's scratch-classify approach, 600 steps on aligned CelebA faces")
+    photo = {"data": "photos", "arch": {"chroma": 0.5}, "steps": 3000, "train_seconds": 1800, "best": {"step": 1200}}
+    assert run_record(photo) == ("3000 steps on photo crops (30 minutes), step 1200 chosen on validation, "
+                                 "shipped with its output scaled by 0.5")
+    photo["arch"] = {"chroma": 1.0, "tint": 0.6, "hue": [0.6, 0.8]}
+    assert run_record(photo).endswith("shipped with tint x0.6 in the faces' hue and chroma x1")

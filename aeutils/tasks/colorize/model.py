@@ -41,7 +41,8 @@ def build(arch: dict) -> Colorizer:
     if encoder != "scratch":
         source = {"vgg16-imagenet": "vgg16", "face-codec-encoder": "face"}.get(encoder, encoder)
         encoder = pretrained_encoder(source=source)
-    return Colorizer(encoder, arch["head"], tuple(arch["enc_channels"]), tuple(arch["widths"]), arch.get("chroma", 1.0))
+    return Colorizer(encoder, arch["head"], tuple(arch["enc_channels"]), tuple(arch["widths"]), arch.get("chroma", 1.0),
+                     arch.get("tint", 1.0), arch.get("hue"))
 
 
 def make_arch(approach: str, profile: str, encoder_source: str = "auto") -> dict:

@@ -1,8 +1,9 @@
 """Shipping a run as weights/NAME.pt, measured once on its test images, and its model card, which is
-written from the shipped file alone (`TASK.card`); a photo run's chroma factor is chosen on validation
-just before."""
+written from the shipped file alone (`TASK.card`); a photo run's tint and chroma factors are chosen on
+validation just before."""
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -11,32 +12,42 @@ import torch
 from aeutils import config, train, zoo
 from aeutils.datasets import photos
 from aeutils.models.colorize import Colorizer
-from aeutils.tasks.colorize.data import faces
+from aeutils.tasks.colorize.data import ab_statistics, faces
 from aeutils.tasks.colorize.evaluate import CAST_MAX, against_gray, evaluate, select_score
 from aeutils.tasks.colorize.figures import results_table, sources_table
 from aeutils.tasks.colorize.hparams import PHOTO_SCALE, hparams, photo_hparams
 from aeutils.tasks.colorize.model import NAME, WORK_SIDE, build, load_run
 
-CHROMA_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # what `choose_chroma` tries
+TINT_FACTORS = (1.0, 0.8, 0.6, 0.4, 0.2)  # what `choose_chroma` tries, every pair
+CHROMA_FACTORS = (1.2, 1.0, 0.8, 0.6, 0.4)
 
 
-def choose_chroma(model: Colorizer, val: dict[str, list[torch.Tensor]]) -> dict[str, dict]:
-    """Set `model.chroma` to the factor of CHROMA_FACTORS with the best `select_score` on the
-    validation sources; returns `against_gray` at that factor. Shrinking the predicted chroma toward
-    neutral trades colour for safety: the output moves toward the gray input, its cast shrinks with it."""
+def training_hue(profile: str) -> tuple[float, float]:
+    """The direction of the training faces' mean ab (the "mean ab" baseline's): the tint a face
+    usually has, which a shipped photo model's tint takes (`Colorizer`)."""
+    mean_ab, _ = ab_statistics(faces("train", profile), limit=hparams(profile).prior_limit)
+    return tuple(round(float(v), 4) for v in mean_ab / mean_ab.norm())
+
+
+def choose_chroma(model: Colorizer, val: dict[str, list[torch.Tensor]], hue: tuple[float, float]) -> dict[str, dict]:
+    """Give `model` the tint `hue` and set its (`tint`, `chroma`) factors to the pair of TINT_FACTORS x
+    CHROMA_FACTORS with the best `select_score` on the validation sources; returns `against_gray` at
+    that pair. Shrinking the predicted chroma toward neutral trades colour for safety: the output moves
+    toward the gray input, its cast shrinks with it."""
+    model.hue = hue
     measured = {}
-    for f in CHROMA_FACTORS:
-        model.chroma = f
-        measured[f] = against_gray(model, val)
-    model.chroma = max(measured, key=lambda f: select_score(measured[f])["select"])
-    return measured[model.chroma]
+    for pair in itertools.product(TINT_FACTORS, CHROMA_FACTORS):
+        model.tint, model.chroma = pair
+        measured[pair] = against_gray(model, val)
+    model.tint, model.chroma = max(measured, key=lambda f: select_score(measured[f])["select"])
+    return measured[model.tint, model.chroma]
 
 
 def ship(run_dir: str | Path, name: str, profile: str, progress: bool = True, exclusive: bool = False) -> dict:
     """Ship a run's checkpoint chosen on validation as weights/NAME.pt, measured once on its test
     images, with its model card weights/NAME.md (`model_card`); `exclusive`: refuse to replace an
     existing .pt. A `train` run (aligned faces, notebook 10) is measured on the test identities
-    (`evaluate`); a `train_photos` run first gets its chroma factor chosen on validation
+    (`evaluate`); a `train_photos` run first gets its tint and chroma factors chosen on validation
     (`choose_chroma`), then is measured against gray on the three test sources (`against_gray`).
     Returns the test measurement."""
     run_dir = Path(run_dir)
@@ -46,12 +57,13 @@ def ship(run_dir: str | Path, name: str, profile: str, progress: bool = True, ex
     path = config.WEIGHTS_DIR / f"{name}.pt"
     if "init" in info:  # a `train_photos` run, which starts from a shipped model
         n = photo_hparams(profile).val_images
-        chosen = choose_chroma(model, photos.validation_faces(profile, n))
+        chosen = choose_chroma(model, photos.validation_faces(profile, n), training_hue(profile))
         test = against_gray(model, photos.test_faces(n, profile))
-        zoo.save_shipped(path, NAME, dict(info["arch"], chroma=model.chroma), model,
-                         {"val": chosen, "val_score": select_score(chosen), "test": test}, exclusive=exclusive,
-                         data="photos", init=info["init"], profile=profile, steps=summary["steps"],
-                         train_seconds=summary["train_seconds"], best=summary["best"],
+        arch = dict(info["arch"], chroma=model.chroma, tint=model.tint, hue=list(model.hue))
+        zoo.save_shipped(path, NAME, arch, model, {"val": chosen, "val_score": select_score(chosen), "test": test},
+                         exclusive=exclusive, data="photos", init=info["init"], runs=info.get("init_runs", []),
+                         profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
+                         best=summary["best"],
                          sessions=summary["sessions"], threads=summary["hparams"].get("threads"))
     else:
         images = faces("test", profile, limit=hparams(profile).test_limit)
@@ -110,20 +122,25 @@ that restriction{"; and on VoxCeleb2 (Chung, Nagrani, Zisserman, Interspeech 201
 
 
 def _photo_card(weights: Path, ck: dict, architecture: str) -> str:
-    """`model_card`'s body for a `train_photos` run: fine-tuning, the chroma factor, against gray."""
+    """`model_card`'s body for a `train_photos` run: fine-tuning, the tint and chroma factors, against gray."""
     arch, m = ck["arch"], ck["metrics"]
     hp = photo_hparams(ck["profile"])
     score = m["val_score"]
     sessions = "; ".join(f"from step {s['from_step']} at {s['lr']:g}"
                          for s in train.trained_sessions(ck["sessions"], ck["steps"]))
+    earlier = ";".join(f"\n  ({i}) {run}" for i, run in enumerate(ck.get("runs", []), start=1))
+    earlier = f" (itself made by, in order:{earlier})" if earlier else ""
     return f"""The default model of `aeutils colorize IN OUT` (notebook 10, `docs/colorization.md`): CIE Lab
 lightness L in, chroma ab out; the output keeps the input's L.
 
 {architecture}
-- Chroma factor {arch["chroma"]:g}: the predicted ab are scaled by it toward neutral, the factor of
-  {", ".join(f"{f:g}" for f in CHROMA_FACTORS)} with the best validation score (below). Less chroma moves
-  the output toward the gray input, and its colour cast with it.
-- Started from the weights shipped as `{ck["init"]}` before this run, then fine-tuned
+- Tint factor {arch["tint"]:g}, chroma factor {arch["chroma"]:g}: an image's mean predicted ab (its overall
+  tint) keeps {arch["tint"]:g} times its strength but takes the hue of the training faces' mean ab
+  (a, b) = ({arch["hue"][0]:.3f}, {arch["hue"][1]:.3f}), and each pixel's difference from that mean is scaled
+  by the chroma factor (`Colorizer`): the pair of {", ".join(f"{f:g}" for f in TINT_FACTORS)} x
+  {", ".join(f"{f:g}" for f in CHROMA_FACTORS)} with the best validation score (below). The guessed tint
+  is what turned faces from other cameras too red; less of it moves the output toward the gray input.
+- Started from the weights shipped as `{ck["init"]}` before this run{earlier}, then fine-tuned
   on photo-like crops (`aeutils.datasets.photos.PhotoCrops`, {hp.crop}x{hp.crop}, a window of
   1/{PHOTO_SCALE[1]:g} to 1/{PHOTO_SCALE[0]:g} times the crop, so whole faces appear at about the scale
   `aeutils colorize` shows the model, anywhere in the image, flipped, half re-saved as JPEG quality 40-95,
@@ -137,7 +154,7 @@ lightness L in, chroma ab out; the output keeps the input's L.
   VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on) every {hp.val_every}
   steps: step {ck["best"].get("step", "?")} by `select_score`, the mean ab RMSE saved against gray when no
   source is worse than gray on average and no cast is added (a mean RGB error past the truth's by more
-  than {CAST_MAX:g} levels), else minus the shortfall. With the chroma factor: ab RMSE saved
+  than {CAST_MAX:g} levels), else minus the shortfall. With these factors: ab RMSE saved
   {score["gain"]:.0%}, cast added {score["cast_added"]:.2f} levels, {score["worse"]:.0%} of the images worse than gray.
 
 ## Against gray (leaving the photo as it is), per source
@@ -145,7 +162,7 @@ lightness L in, chroma ab out; the output keeps the input's L.
 Whole images, the ab predicted at a shorter side of {WORK_SIDE}; measured on 8-bit RGB outputs. Worse than
 gray: images whose PSNR is below the gray input's. Mean RGB error: output minus truth, 8-bit levels R / G / B.
 
-Validation (chose the checkpoint and the chroma factor):
+Validation (chose the checkpoint and the factors):
 
 {sources_table(m["val"])}
 

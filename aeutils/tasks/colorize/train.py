@@ -110,9 +110,25 @@ def train_photos(profile: str, run_dir: str | Path, steps: int | None = None, mi
                                                      threads=torch.get_num_threads()))
     summary = fit(model, step_fn, loader, lambda m: select_score(against_gray(m, val)), run_dir, cfg,
                   params=model.trainable_parameters())
-    info = {"arch": ck["arch"], "init": ck["name"]}
-    (Path(run_dir) / "arch.json").write_text(json.dumps(info, indent=2))
+    info_path = Path(run_dir) / "arch.json"
+    if info_path.is_file():  # a resumed run: what it started from, before `init` may have been replaced
+        info = json.loads(info_path.read_text())
+    else:
+        info = {"arch": ck["arch"], "init": ck["name"], "init_runs": [*ck.get("runs", []), run_record(ck)]}
+        info_path.write_text(json.dumps(info, indent=2))
     return dict(summary, **info)
+
+
+def run_record(ck: dict) -> str:
+    """One line on how a shipped colorizer's file was trained, for the cards of the models started
+    from it (a card lists every run behind its weights, the earlier ones from this line)."""
+    if ck.get("data") != "photos":
+        return f"notebook 10's {ck.get('approach', 'study')} approach, {ck['steps']} steps on aligned CelebA faces"
+    arch = ck["arch"]
+    output = (f"tint x{arch['tint']:g} in the faces' hue and chroma x{arch['chroma']:g}" if arch.get("hue")
+              else f"its output scaled by {arch.get('chroma', 1.0):g}")
+    return (f"{ck['steps']} steps on photo crops ({ck['train_seconds'] / 60:.0f} minutes), step "
+            f"{ck['best'].get('step', '?')} chosen on validation, shipped with {output}")
 
 
 def main(argv: list[str] | None = None) -> int:

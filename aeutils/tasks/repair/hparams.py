@@ -81,6 +81,7 @@ class WideConfig:
     val_images: int  # per validation source
     val_every: int
     image_every: int
+    scale: tuple[float, float] = (0.5, 1.0)  # `photos.PhotoCrops`' scale: above 1 a crop is enlarged, soft
 
 
 def wide_hparams(profile: str) -> WideConfig:

@@ -143,7 +143,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     torch.manual_seed(seed)
     model, started_from = _start(arch, run_dir, init)
     mark_told(model, kind, "wide")
-    crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop)
+    crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=hp.scale)
     loader = DataLoader(WidePairs(crops, kind), batch_size=hp.batch, shuffle=True, drop_last=True)
     val = photos.validation_faces(profile, hp.val_images)
 
@@ -162,7 +162,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
                            image_every=hp.image_every, ckpt_every=100, max_minutes=minutes, progress=progress,
                            select_key="select", validate_start=started_from is not None,
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
-                                        crop=hp.crop, batch=hp.batch, init=started_from,
+                                        crop=hp.crop, batch=hp.batch, scale=str(hp.scale), init=started_from,
                                         loss=HOLE_LOSS if holes else LOSS))
     # Plain MSE: the mean per-photo log MSE (each photo's PSNR counting alike, so light damage would
     # weigh as much as heavy) was tried and drove the JPEG and pixelate models to the identity within
