@@ -270,7 +270,8 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     ship = tmp_path / "repair-noise.pt"
     zoo.save_shipped(ship, "repair", repair.wide_hparams("smoke").arch, model, {"val": summary["best"]}, damage="noise",
                      profile="smoke", steps=summary["steps"], train_seconds=summary["train_seconds"], init=None,
-                     lr=1e-3, sessions=summary["sessions"], loss=repair.LOSS, strengths="wide")
+                     lr=1e-3, sessions=summary["sessions"], loss=repair.LOSS, strengths="wide",
+                     scale=summary["hparams"]["scale"])
     faces = {"lfw": [to_tensor(smoke_images(1, size=48, seed=4)[0])]}
     results = robustness.sweep("noise", {"model": model}, faces, repair.repair_known)
     record = {"results": results, "summary": {"model": robustness.summary(results, "model")},
@@ -280,6 +281,12 @@ def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     assert "# repair-noise" in card and "non-commercial" in card and "CC BY 4.0" in card
     assert "| sigma 25 |" in card and "1 lfw" in card
     assert "from a random start" in card and "from step 0 at lr 0.001" in card
+    assert "resized 0.5-1x" in card
+
+
+def test_hole_models_also_train_on_enlarged_soft_crops(tmp_path):
+    _, summary = repair.train_wide("squares", "smoke", tmp_path / "run", steps=1, progress=False)
+    assert summary["hparams"]["scale"] == "0.5-2" and repair.WIDE_SCALE["squares"] == (0.5, 2.0)
 
 
 def test_upscale_sweep_scores_every_input_quality():

@@ -123,8 +123,8 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
 - Input: {ck.get("inputs", INPUTS)}. Output: repaired RGB. Any image size, in tiles.
 - Training data: CelebA aligned faces, identities 0-159 (4,800 images), and VoxCeleb2 dev-identity
   frames sampled once a second throughout every clip (`data/voxceleb2-dense`), as {hp.crop}x{hp.crop}
-  photo-like crops (`aeutils.datasets.photos.PhotoCrops`: downscaled 0.5-1x, anywhere in the image, flipped,
-  brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
+  photo-like crops (`aeutils.datasets.photos.PhotoCrops`: resized {ck.get("scale") or "0.5-1"}x, anywhere in the
+  image, flipped, brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
   40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
 - Checkpoint chosen on a sweep over every strength on three validation sources (CelebA identities
   160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on), {chosen}:

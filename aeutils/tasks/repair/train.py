@@ -31,6 +31,7 @@ from aeutils.tasks.repair.hparams import (
     INPUTS_TOLD,
     MODELS,
     WIDE_LR_SCALE,
+    WIDE_SCALE,
     study_hparams,
     told,
     wide_arch,
@@ -136,7 +137,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     (`robustness.summary`'s `select`).
     `init`: a shipped model of the same architecture to start from; ignored when the run resumes."""
     hp = wide_hparams(profile)
-    hp = replace(hp, lr=hp.lr * WIDE_LR_SCALE.get(kind, 1.0))
+    hp = replace(hp, lr=hp.lr * WIDE_LR_SCALE.get(kind, 1.0), scale=WIDE_SCALE.get(kind, hp.scale))
     hp = replace(hp, **overrides)
     arch = wide_arch(kind, profile)
     holes = kind in damage.HOLE_KINDS
@@ -162,8 +163,8 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
                            image_every=hp.image_every, ckpt_every=100, max_minutes=minutes, progress=progress,
                            select_key="select", validate_start=started_from is not None,
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
-                                        crop=hp.crop, batch=hp.batch, scale=str(hp.scale), init=started_from,
-                                        loss=HOLE_LOSS if holes else LOSS))
+                                        crop=hp.crop, batch=hp.batch, scale="{:g}-{:g}".format(*hp.scale),
+                                        init=started_from, loss=HOLE_LOSS if holes else LOSS))
     # Plain MSE: the mean per-photo log MSE (each photo's PSNR counting alike, so light damage would
     # weigh as much as heavy) was tried and drove the JPEG and pixelate models to the identity within
     # 100-500 steps (measured, 2026-12-02), the clean photos' huge gradients swamping Adam's scale.
@@ -261,6 +262,6 @@ def main(argv: list[str] | None = None) -> int:
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
                          init=summary["hparams"].get("init"), lr=summary["config"]["lr"],
                          sessions=summary["sessions"],
-                         loss=summary["hparams"].get("loss", LOSS),
+                         loss=summary["hparams"].get("loss", LOSS), scale=summary["hparams"].get("scale"),
                          strengths=summary["hparams"].get("strengths", "study"))
     return 0
