@@ -208,6 +208,16 @@ def test_specialist_starts_from_a_shipped_model_and_gets_its_own_card(trained):
     assert "| noise |" not in card
 
 
+def test_a_run_resumed_only_to_ship_records_the_rate_it_trained_at(trained, tmp_path):
+    tmp, ship = trained
+    args = ["--profile", "smoke", "--damage", "grid", "--init", str(ship), "--steps", "1",
+            "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    assert repair.main([*args, "--lr", "3e-5"]) == 0
+    assert repair.main([*args, "--ship", str(tmp_path / "shipped.pt")]) == 0  # nothing left to train
+    _, ck = repair.load_model(str(tmp_path / "shipped.pt"))
+    assert ck["lr"] == pytest.approx(3e-5) and [s["lr"] for s in ck["sessions"]][0] == pytest.approx(3e-5)
+
+
 def test_init_with_another_architecture_is_a_one_line_error(trained, tmp_path):
     tmp, ship = trained
     with pytest.raises(UserError, match="architecture"):
