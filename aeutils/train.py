@@ -192,6 +192,13 @@ def trained_sessions(sessions: list[dict], steps: int) -> list[dict]:
     return [s for s, end in zip(sessions, ends) if end > s["from_step"]]
 
 
+def last_lr(summary: dict) -> float:
+    """The learning rate of a run's (`fit`'s summary) last session that trained a step: a finished run
+    resumed only to ship it records one more session, at whatever rate that command had."""
+    sessions = trained_sessions(summary["sessions"], summary["steps"]) or summary["sessions"]
+    return sessions[-1]["lr"]
+
+
 def load_best(model: torch.nn.Module, run_dir: str | Path) -> dict:
     """Load the checkpoint chosen on validation into `model`; returns its validation metrics."""
     path = Path(run_dir) / "best.pt"

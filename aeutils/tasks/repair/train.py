@@ -217,13 +217,6 @@ def specialist_models(profile: str, progress: bool = False) -> tuple[dict[str, n
     return models, sources
 
 
-def last_lr(summary: dict) -> float:
-    """The learning rate of the run's last session that trained a step: a finished run resumed only to
-    ship it records one more session, at whatever rate that command had."""
-    sessions = train.trained_sessions(summary["sessions"], summary["steps"]) or summary["sessions"]
-    return sessions[-1]["lr"]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="aeutils train repair", description="Train a damage-repair model.")
     add_training_options(p, run_dir="runs/repair-ARCH-DAMAGE-PROFILE, runs/repair-wide-DAMAGE-PROFILE with "
@@ -267,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                          damage=args.damage,
                          inputs=INPUTS_TOLD[args.damage] if told(args.damage, args.strengths) else INPUTS,
                          profile=profile, steps=summary["steps"], train_seconds=summary["train_seconds"],
-                         init=summary["hparams"].get("init"), lr=last_lr(summary),
+                         init=summary["hparams"].get("init"), lr=train.last_lr(summary),
                          sessions=summary["sessions"],
                          loss=summary["hparams"].get("loss", LOSS), scale=summary["hparams"].get("scale"),
                          strengths=summary["hparams"].get("strengths", "study"))
