@@ -254,6 +254,14 @@ def test_training_writes_checkpoints_and_ships(smoke_model):
     assert "VoxCeleb2" not in card and card == colorize.model_card(weights)
 
 
+def test_a_study_run_trained_again_is_the_same(smoke_model, tmp_path):
+    """Notebook 10 re-renders its approaches: the same data draws, so the same weights."""
+    colorize.train("scratch-classify", "smoke", tmp_path / "again", progress=False)
+    first = checkpoint.load(smoke_model[0] / "run" / "last.pt")["model"]
+    again = checkpoint.load(tmp_path / "again" / "last.pt")["model"]
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "aeutils", *map(str, args)], capture_output=True, text=True,
                           cwd=config.REPO_ROOT, timeout=300)

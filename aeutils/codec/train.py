@@ -27,7 +27,7 @@ from aeutils.metrics import psnr
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
 from aeutils.options import OneLineParser, add_training_options, positive_float, positive_int
 from aeutils.task import Task
-from aeutils.train import LoopConfig, fit
+from aeutils.train import LoopConfig, fit, seed_all
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if hp.crop < 0 or hp.crop % MeanScaleHyperprior.stride:
         raise UserError(f"--crop must be 0 or a positive multiple of {MeanScaleHyperprior.stride}")
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    seed_all(0)
     run_dir = args.run_dir or config.RUNS_DIR / f"codec-{profile}"
 
     faces = sources.face_split("train", profile, crop=hp.crop or None)

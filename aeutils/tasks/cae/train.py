@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import time
 from dataclasses import asdict, replace
@@ -31,7 +30,7 @@ from aeutils.tasks.cae.data import train_dataset, validation_images
 from aeutils.tasks.cae.evaluate import evaluate_test, image_grids, quality, reconstruct
 from aeutils.tasks.cae.hparams import ORIGINAL, PURPOSE, SCHEDULES, Hparams, build_model, hparams
 from aeutils.tasks.cae.runs import results_path, run_dir_for
-from aeutils.train import LoopConfig, fit, load_best, make_run_dir
+from aeutils.train import LoopConfig, fit, load_best, make_run_dir, seed_all
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -93,8 +92,7 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
     dev = pick_device(device)
     rank, world = _distributed(dev)
     seed = 1000 * number + rank
-    random.seed(seed)
-    torch.manual_seed(seed)
+    seed_all(seed)
 
     model = build_model(hp, quantize=False).to(dev)
     notes = {}

@@ -21,7 +21,7 @@ from aeutils.tasks.colorize.figures import comparison_grid, sources_table
 from aeutils.tasks.colorize.hparams import PHOTO_SCALE, hparams, photo_hparams
 from aeutils.tasks.colorize.model import APPROACHES, DEFAULT_MODEL, NAME, build, load, make_arch
 from aeutils.tasks.colorize.ship import ship
-from aeutils.train import LoopConfig, fit
+from aeutils.train import LoopConfig, fit, seed_all
 
 
 def default_run_dir(approach: str, profile: str) -> Path:
@@ -43,7 +43,7 @@ def train(approach: str, profile: str, run_dir: str | Path | None = None, steps:
           minutes: float | None = None, progress: bool = True, encoder_source: str = "auto") -> dict:
     """Train one approach on the train identities, choosing best.pt on validation AuC; resumes
     from `run_dir/last.pt`. Returns fit's summary plus the architecture and the mean ab."""
-    torch.manual_seed(0)
+    seed_all(0)
     hp = hparams(profile)
     run_dir = Path(run_dir) if run_dir else default_run_dir(approach, profile)
     if (run_dir / "summary.json").is_file() and (run_dir / "arch.json").is_file():
@@ -94,7 +94,7 @@ def train_photos(profile: str, run_dir: str | Path, steps: int | None = None, mi
     800 steps, measured 2026-12-02). best.pt is chosen on `select_score` over the three validation
     sources, so a checkpoint that never does worse than gray on a source and adds no cast wins.
     Returns fit's summary plus the architecture."""
-    torch.manual_seed(0)
+    seed_all(0)
     hp = photo_hparams(profile)
     ck = zoo.load_shipped(init, NAME)
     model = load(ck)

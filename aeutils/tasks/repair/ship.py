@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aeutils import train, zoo
 from aeutils.benchmark import robustness
-from aeutils.datasets import damage
+from aeutils.datasets import damage, photos
 from aeutils.models.repair import build
 from aeutils.tasks.repair.evaluate import markdown_table
 from aeutils.tasks.repair.hparams import INPUTS, study_hparams, told, wide_hparams
@@ -99,6 +99,9 @@ def wide_model_card(weights: Path, record: dict) -> str:
         worse = "make a photo worse" if ref == "input" else f"fall behind the {ref} fill"
         chosen = (f"the best mean PSNR among those that never {worse}" if val["select"] == val.get("psnr")
                   else "the one falling least short of the never-worse bars (none met them all)")
+    soft = ""
+    if "soft" in (ck.get("val_sources") or "").split(","):
+        soft = f" and a fourth, {hp.val_images} of their images blurred by {photos.SOFT_SIGMA:g} px (`photos.softened`)"
     norm = "with" if ck["arch"].get("norm", True) else "without"
     given = name if ref == "input" else "mask"
     told_text = "It is not told the strength."
@@ -127,7 +130,7 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
   image, flipped, brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
   40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
 - Checkpoint chosen on a sweep over every strength on three validation sources (CelebA identities
-  160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on), {chosen}:
+  160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on){soft}, {chosen}:
   {val.get("psnr", nan):.2f} dB at step {val.get("step", "?")} (worst gain over {_over(ref)}
   {val.get("gain_min", nan):+.2f} dB, clean input returned at {val.get("clean_min", nan):.1f} dB or better,
   largest mean colour shift {val.get("cast_max", nan):.2f} levels).

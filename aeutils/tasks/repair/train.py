@@ -7,7 +7,6 @@ strength, and `main(argv)` behind `aeutils train repair`:
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -95,8 +94,7 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
     if len(kinds) == 1 and kinds[0] in damage.HOLE_KINDS and "mask_keep" not in overrides:
         # a hole specialist always has a mask: given, or the black pixels (`aeutils repair`)
         hp = replace(hp, mask_keep=1.0)
-    torch.manual_seed(seed)
-    random.seed(seed)
+    train.seed_all(seed)
     model, started_from = _start(arch, run_dir, init)
     faces = face_split("train", profile, limit=None if profile != "smoke" else 8)
     loader = DataLoader(RepairPairs(faces, kinds, hp.crop, hp.mask_keep), batch_size=hp.batch,
@@ -132,7 +130,8 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
                progress: bool = True, seed: int = 0, init: str | None = None, **overrides) -> tuple[nn.Module, dict]:
     """Train a model that holds up on any photo at any strength of `kind` (`wide_arch`, WidePairs),
     with the shared loop; best.pt is chosen on the validation sweep of three sources
-    (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val): the best mean
+    (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val), and for the
+    kinds trained on soft crops too (WIDE_SCALE) a fourth of them softened (`photos.softened`): the best mean
     PSNR among the checkpoints that never make a photo worse, nor for holes its fill worse
     (`robustness.summary`'s `select`).
     `init`: a shipped model of the same architecture to start from; ignored when the run resumes."""
@@ -141,12 +140,14 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     hp = replace(hp, **overrides)
     arch = wide_arch(kind, profile)
     holes = kind in damage.HOLE_KINDS
-    torch.manual_seed(seed)
+    train.seed_all(seed)
     model, started_from = _start(arch, run_dir, init)
     mark_told(model, kind, "wide")
     crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=hp.scale)
     loader = DataLoader(WidePairs(crops, kind), batch_size=hp.batch, shuffle=True, drop_last=True)
     val = photos.validation_faces(profile, hp.val_images)
+    if kind in WIDE_SCALE:  # a model trained to hold up on soft photos is chosen on them too
+        val["soft"] = photos.softened(val, hp.val_images)
 
     def evaluate_val(m):
         results = robustness.sweep(kind, {"model": m}, val, run_told, seed=1)
@@ -164,6 +165,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
                            select_key="select", validate_start=started_from is not None,
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
                                         crop=hp.crop, batch=hp.batch, scale="{:g}-{:g}".format(*hp.scale),
+                                        val=",".join(val),
                                         init=started_from, loss=HOLE_LOSS if holes else LOSS))
     # Plain MSE: the mean per-photo log MSE (each photo's PSNR counting alike, so light damage would
     # weigh as much as heavy) was tried and drove the JPEG and pixelate models to the identity within
@@ -263,5 +265,6 @@ def main(argv: list[str] | None = None) -> int:
                          init=summary["hparams"].get("init"), lr=train.last_lr(summary),
                          sessions=summary["sessions"],
                          loss=summary["hparams"].get("loss", LOSS), scale=summary["hparams"].get("scale"),
+                         val_sources=summary["hparams"].get("val"),
                          strengths=summary["hparams"].get("strengths", "study"))
     return 0

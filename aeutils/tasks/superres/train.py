@@ -11,7 +11,6 @@ opens with the first line above).
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -44,7 +43,7 @@ from aeutils.tasks.superres.hparams import (
 )
 from aeutils.tasks.superres.losses import SRGAN, feature_encoder, generator_of, make_step
 from aeutils.tasks.superres.ship import ship
-from aeutils.train import LoopConfig, fit
+from aeutils.train import LoopConfig, fit, seed_all
 
 
 def default_run_dir(profile: str, scale: int, variant: str) -> Path:
@@ -54,8 +53,7 @@ def default_run_dir(profile: str, scale: int, variant: str) -> Path:
 
 def train(cfg: SRConfig, profile: str, run_dir: Path, init: str | None = "default", progress: bool = True) -> dict:
     """Run one phase (resuming from run_dir/last.pt); returns train.fit's summary."""
-    torch.manual_seed(0)
-    random.seed(0)
+    seed_all(0)
     g = SRResNet(cfg.scale, cfg.channels, cfg.blocks)
     if init == "default":
         prev = {"srgan": default_run_dir(profile, cfg.scale, "srresnet"),
