@@ -1,5 +1,7 @@
 """Repair that holds up on any photo: damage at a given or wide strength, photo-like training
 crops, validation sources, the robustness sweep and its verdict, the wide trainer, TensorBoard's host."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -452,6 +454,14 @@ def test_noise_estimate_separates_clean_from_noisy_photos_and_reads_a_central_wi
     monkeypatch.setattr(baselines, "noise_sigma", lambda im: seen.append(im.shape) or 0.0)
     repair.estimate_noise(np.zeros((100, 40, 3), np.uint8))
     assert seen == [(32, 32, 3)]
+
+
+def test_an_image_too_small_to_estimate_its_noise_reads_as_noiseless_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in [(1, 1, 3), (4, 4, 3), (3, 2000, 3)]:
+            assert baselines.noise_sigma(np.full(shape, 128, np.uint8)) == 0.0
+        assert baselines.noise_sigma(np.full((8, 8, 3), 128, np.uint8)) < 1e-6  # estimated: a flat image
 
 
 def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():

@@ -73,8 +73,14 @@ def inpaint_biharmonic(im: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 # --- noise and compression artifacts --------------------------------------------------------
+NOISE_MIN_SIDE = 8  # px: below it the wavelet estimate has no detail coefficients to read (NaN, warnings)
+
+
 def noise_sigma(im: np.ndarray) -> float:
-    """Blind estimate of Gaussian noise sigma (in [0, 1] units) from wavelet coefficients."""
+    """Blind estimate of Gaussian noise sigma (in [0, 1] units) from wavelet coefficients; 0 for an
+    image under NOISE_MIN_SIDE a side, too small to tell noise from detail."""
+    if min(im.shape[:2]) < NOISE_MIN_SIDE:
+        return 0.0
     return float(restoration.estimate_sigma(_float(im), channel_axis=-1, average_sigmas=True))
 
 
