@@ -11,6 +11,7 @@ writes KIND.json and KIND.png under --out.
     python scripts/robustness.py --auto                      # also the default without --damage, every kind
     python scripts/robustness.py --kinds blur --estimate --auto   # also the blur model told its own estimate
     python scripts/robustness.py --kinds blocks,squares,grid --found   # also the hole models without a mask
+    python scripts/robustness.py --kinds none --jpeg-leave 24          # the JPEG model above its quality cut-off
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeutils import checkpoint, config, train, zoo
+from aeutils import checkpoint, config, metrics, train, zoo
 from aeutils.benchmark import blur_estimate, robustness
 from aeutils.datasets import damage, photos
+from aeutils.images import to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks import colorize, repair, superres
 from aeutils.tasks.repair.holes import find_holes
@@ -91,6 +93,8 @@ def main() -> None:
                    "on validation and test images, into resources/superres/robustness.json")
     p.add_argument("--colorize", action="store_true", help="also the shipped colorization against gray, per "
                    "source, on validation and test images, into resources/colorization/robustness.json")
+    p.add_argument("--jpeg-leave", type=int, metavar="N", help="also the told JPEG model at quality 40-90 on "
+                   "N validation faces per source, run even above repair.JPEG_LEAVE_ABOVE (what chose it)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("resources/repair/robustness"))
     args = p.parse_args()
@@ -103,6 +107,8 @@ def main() -> None:
         upscale(test, args.per_source)
     if args.colorize:
         colorization(test, args.per_source)
+    if args.jpeg_leave:
+        jpeg_leave(photos.validation_faces("cpu", args.jpeg_leave))
     for kind in [k for k in args.kinds.split(",") if k != "none"]:
         start = time.time()
         main_model = chosen.get(kind, repair.model_for(kind))
@@ -158,6 +164,26 @@ def upscale(test: dict, per_source: int) -> None:
         for source, cells in per.items():
             for q, r in cells.items():
                 print(f"| {source} | {q} | " + " | ".join(f"{r[c]:.2f}" for c in columns) + " |")
+
+
+def jpeg_leave(val: dict) -> None:
+    """Mean PSNR of the JPEG input and of the told JPEG model per source and quality around
+    repair.JPEG_LEAVE_ABOVE, and how many faces it made worse: above the highest quality where it
+    gains on every source, the command leaves a JPEG as it is."""
+    model = zoo.load("repair-jpeg", task="repair")
+    print("\n## told JPEG model on validation faces, by quality (input -> model dB, faces made worse)\n")
+    for quality in (40, 50, 60, 70, 80, 90):
+        cells = []
+        for source, faces in val.items():
+            pairs = []
+            for i, x in enumerate(faces):
+                gt, im = to_uint8(x), to_uint8(damage.apply("jpeg", x, seed=i, quality=quality).image)
+                out = repair.repair_array(model, im, level=damage.told_level("jpeg", {"quality": quality}))
+                pairs.append((min(metrics.psnr(im, gt), 60.0), min(metrics.psnr(out, gt), 60.0)))
+            before, after = np.mean(pairs, axis=0)
+            worse = sum(b < a for a, b in pairs)
+            cells.append(f"{source} {before:.2f} -> {after:.2f} ({after - before:+.2f}, {worse} of {len(pairs)} worse)")
+        print(f"quality {quality}: " + " | ".join(cells), flush=True)
 
 
 def colorization(test: dict, per_source: int) -> None:
