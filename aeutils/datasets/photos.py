@@ -111,8 +111,8 @@ def softened(sources: dict[str, list[torch.Tensor]], per_source: int,
              sigma: float = SOFT_SIGMA) -> list[torch.Tensor]:
     """A softened validation source: `per_source` images spread over `sources`, blurred by a Gaussian
     of `sigma` px. A model trained mostly on sharp faces can fall behind a smooth fill on soft photos
-    while every plain source hides it (the grid model: +0.03 dB at worst on the three, -0.89 dB on
-    these, measured 2026-12-03)."""
+    while every plain source hides it (the squares model trained on sharp crops: ahead of its fill on
+    all three, 0.3 dB behind it on these, measured 2026-12-03)."""
     k = 2 * math.ceil(3 * sigma) + 1
     n = math.ceil(per_source / len(sources))
     picked = [x for images in sources.values() for x in images[::max(len(images) // n, 1)][:n]]
