@@ -255,6 +255,31 @@ def test_a_photo_s_black_border_line_and_blobs_are_not_holes_but_squares_at_its_
     assert found[0:12, 100:112].all() and found[8:20, 108:120].all() and found.sum() == 12 * 12 * 2 - 16
 
 
+def test_unions_of_squares_are_holes_at_the_border_and_in_dark_hair_but_staircases_are_not():
+    im = np.asarray(smoke_images(1, size=128, seed=3)[0]).copy()
+    for k in range(20):  # a staircase of 1-px steps at the border: a rotated photo's black corner
+        im[100 + k, :20 - k] = 0
+    assert not holes.find_holes(im).any()
+    for k in (0, 10, 20):  # a chain of overlapping squares from the corner, under half its box
+        im[k:k + 12, k:k + 12] = 0
+    im[50:80, 60:90] = im[50:80, 60:90] // 8  # dark hair, and two overlapping squares dropped into it
+    im[55:65, 65:75] = 0
+    im[60:70, 70:80] = 0
+    found = holes.find_holes(im)
+    assert found[:32, :32].sum() == 3 * 144 - 2 * 4 and found[55:70, 65:80].sum() == 2 * 100 - 25
+    assert found.sum() == 3 * 144 - 2 * 4 + 2 * 100 - 25
+
+
+def test_a_square_merged_into_a_photo_s_black_background_is_found_behind_its_exposed_sides():
+    im = np.asarray(smoke_images(1, size=128, seed=3)[0]).copy()
+    im[:40] = 0  # a black background along the top, ragged at its lower edge
+    im[40:43, ::3] = 0
+    assert not holes.find_holes(im).any()
+    im[30:50, 60:80] = 0  # a square half over it: its lower part, on the face, is found
+    found = holes.find_holes(im)
+    assert found[43:50, 60:80].all() and not found[:30].any() and found.sum() <= 20 * 20
+
+
 @pytest.mark.slow
 def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
     """The shipped `aeutils repair --damage noise` on real face photos (the demo's embedded ones):

@@ -56,10 +56,12 @@ class PhotoConfig:
 
 
 def photo_hparams(profile: str) -> PhotoConfig:
-    """The settings of `profile` for a `train_photos` fine-tune on photo-like crops."""
+    """The settings of `profile` for a `train_photos` fine-tune on photo-like crops. Validation takes
+    80 images per source on cpu: the shipped model's lfw-val ratio read 0.825 on 24 and 0.807 on 80
+    (2026-12-04), a spread as large as the gains between checkpoints."""
     return {
         "smoke": PhotoConfig(crop=32, batch=4, steps=3, lr=1e-4, val_every=3, val_images=2),
-        "cpu": PhotoConfig(crop=64, batch=16, steps=3000, lr=1e-4, val_every=200, val_images=24),
+        "cpu": PhotoConfig(crop=64, batch=16, steps=3000, lr=1e-4, val_every=200, val_images=80),
         "paper": PhotoConfig(crop=128, batch=64, steps=10000, lr=1e-4, val_every=500, val_images=100),
     }[profile]
 

@@ -99,9 +99,10 @@ def wide_model_card(weights: Path, record: dict) -> str:
         worse = "make a photo worse" if ref == "input" else f"fall behind the {ref} fill"
         chosen = (f"the best mean PSNR among those that never {worse}" if val["select"] == val.get("psnr")
                   else "the one falling least short of the never-worse bars (none met them all)")
+    n_val = ck.get("val_images") or hp.val_images  # a file that does not record it was chosen on val_images
     soft = ""
     if "soft" in (ck.get("val_sources") or "").split(","):
-        soft = f" and a fourth, {hp.val_images} of their images blurred by {photos.SOFT_SIGMA:g} px (`photos.softened`)"
+        soft = f" and a fourth, those {n_val} blurred by {photos.SOFT_SIGMA:g} px (`photos.softened`)"
     norm = "with" if ck["arch"].get("norm", True) else "without"
     given = name if ref == "input" else "mask"
     told_text = "It is not told the strength."
@@ -129,8 +130,9 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
   photo-like crops (`aeutils.datasets.photos.PhotoCrops`: resized {ck.get("scale") or "0.5-1"}x, anywhere in the
   image, flipped, brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
   40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
-- Checkpoint chosen on a sweep over every strength on three validation sources (CelebA identities
-  160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on){soft}, {chosen}:
+- Checkpoint chosen on a sweep over every strength on three validation sources ({n_val} images each of
+  CelebA identities 160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never
+  trained on){soft}, {chosen}:
   {val.get("psnr", nan):.2f} dB at step {val.get("step", "?")} (worst gain over {_over(ref)}
   {val.get("gain_min", nan):+.2f} dB, clean input returned at {val.get("clean_min", nan):.1f} dB or better,
   largest mean colour shift {val.get("cast_max", nan):.2f} levels).

@@ -137,9 +137,9 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     `init`: a shipped model of the same architecture to start from; ignored when the run resumes."""
     hp = wide_hparams(profile)
     hp = replace(hp, lr=hp.lr * WIDE_LR_SCALE.get(kind, 1.0), scale=WIDE_SCALE.get(kind, hp.scale))
-    hp = replace(hp, **overrides)
-    arch = wide_arch(kind, profile)
     holes = kind in damage.HOLE_KINDS
+    hp = replace(hp, val_images=hp.hole_val_images if holes else hp.val_images, **overrides)
+    arch = wide_arch(kind, profile)
     train.seed_all(seed)
     model, started_from = _start(arch, run_dir, init)
     mark_told(model, kind, "wide")
@@ -165,7 +165,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
                            select_key="select", validate_start=started_from is not None,
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
                                         crop=hp.crop, batch=hp.batch, scale="{:g}-{:g}".format(*hp.scale),
-                                        val=",".join(val),
+                                        val=",".join(val), val_images=hp.val_images,
                                         init=started_from, loss=HOLE_LOSS if holes else LOSS))
     # Plain MSE: the mean per-photo log MSE (each photo's PSNR counting alike, so light damage would
     # weigh as much as heavy) was tried and drove the JPEG and pixelate models to the identity within
@@ -266,5 +266,6 @@ def main(argv: list[str] | None = None) -> int:
                          sessions=summary["sessions"],
                          loss=summary["hparams"].get("loss", LOSS), scale=summary["hparams"].get("scale"),
                          val_sources=summary["hparams"].get("val"),
+                         val_images=summary["hparams"].get("val_images"),
                          strengths=summary["hparams"].get("strengths", "study"))
     return 0
