@@ -70,7 +70,7 @@ def find_holes(im: np.ndarray) -> np.ndarray:
         grown = (slice(max(ys.start - 2, 0), ys.stop + 2), slice(max(xs.start - 2, 0), xs.stop + 2))
         component = labels[grown] == i
         ring = ndimage.binary_dilation(component, iterations=2) & ~black[grown]
-        edge = EDGE_MIN_RECT if squares and min(region.shape) >= RECT_SIDE else EDGE_MIN
+        edge = EDGE_MIN_RECT if squares else EDGE_MIN
         if ring.any() and np.percentile(luminance[grown][ring], RING_PERCENTILE) >= edge:
             holes[box] |= region
     return holes | _squares_behind_sides(black & ~holes, luminance >= EDGE_MIN)
