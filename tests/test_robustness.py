@@ -260,6 +260,9 @@ def test_unions_of_squares_are_holes_at_the_border_and_in_dark_hair_but_staircas
     for k in range(20):  # a staircase of 1-px steps at the border: a rotated photo's black corner
         im[100 + k, :20 - k] = 0
     assert not holes.find_holes(im).any()
+    for k in range(0, 16, 4):  # a photo's thick black corner in 4-px steps, filling 62% of its box
+        im[k:k + 4, 112 + k:] = 0
+    assert not holes.find_holes(im).any()
     for k in (0, 10, 20):  # a chain of overlapping squares from the corner, under half its box
         im[k:k + 12, k:k + 12] = 0
     im[50:80, 60:90] = im[50:80, 60:90] // 8  # dark hair, and two overlapping squares dropped into it
