@@ -125,6 +125,7 @@ def _photo_card(weights: Path, ck: dict, architecture: str) -> str:
     """`model_card`'s body for a `train_photos` run: fine-tuning, the tint and chroma factors, against gray."""
     arch, m = ck["arch"], ck["metrics"]
     hp = photo_hparams(ck["profile"])
+    n_val = max(r["images"] for r in m["val"].values())  # what chose it, whatever the profile says now
     score = m["val_score"]
     sessions = "; ".join(f"from step {s['from_step']} at {s['lr']:g}"
                          for s in train.trained_sessions(ck["sessions"], ck["steps"]))
@@ -150,7 +151,7 @@ lightness L in, chroma ab out; the output keeps the input's L.
 - Training: profile `{ck["profile"]}`, {ck["steps"]} steps of batch {hp.batch}, Adam ({sessions}, cosine
   decay to a tenth), gradient clip 1.0, {ck["train_seconds"] / 60:.0f} minutes with {ck["threads"]} CPU thread(s),
   no GPU: `aeutils train colorize --data photos --init {ck["init"]} --ship {weights.stem}`.
-- Chosen on three validation sources ({hp.val_images} images each: CelebA identities 160-169, the
+- Chosen on three validation sources ({n_val} images each: CelebA identities 160-169, the
   VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on) every {hp.val_every}
   steps: step {ck["best"].get("step", "?")} by `select_score`, the mean ab RMSE saved against gray when no
   source is worse than gray on average and no cast is added (a mean RGB error past the truth's by more
