@@ -135,10 +135,11 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     PSNR among the checkpoints that never make a photo worse, nor for holes its fill worse
     (`robustness.summary`'s `select`).
     `init`: a shipped model of the same architecture to start from; ignored when the run resumes."""
-    hp = wide_hparams(profile)
-    hp = replace(hp, lr=hp.lr * WIDE_LR_SCALE.get(kind, 1.0), scale=WIDE_SCALE.get(kind, hp.scale))
     holes = kind in damage.HOLE_KINDS
-    hp = replace(hp, val_images=hp.hole_val_images if holes else hp.val_images, **overrides)
+    hp = wide_hparams(profile)
+    hp = replace(hp, lr=hp.lr * WIDE_LR_SCALE.get(kind, 1.0), scale=WIDE_SCALE.get(kind, hp.scale),
+                 val_images=hp.hole_val_images if holes else hp.val_images)
+    hp = replace(hp, **overrides)
     arch = wide_arch(kind, profile)
     train.seed_all(seed)
     model, started_from = _start(arch, run_dir, init)
