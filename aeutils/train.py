@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -53,6 +54,18 @@ def seed_all(value: int) -> None:
     runs different at every render (up to 3.3 ab units on Kodak, measured 2026-12-03)."""
     random.seed(value)
     torch.manual_seed(value)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """`auto`: this process's GPU under torchrun (LOCAL_RANK), else the first GPU, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda asked for, but no CUDA GPU is available")
+        if name == "cuda":
+            name = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+    return torch.device(name)
 
 
 def learning_rate(cfg: LoopConfig, step: int) -> float:

@@ -1,9 +1,10 @@
 """Choose between face-codec candidates on validation images, from real files.
 
 Each candidate (a run folder's best.pt / last.pt, or a shipped .pt) is exported as the coder ships it
-and swept over its quality levels on validation images only, CelebA identities 160-169 and the
-VoxCeleb2 validation identity's frames, beside JPEG 2000 and AVIF on the same images; it prints the
-BD-rate of each against both and writes the sweeps to a JSON file. The test split is never read.
+and swept over its quality levels on validation images only, of the three sources the trainer validates
+on (`photos.validation_faces`: CelebA identities 160-169, the VoxCeleb2 validation identity's frames,
+the even-numbered lfw-val images), beside JPEG 2000 and AVIF on the same images; it prints the BD-rate
+of each against both and writes the sweeps to a JSON file. The test split is never read.
 
     python scripts/select_codec.py runs/codec-res/best.pt weights/face-codec.pt --out runs/select.json
 """
@@ -21,20 +22,17 @@ from aeutils.benchmark import compare
 from aeutils.benchmark.classical import classical_codecs
 from aeutils.codec import train as codec_train
 from aeutils.codec.coder import FaceCodec, export
-from aeutils.datasets import sources
-from aeutils.images import load_rgb
+from aeutils.datasets import photos
+from aeutils.images import to_image
 
 ANCHORS = ("jpeg2000", "avif444")
 
 
-def validation_images(celeba: int, voxceleb2: int) -> dict[str, list]:
-    """(id, image) pairs: CelebA validation faces and first frames of VoxCeleb2 validation clips."""
-    sets = {"celeba-val": [(p.name, load_rgb(p)) for p in sources.celeba_files("val")[::10][:celeba]]}
-    rows = [r for r in sources.read_manifest(sources.VOXCELEB2_FRAMES, "val") if float(r["time_s"]) == 0.0]
-    if rows:
-        sets["voxceleb2-val"] = [(r["path"], load_rgb(sources.VOXCELEB2_FRAMES / r["path"]))
-                                 for r in sorted(rows, key=lambda r: r["path"])[:voxceleb2]]
-    return sets
+def validation_images(per_source: int) -> dict[str, list]:
+    """{source-val: [(id, image)]}: up to `per_source` whole validation images of each source."""
+    faces = photos.validation_faces("cpu", per_source)
+    return {f"{name}-val": [(f"{name}-{i}", to_image(x)) for i, x in enumerate(images)]
+            for name, images in faces.items()}
 
 
 def candidate_codec(path: Path, folder: Path) -> FaceCodec:
@@ -54,13 +52,12 @@ def candidate_codec(path: Path, folder: Path) -> FaceCodec:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("candidates", nargs="+", type=Path)
-    p.add_argument("--celeba", type=int, default=30, help="CelebA validation faces (every 10th image)")
-    p.add_argument("--voxceleb2", type=int, default=20, help="VoxCeleb2 validation first frames")
+    p.add_argument("--per-source", type=int, default=24, help="validation images of each source")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("runs/select-codec.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    sets = validation_images(args.celeba, args.voxceleb2)
+    sets = validation_images(args.per_source)
     anchors = [c for c in classical_codecs() if c.name in ANCHORS]
     report = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -245,6 +245,8 @@ def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
     assert summary["hparams"]["res_blocks"] is True and summary["hparams"]["crop"] == 0
     r = run_cli("train", "codec", "--profile", "smoke", "--crop", "100", "--run-dir", tmp_path / "bad")
     assert r.returncode == 2 and "multiple of 64" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "codec", "--profile", "smoke", "--photos", "--crop", "0", "--run-dir", tmp_path / "bad")
+    assert r.returncode == 2 and "--photos needs --crop" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.slow

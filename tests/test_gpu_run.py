@@ -65,3 +65,57 @@ def test_prepare_writes_a_lossless_subset(tmp_path):
     png = np.array(Image.open(frames / Path(first).with_suffix(".png")).convert("RGB"))
     assert np.array_equal(np.array(Image.open(subset / "voxceleb2-frames" / first)), png)  # lossless
     assert len(list((subset / "celeba" / "img_align_celeba").iterdir())) == 250
+
+
+CODEC_SCRIPT = REPO / "scripts" / "gpu_codec.py"
+
+
+@pytest.mark.slow
+def test_codec_rehearsal_brings_back_a_shipped_codec(tmp_path):
+    """scripts/gpu_codec.py's run at the smoke profile on the CPU: the candidate trains through
+    `aeutils train codec --photos`, and its best checkpoint comes back as a codec that writes files."""
+    r = run([str(CODEC_SCRIPT), "--profile", "smoke", "--candidates", "wide", "--device", "cpu",
+             "--minutes", "1", "--out", str(tmp_path / "out")], tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["wide.json", "wide.log", "wide.pt"]
+    from aeutils import zoo
+    from aeutils.images import sample_faces
+    codec = zoo.load(str(tmp_path / "out" / "wide.pt"), task="codec")
+    assert codec.model.N == 96 and codec.model.M == 192
+    assert codec.decode(codec.encode(sample_faces()["astronaut"], 5)).size == sample_faces()["astronaut"].size
+    hp = json.loads((tmp_path / "out" / "wide.json").read_text())["hparams"]
+    assert hp["photos"] is True and hp["crop"] == 192 and hp["device"] == "cpu"
+
+
+@needs_celeba
+def test_codec_prepare_copies_no_test_image(tmp_path):
+    """The data copy holds CelebA training and validation identities, lfw-val, and VoxCeleb2 dev and
+    validation frames re-saved as JPEG: nothing of a test split."""
+    dense = tmp_path / "dense"
+    rows = []
+    for split, ident in (("train", "id1"), ("val", "id2"), ("test", "id3")):
+        for i in range(3):
+            path = f"{ident}/v/{i}.png"
+            (dense / path).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(dense / path)
+            rows.append({"split": split, "identity": ident, "video": "v", "utterance": "u", "time_s": str(i),
+                         "path": path})
+    with open(dense / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "subset"
+    r = subprocess.run([sys.executable, str(CODEC_SCRIPT), "--prepare", "--subset", str(out), "--per-identity", "1",
+                        "--vox-every", "2"], capture_output=True, text=True, cwd=REPO, timeout=300,
+                       env=dict(os.environ, AEUTILS_VOXCELEB2_DENSE=str(dense)))
+    assert r.returncode == 0, r.stderr
+    with open(out / "celeba" / "identity.csv", newline="") as f:
+        identities = [int(row["identity"]) for row in csv.DictReader(f)]
+    assert max(identities) == 169 and identities.count(0) == 1 and identities.count(165) == 30
+    assert len(list((out / "celeba" / "img_align_celeba").iterdir())) == len(identities)
+    with open(out / "voxceleb2-dense" / "manifest.csv", newline="") as f:
+        frames = list(csv.DictReader(f))
+    assert {row["split"] for row in frames} == {"train", "val"} and sum(row["split"] == "val" for row in frames) == 3
+    assert all((out / "voxceleb2-dense" / row["path"]).suffix == ".jpg" for row in frames)
+    from aeutils.datasets import photos
+    assert json.loads((out / "subset.json").read_text())["lfw"] == len(list(photos.lfw_dir().iterdir()))

@@ -457,7 +457,7 @@ def register(sub) -> None:
     p.add_argument("--datasets", default=None,
                    help="comma-separated: voxceleb2, celeba, kodak, lfw (lfw-val test half), faces (fixtures) "
                         "or folders of images "
-                        "(default: voxceleb2,celeba,kodak; faces in the smoke profile)")
+                        "(default: voxceleb2,celeba,kodak,lfw; faces in the smoke profile)")
     p.add_argument("--codecs", default=None, help="comma-separated codec names (default: all, classical and learned)")
     p.add_argument("--out", default=None, help="results folder (default: resources/codecs; runs/codecs-smoke in smoke)")
     p.add_argument("--limit", type=int, default=None,
@@ -497,7 +497,7 @@ def run(args) -> int:
         draw(out, datasets)
         print(f"figures and tables redrawn under {out}")
         return 0
-    datasets = args.datasets or ("faces" if profile == "smoke" else "voxceleb2,celeba,kodak")
+    datasets = args.datasets or ("faces" if profile == "smoke" else "voxceleb2,celeba,kodak,lfw")
     names = [d.strip() for d in datasets.split(",") if d.strip()]
     unknown = [d for d in names if d not in DATASETS and not Path(d).is_dir()]
     if unknown:

@@ -3,11 +3,13 @@
 Each image of a batch gets a random quality level, so one model learns every rate point. It trains on
 whole images (crop 0, the cpu profile): CelebA training faces (178x218) and, where `aeutils
 compile-voxceleb2` has been run, the VoxCeleb2 training-identity frames (224x224), each batch from one
-source; or on square crops of both. Either way an image is padded to the stride as the coder pads it.
-Small crops mislead the hyperprior: on a 64x64 crop its latent is one 1x1 vector, and a model trained
-so spends several times too much on it for a whole face. The checkpoint is chosen on whole validation
-images (CelebA identities 160-169, plus the first frames of the VoxCeleb2 validation identity's clips
-where compiled) by the mean rate-distortion cost over levels.
+source; or on square crops of both; or (`--photos`) on photo-like crops (`photos.PhotoCrops`: rescaled,
+cut anywhere, jittered, often JPEG-sourced) of CelebA training faces and VoxCeleb2 frames sampled
+throughout every dev clip. Whole images are padded to the stride as the coder pads them. Small crops
+mislead the hyperprior: on a 64x64 crop its latent is one 1x1 vector, and a model trained so spends
+several times too much on it for a whole face. The checkpoint is chosen on whole validation images of
+three sources (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val) by the
+mean over sources of the rate-distortion cost over levels. `--device cuda` trains on a GPU.
 """
 from __future__ import annotations
 
@@ -20,14 +22,14 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from aeutils import config, zoo
 from aeutils.codec.coder import FaceCodec
-from aeutils.datasets import sources
+from aeutils.datasets import photos, sources
 from aeutils.errors import UserError
 from aeutils.images import pad_to_multiple, to_uint8
 from aeutils.metrics import psnr
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
 from aeutils.options import OneLineParser, add_training_options, positive_float, positive_int
 from aeutils.task import Task
-from aeutils.train import LoopConfig, fit, seed_all
+from aeutils.train import LoopConfig, fit, pick_device, seed_all
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,9 @@ class CodecHparams:
     steps: int
     val_images: int
     val_every: int
-    val_frames: int  # first frames of the VoxCeleb2 validation identity's clips added to validation
     res_blocks: bool = False
+    photos: bool = False  # train on photo-like crops (PhotoCrops) of side `crop`
+    workers: int = 0  # DataLoader worker processes (capped by the cores this process may use)
 
     @classmethod
     def from_record(cls, record: dict) -> "CodecHparams":
@@ -53,13 +56,17 @@ class CodecHparams:
 
 
 PROFILES = {
-    "smoke": CodecHparams(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3,
-                          val_frames=0),
+    "smoke": CodecHparams(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3),
     "cpu": CodecHparams(N=64, M=128, res_blocks=True, crop=0, batch_size=2, lr=3e-4, steps=200_000,
-                        val_images=24, val_every=1000, val_frames=12),
+                        val_images=24, val_every=1000),
     "paper": CodecHparams(N=128, M=192, crop=256, batch_size=16, lr=1e-4, steps=1_000_000, val_images=100,
-                          val_every=5000, val_frames=49),
+                          val_every=5000, photos=True, workers=12),
 }
+
+
+# --photos: the crop window is 1-1.33 times the crop side before it is scaled down (at most the image's
+# short side): faces at about their native scale, never much softened nor much shrunk
+PHOTO_SCALE = (0.75, 1.0)
 
 
 def hparams(profile: str | None = None) -> CodecHparams:
@@ -73,14 +80,15 @@ def evaluate_levels(model: MeanScaleHyperprior, images, lambdas=DEFAULT_LAMBDAS)
     padded to the model's stride (rate counted over the original pixels). Also the mean RD cost."""
     out = {}
     costs = []
+    device = next(model.parameters()).device
     for level, lam in enumerate(lambdas):
         ps, bpps, mses = [], [], []
         for x in images:
             h, w = x.shape[-2:]
-            xp = pad_to_multiple(x, model.stride)[None]
-            res = model(xp, torch.tensor([level]))
+            xp = pad_to_multiple(x.to(device), model.stride)[None]
+            res = model(xp, torch.tensor([level], device=device))
             bits = sum(-torch.log2(l).sum() for l in res["likelihoods"].values())
-            rec, ref = to_uint8(res["x_hat"][0, :, :h, :w]), to_uint8(x)
+            rec, ref = to_uint8(res["x_hat"][0, :, :h, :w].cpu()), to_uint8(x)
             ps.append(psnr(ref, rec))
             bpps.append(float(bits) / (h * w))
             mses.append(float((((rec.astype(float) - ref.astype(float)) / 255) ** 2).mean()))
@@ -92,17 +100,28 @@ def evaluate_levels(model: MeanScaleHyperprior, images, lambdas=DEFAULT_LAMBDAS)
     return out
 
 
+def evaluate_sources(model: MeanScaleHyperprior, sources: dict[str, list[torch.Tensor]]) -> dict:
+    """`evaluate_levels` on each validation source ({source: images}), keys prefixed `source/`, and
+    the mean over sources of `rd_cost` and `psnr_unquantised`, so that each source counts alike."""
+    out = {}
+    for name, images in sources.items():
+        out.update({f"{name}/{k}": v for k, v in evaluate_levels(model, images).items()})
+    for key in ("rd_cost", "psnr_unquantised"):
+        out[key] = sum(out[f"{name}/{key}"] for name in sources) / len(sources)
+    return out
+
+
 @torch.no_grad()
 def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
     """Mean PSNR of the transforms alone (top level's gains, no rounding): the quality no rate can
     buy past. When the top level comes close to it, more bits cannot help; bigger transforms can."""
-    top = torch.tensor([model.levels - 1])
-    gain = (model.log_gain[top] + model.log_inv_gain[top]).exp()[:, :, None, None]
+    top = model.levels - 1
+    gain = (model.log_gain[top] + model.log_inv_gain[top]).exp()[None, :, None, None]
     ps = []
     for x in images:
         h, w = x.shape[-2:]
-        y = model.g_a(pad_to_multiple(x, model.stride)[None])
-        ps.append(psnr(to_uint8(x), to_uint8(model.g_s(y * gain)[0, :, :h, :w])))
+        y = model.g_a(pad_to_multiple(x.to(gain.device), model.stride)[None])
+        ps.append(psnr(to_uint8(x), to_uint8(model.g_s(y * gain)[0, :, :h, :w].cpu())))
     return sum(ps) / len(ps)
 
 
@@ -122,42 +141,61 @@ def main(argv: list[str] | None = None) -> int:
                    "one with fewer quality levels or without residual blocks is grown (load_grown)")
     p.add_argument("--res-blocks", action="store_true", help="add residual blocks to both transforms (the cpu "
                    "profile has them; an --init model without them grows them, starting as it was)")
+    p.add_argument("--photos", action="store_true", help="train on photo-like crops of side --crop (rescaled, "
+                   "cut anywhere, jittered, often JPEG-sourced) of CelebA faces and dense VoxCeleb2 frames")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default: the profile's)")
+    p.add_argument("--width", type=positive_int, default=None, help="channels N of the transforms (default: "
+                   "the profile's)")
+    p.add_argument("--latent", type=positive_int, default=None, help="latent channels M (default: the profile's)")
+    p.add_argument("--val-every", type=positive_int, default=None, help="steps between validations")
+    p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:K")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
     asked = {"steps": args.steps, "lr": args.lr, "crop": args.crop, "batch_size": args.batch_size,
-             "res_blocks": args.res_blocks or None}
+             "res_blocks": args.res_blocks or None, "photos": args.photos or None, "workers": args.workers,
+             "N": args.width, "M": args.latent, "val_every": args.val_every}
     hp = replace(hparams(profile), **{k: v for k, v in asked.items() if v is not None})
     if hp.crop < 0 or hp.crop % MeanScaleHyperprior.stride:
         raise UserError(f"--crop must be 0 or a positive multiple of {MeanScaleHyperprior.stride}")
+    if hp.photos and not hp.crop:
+        raise UserError(f"--photos needs --crop, a positive multiple of {MeanScaleHyperprior.stride}")
+    device = pick_device(args.device)
     torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = True
     seed_all(0)
     run_dir = args.run_dir or config.RUNS_DIR / f"codec-{profile}"
+    workers = sources.loader_workers(hp.workers)
 
-    faces = sources.face_split("train", profile, crop=hp.crop or None)
-    groups = [range(len(faces))]
-    train = faces
-    val = sources.face_split("val", profile, limit=hp.val_images)
-    val_images = [val[i] for i in range(len(val))]
-    if profile != "smoke" and sources.read_manifest(sources.VOXCELEB2_FRAMES, "train"):
-        # video frames are few (274 here): seen 4 times per epoch, about a fifth of what it trains on;
-        # batches stay within a source, whose sizes differ (a crop is at most the image's short side)
-        frames = sources.VoxCeleb2Frames("train", crop=hp.crop or None)
-        train = ConcatDataset([faces] + [frames] * 4)
-        groups = [range(len(faces)), range(len(faces), len(train))]
-        val_frames = sources.VoxCeleb2Frames("val")
-        firsts = [i for i, r in enumerate(val_frames.rows) if float(r["time_s"]) == 0.0][:hp.val_frames]
-        val_images += [val_frames[i] for i in firsts]
-    loader = DataLoader(train, batch_sampler=sources.GroupedBatches(groups, hp.batch_size))
-    lambdas = torch.tensor(DEFAULT_LAMBDAS)
+    if hp.photos:
+        crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=PHOTO_SCALE)
+        loader = DataLoader(crops, batch_size=hp.batch_size, shuffle=True, drop_last=True, num_workers=workers,
+                            persistent_workers=workers > 0)
+    else:
+        faces = sources.face_split("train", profile, crop=hp.crop or None)
+        groups = [range(len(faces))]
+        train = faces
+        if profile != "smoke" and sources.read_manifest(sources.VOXCELEB2_FRAMES, "train"):
+            # video frames are few (274 here): seen 4 times per epoch, about a fifth of what it trains on;
+            # batches stay within a source, whose sizes differ (a crop is at most the image's short side)
+            frames = sources.VoxCeleb2Frames("train", crop=hp.crop or None)
+            train = ConcatDataset([faces] + [frames] * 4)
+            groups = [range(len(faces)), range(len(faces), len(train))]
+        loader = DataLoader(train, batch_sampler=sources.GroupedBatches(groups, hp.batch_size),
+                            num_workers=workers)
+    val = photos.validation_faces(profile, hp.val_images)
+    lambdas = torch.tensor(DEFAULT_LAMBDAS, device=device)
     model = build_model(hp)
-    record = dict(asdict(hp), profile=profile, lambdas=list(DEFAULT_LAMBDAS))
+    record = dict(asdict(hp), profile=profile, lambdas=list(DEFAULT_LAMBDAS), val=",".join(val),
+                  device=str(device))
     if args.init and not (Path(run_dir) / "last.pt").exists():
         model.load_grown(zoo.load_shipped(args.init, task="codec")["state_dict"])
         record["init"] = args.init
+    model.to(device)
 
     def step(model, x):
         """Padded as the coder pads: distortion on the image only, its bits over the image's pixels."""
-        q = torch.randint(0, len(DEFAULT_LAMBDAS), (x.shape[0],))
+        x = x.to(device, non_blocking=True)
+        q = torch.randint(0, len(DEFAULT_LAMBDAS), (x.shape[0],)).to(device)
         h, w = x.shape[-2:]
         out = model(pad_to_multiple(x, model.stride), q)
         out["x_hat"] = out["x_hat"][..., :h, :w]
@@ -169,11 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                      hparams=record)
 
     def images(model):
-        x = torch.stack([pad_to_multiple(v, 64)[:, :192, :128] for v in val_images[:4]])
-        outs = [model(x, torch.full((x.shape[0],), q))["x_hat"].clamp(0, 1) for q in (0, 4, 9)]
-        return {"val/original_q1_q5_q10": torch.cat([x, *outs])}
+        x = torch.stack([pad_to_multiple(v, 64)[:, :192, :128] for v in next(iter(val.values()))[:4]]).to(device)
+        outs = [model(x, torch.full((x.shape[0],), q, device=device))["x_hat"].clamp(0, 1) for q in (0, 4, 9)]
+        return {"val/original_q1_q5_q10": torch.cat([x, *outs]).cpu()}
 
-    summary = fit(model, step, loader, lambda m: evaluate_levels(m, val_images), run_dir, cfg,
+    summary = fit(model, step, loader, lambda m: evaluate_sources(m, val), run_dir, cfg,
                   images=images)
     print(json.dumps(summary["best"], indent=1))
     return 0

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,8 +28,9 @@ from aeutils import config
 from aeutils.datasets.sources import FaceImages, VoxCeleb2Frames, face_split, image_files, smoke_images
 
 # VoxCeleb2 frames sampled throughout every clip (one a second), compiled by
-# `aeutils compile-voxceleb2 ../shared/data/voxceleb2 data/voxceleb2-dense --interval 1`.
-VOXCELEB2_DENSE = config.REPO_ROOT / "data" / "voxceleb2-dense"
+# `aeutils compile-voxceleb2 ../shared/data/voxceleb2 data/voxceleb2-dense --interval 1`;
+# $AEUTILS_VOXCELEB2_DENSE points elsewhere (e.g. the small copy scripts/gpu_codec.py carries to a GPU).
+VOXCELEB2_DENSE = Path(os.environ.get("AEUTILS_VOXCELEB2_DENSE") or config.REPO_ROOT / "data" / "voxceleb2-dense")
 SOURCES = ("celeba", "voxceleb2", "lfw")
 
 

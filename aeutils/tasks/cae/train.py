@@ -30,19 +30,7 @@ from aeutils.tasks.cae.data import train_dataset, validation_images
 from aeutils.tasks.cae.evaluate import evaluate_test, image_grids, quality, reconstruct
 from aeutils.tasks.cae.hparams import ORIGINAL, PURPOSE, SCHEDULES, Hparams, build_model, hparams
 from aeutils.tasks.cae.runs import results_path, run_dir_for
-from aeutils.train import LoopConfig, fit, load_best, make_run_dir, seed_all
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """`auto`: this process's GPU under torchrun (LOCAL_RANK), else the first GPU, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda asked for, but no CUDA GPU is available")
-        if name == "cuda":
-            name = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
-    return torch.device(name)
+from aeutils.train import LoopConfig, fit, load_best, make_run_dir, pick_device, seed_all
 
 
 def _distributed(device: torch.device) -> tuple[int, int]:
