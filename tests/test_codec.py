@@ -285,3 +285,19 @@ def test_a_file_declaring_too_many_pixels_is_refused(tiny_codec):
     header = bitstream.Header(bitstream.ENTROPY_CODED, tiny_codec.name, tiny_codec.tag, 7800, 7800, 3)
     with pytest.raises(UserError, match="too large"):
         tiny_codec.decode(bitstream.pack(header, bytes(64)))
+
+
+@pytest.mark.skipif("face-codec" not in zoo.list_names(), reason="face-codec not shipped")
+def test_candidates_are_compared_under_the_shipped_name(tmp_path):
+    """scripts/select_codec.py: a file's header carries the model's name, so every candidate is
+    exported as `face-codec`; the shipped weights then write exactly the shipped codec's files."""
+    import importlib.util
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "scripts" / "select_codec.py"
+    spec = importlib.util.spec_from_file_location("select_codec", script)
+    select = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(select)
+    candidates = [select.candidate_codec(zoo.resolve("face-codec"), tmp_path) for _ in range(2)]
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    shipped = coder.load_codec("face-codec").encode(face, 3)
+    assert all(c.name == "face-codec" and c.encode(face, 3) == shipped for c in candidates)
