@@ -90,11 +90,7 @@ def prepare(out: Path, per_identity: int, vox_every: int) -> dict:
 
 def run(out: Path, minutes: float, subset: Path, names: list[str], device: str, profile: str = "cpu") -> None:
     """Train the candidates side by side, then export each one's best checkpoint into `out`."""
-    import torch
-
-    from aeutils import checkpoint
-    from aeutils.codec import train as codec_train
-    from aeutils.codec.coder import export
+    from aeutils.codec.train import export_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, AEUTILS_DATA=str(subset), AEUTILS_VOXCELEB2_DENSE=str(subset / "voxceleb2-dense"),
@@ -115,10 +111,7 @@ def run(out: Path, minutes: float, subset: Path, names: list[str], device: str, 
         best = runs / name / "best.pt"
         if not best.exists():
             continue
-        ck = checkpoint.load(best)
-        model = codec_train.build_model(codec_train.CodecHparams.from_record(ck["hparams"]))
-        model.load_state_dict(ck["model"])
-        export(model.to(torch.float32).cpu(), out / f"{name}.pt", ck["metrics"], hparams=ck["hparams"])
+        export_checkpoint(best, out / f"{name}.pt")
         shutil.copy(runs / name / "summary.json", out / f"{name}.json")
 
 

@@ -22,7 +22,7 @@ from aeutils import checkpoint, zoo
 from aeutils.benchmark import compare
 from aeutils.benchmark.classical import classical_codecs
 from aeutils.codec import train as codec_train
-from aeutils.codec.coder import FaceCodec, export
+from aeutils.codec.coder import FaceCodec
 from aeutils.datasets import photos
 from aeutils.images import to_image
 
@@ -42,13 +42,10 @@ def candidate_codec(path: Path, folder: Path) -> FaceCodec:
     by a few bytes a file (0.3-0.5% of BD-rate on validation faces for 7 more bytes)."""
     out = folder / f"{len(list(folder.iterdir()))}" / "face-codec.pt"
     out.parent.mkdir()
-    ck = checkpoint.load(path)
-    if "task" in ck:  # already a shipped file
+    if "task" in checkpoint.load(path):  # already a shipped file
         shutil.copy(path, out)
-    else:  # the run records its architecture
-        model = codec_train.build_model(codec_train.CodecHparams.from_record(ck["hparams"]))
-        model.load_state_dict(ck["model"])
-        export(model, out)
+    else:
+        codec_train.export_checkpoint(path, out)
     return zoo.load(str(out), task="codec")
 
 

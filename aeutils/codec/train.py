@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
-from aeutils import config, zoo
-from aeutils.codec.coder import FaceCodec
+from aeutils import checkpoint, config, zoo
+from aeutils.codec.coder import FaceCodec, export
 from aeutils.datasets import photos, sources
 from aeutils.errors import UserError
 from aeutils.images import pad_to_multiple, to_uint8
@@ -127,6 +127,15 @@ def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
 
 def build_model(hp: CodecHparams) -> MeanScaleHyperprior:
     return MeanScaleHyperprior(N=hp.N, M=hp.M, levels=len(DEFAULT_LAMBDAS), res_blocks=hp.res_blocks)
+
+
+def export_checkpoint(path: str | Path, out: str | Path) -> None:
+    """Write a run's checkpoint (best.pt / last.pt, which record the run's settings) as a shipped codec
+    file, with its validation metrics and those settings."""
+    ck = checkpoint.load(path)
+    model = build_model(CodecHparams.from_record(ck["hparams"]))
+    model.load_state_dict(ck["model"])
+    export(model, out, ck.get("metrics"), hparams=ck["hparams"])
 
 
 def main(argv: list[str] | None = None) -> int:
