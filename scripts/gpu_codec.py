@@ -30,7 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SUBSET = REPO / "data" / "gpu-codec"
-# name: extra `aeutils train codec` options. `continue` resumes the shipped model on photo-like crops;
+# name: extra `aeutils train codec` options. `continue` resumes the shipped model (its checkerboard
+# context too) on photo-like crops;
 # `wide` is a wider transform and latent (the shipped one's quality ceiling) trained from scratch.
 CANDIDATES = {
     "continue": ["--init", "face-codec", "--lr", "1e-4"],

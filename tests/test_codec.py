@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aeutils import zoo
-from aeutils.codec import bitstream, coder
+from aeutils import checkpoint, zoo
+from aeutils.codec import bitstream, coder, train as codec_train
 from aeutils.errors import UserError
 from aeutils.images import to_tensor, to_uint8, to_uint8_tensor
 from aeutils.models.cae import CompressiveAutoencoder
@@ -20,13 +20,21 @@ from aeutils.models.hyperprior import MeanScaleHyperprior, rate_distortion_loss
 from aeutils.tiles import tiled
 
 
-@pytest.fixture(scope="module")
-def tiny_codec(tmp_path_factory):
-    """A small randomly initialised codec, exported exactly as shipped models are."""
+def tiny_model(context: bool) -> MeanScaleHyperprior:
+    """A small randomly initialised model; its context model (whose last layer starts at zero) made
+    to change the means and scales."""
     torch.manual_seed(0)
-    model = MeanScaleHyperprior(N=8, M=16)
+    model = MeanScaleHyperprior(N=8, M=16, context=context)
+    if context:
+        torch.nn.init.normal_(model.context_model.params[-1].weight, std=0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["hyperprior", "context"])
+def tiny_codec(request, tmp_path_factory):
+    """A small codec, without and with a checkerboard context, exported exactly as shipped models are."""
     path = tmp_path_factory.mktemp("w") / "tiny-codec.pt"
-    coder.export(model, path)
+    coder.export(tiny_model(request.param), path)
     return coder.FaceCodec(zoo.load_shipped(str(path)))
 
 
@@ -72,14 +80,14 @@ def test_decoding_is_deterministic_across_thread_counts(tiny_codec):
     for threads in (1, 2):
         torch.set_num_threads(threads)
         outs.append(np.asarray(tiny_codec.decode(data)))
-        outs.append(tiny_codec._entropy_parameters(z, 3)[0].numpy())
+        outs.append(tiny_codec._gained(tiny_codec._hyper_parameters(z), 3)[0].numpy())
     assert np.array_equal(outs[0], outs[2]) and np.array_equal(outs[1], outs[3])
 
 
 def test_integer_entropy_parameters_track_the_float_model(tiny_codec):
     torch.manual_seed(1)
     z = torch.randint(-2, 3, (1, 8, 2, 2)).float()
-    mu_q, index = tiny_codec._entropy_parameters(z, 4)
+    mu_q, index = tiny_codec._gained(tiny_codec._hyper_parameters(z), 4)
     m = tiny_codec.model
     with torch.no_grad():
         mu, sigma = m.entropy_parameters(z)
@@ -87,6 +95,37 @@ def test_integer_entropy_parameters_track_the_float_model(tiny_codec):
     assert torch.allclose(mu_q.float(), mu * gain, atol=0.05)
     table = torch.as_tensor(coder.SCALE_TABLE)[index]
     assert ((table.float() >= (sigma * gain).clamp(max=63) * 0.98)).all()
+
+
+def test_integer_context_model_tracks_the_float_model(tmp_path):
+    """The coder's fixed-point two-pass decoding reconstructs what the float model does (the same
+    symbols but for a few rounded the other way at a boundary), and the context changes the file."""
+    model = tiny_model(context=True)
+    coder.export(model, tmp_path / "c.pt")
+    codec = coder.FaceCodec(zoo.load_shipped(str(tmp_path / "c.pt")))
+    im = face(128, 128, seed=2)
+    with torch.no_grad():
+        x_float = model(to_tensor(im)[None], torch.tensor([6]))["x_hat"][0].clamp(0, 1)
+    _, x_int = codec.analyse(im, 7)
+    assert (x_float - x_int).abs().mean() < 2e-3
+    model.context_model.params[-1].weight.data.zero_()
+    coder.export(model, tmp_path / "plain.pt")
+    plain = coder.FaceCodec(zoo.load_shipped(str(tmp_path / "plain.pt")))
+    assert len(plain.encode(im, 7)) != len(codec.encode(im, 7))
+
+
+def test_context_starts_as_the_model_it_grows_from():
+    torch.manual_seed(0)
+    old = MeanScaleHyperprior(N=8, M=16).eval()
+    new = MeanScaleHyperprior(N=8, M=16, context=True).eval()
+    new.load_grown(old.state_dict())
+    x = torch.rand(1, 3, 64, 128)
+    with torch.no_grad():
+        a, b = old(x, torch.tensor([4])), new(x, torch.tensor([4]))
+    assert torch.equal(a["x_hat"], b["x_hat"]) and torch.equal(a["likelihoods"]["y"], b["likelihoods"]["y"])
+    new.train()
+    rate_distortion_loss(new(x, torch.tensor([4])), x, torch.tensor([0.05]))["loss"].backward()
+    assert new.context_model.params[-1].weight.grad.abs().sum() > 0  # it learns from the first step
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "I;16"])
@@ -238,15 +277,31 @@ def test_growing_residual_blocks_starts_where_the_smaller_model_ended():
 def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
     """`--crop 0` trains on whole fixture faces that are not multiples of the stride."""
     r = run_cli("train", "codec", "--profile", "smoke", "--crop", "0", "--batch-size", "1", "--steps", "2",
-                "--res-blocks", "--run-dir", tmp_path / "run", "--no-progress")
+                "--res-blocks", "--context", "--run-dir", tmp_path / "run", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "run" / "best.pt").is_file()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["hparams"]["res_blocks"] is True and summary["hparams"]["crop"] == 0
+    assert summary["hparams"]["context"] is True
+    codec_train.export_checkpoint(tmp_path / "run" / "best.pt", tmp_path / "c.pt")  # a context model ships
+    codec = coder.FaceCodec(zoo.load_shipped(str(tmp_path / "c.pt")))
+    assert codec.context and codec.decode(codec.encode(face(), 2)).size == (70, 90)
     r = run_cli("train", "codec", "--profile", "smoke", "--crop", "100", "--run-dir", tmp_path / "bad")
     assert r.returncode == 2 and "multiple of 64" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("train", "codec", "--profile", "smoke", "--photos", "--crop", "0", "--run-dir", tmp_path / "bad")
     assert r.returncode == 2 and "--photos needs --crop" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_only_context_trains_a_grown_context_and_nothing_else(tmp_path):
+    coder.export(tiny_model(context=False), tmp_path / "init.pt")
+    r = run_cli("train", "codec", "--profile", "smoke", "--init", tmp_path / "init.pt", "--only-context",
+                "--steps", "2", "--run-dir", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    init = zoo.load_shipped(str(tmp_path / "init.pt"))["state_dict"]
+    trained = checkpoint.load(tmp_path / "run" / "last.pt")["model"]
+    assert all(torch.equal(trained[k], v) for k, v in init.items())
+    assert trained["context_model.params.2.weight"].abs().sum() > 0  # grown at zero, then trained
 
 
 @pytest.mark.slow

@@ -3,7 +3,8 @@
     magic "AEZ" | version u8 | kind u8 | name_len u8 | model name | model tag (4 bytes)
     | width u16 | height u16 | quality u8 | payload ... | CRC-32 of all preceding bytes (4 bytes)
 
-`kind` says how the payload is coded: ENTROPY_CODED (the hyperprior's ANS stream) or
+`kind` says how the payload is coded: ENTROPY_CODED (the hyperprior's ANS stream: z, then y, in two
+passes where the model has a checkerboard context; the model file says which) or
 FIXED_LENGTH (the experiments' quantized autoencoder: float16 per-channel min/max, then the codes
 packed at `num_bits` bits each). The model tag is derived from the model's weights, so a file
 is never decoded by a different model that happens to share its name.

@@ -6,13 +6,15 @@ The path of one image, straight through:
 and back:
     file -> check header and CRC -> decode z -> exact integer hyper-synthesis -> decode y
     -> synthesise (g_s in tiles) -> crop -> PNG
+A model with a checkerboard context decodes y in two passes: the anchors, then the other half with
+their means and scales refined from the decoded anchors (an exact integer context model too).
 
 Memory: the transforms run in overlapping tiles (`aeutils.tiles`) whose margin covers their
 receptive field, so a large photo never holds its full-resolution feature maps; only the latent,
 1/256 of the pixels per channel, is coded whole. The file format does not depend on the tiling.
 
-Determinism: everything the entropy decoder depends on (the hyper-synthesis that predicts each
-symbol's mean and scale, the gains, the probability tables) is computed in exact integer arithmetic
+Determinism: everything the entropy decoder depends on (the hyper-synthesis and context model that
+predict each symbol's mean and scale, the gains, the probability tables) is computed in exact integer arithmetic
 or read from tables stored in the model file, so a file decodes on every machine and thread count
 (Balle et al. 2019, "Integer networks for data compression", in spirit). The final synthesis runs
 single-threaded over tiles fixed by the image size, so its pixels do not depend on the thread
@@ -47,7 +49,7 @@ from aeutils.images import (
 )
 from aeutils.models.cae import CompressiveAutoencoder
 from aeutils.models.entropy import SCALE_TABLE, gaussian_tables
-from aeutils.models.hyperprior import MeanScaleHyperprior
+from aeutils.models.hyperprior import MeanScaleHyperprior, anchors
 from aeutils.options import add_command
 from aeutils.tiles import tiled
 
@@ -93,6 +95,7 @@ def coding_tables(model: MeanScaleHyperprior) -> dict:
         "z_probs": model.prior.tables(Z_RADIUS),
         "y_probs": gaussian_tables(),
         "gain_int": torch.round(gain * 2**FRAC_W).long().numpy(),
+        "inv_gain_int": torch.round(2**FRAC_W / gain).long().numpy(),  # the context model's input
         "thresholds_int": torch.floor(thresholds * 2**FRAC_ACT).long().numpy(),
     }
 
@@ -101,7 +104,7 @@ def export(model: MeanScaleHyperprior, path: str | Path, metrics: dict | None = 
     """Write a trained codec as a shipped model file, with its coding tables."""
     model = model.eval()
     zoo.save_shipped(path, "codec", {"N": model.N, "M": model.M, "levels": model.levels,
-                                     "res_blocks": model.res_blocks}, model,
+                                     "res_blocks": model.res_blocks, "context": model.context}, model,
                      metrics, tables=coding_tables(model), **extra)
 
 
@@ -132,6 +135,36 @@ class LearnedCodec:
                             f"than the shipped {self.name!r}")
 
 
+def fixed_point(layers) -> list:
+    """[layer, integer weight, integer bias, relu after] for each convolution of `layers`: the exact
+    fixed-point copy that `run_fixed_point` runs."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            w = torch.round(layer.weight.detach().double() * 2**FRAC_W)
+            b = torch.round(layer.bias.detach().double() * 2 ** (FRAC_W + FRAC_ACT))
+            out.append([layer, w, b, False])
+        elif isinstance(layer, torch.nn.ReLU):
+            out[-1][3] = True
+    return out
+
+
+def run_fixed_point(int_layers: list, a: torch.Tensor) -> torch.Tensor:
+    """Integer activations (float64, FRAC_ACT fractional bits) through `fixed_point` layers. Every
+    value is an integer below 2^53, so every sum is exact whatever the order of summation: the same
+    result on any machine and thread count, and in tiles."""
+    for layer, w, b, relu in int_layers:
+        if isinstance(layer, torch.nn.ConvTranspose2d):
+            acc = F.conv_transpose2d(a, w, None, layer.stride, layer.padding, layer.output_padding)
+        else:
+            acc = F.conv2d(a, w, None, layer.stride, layer.padding)
+        acc += b.view(1, -1, 1, 1)
+        if relu:
+            acc.clamp_(min=0)
+        a = acc.div_(2**FRAC_W).floor_()
+    return a
+
+
 class FaceCodec(LearnedCodec):
     """A shipped entropy-coded model (mean-scale hyperprior), ready to code files."""
 
@@ -143,17 +176,15 @@ class FaceCodec(LearnedCodec):
         self.tables = ck["tables"]
         self.levels = ck["arch"]["levels"]
         self.qualities = list(range(1, self.levels + 1))
-        self.description = (f"learned face codec {self.name}: mean-scale hyperprior, "
+        self.context = bool(ck["arch"].get("context"))
+        self.description = (f"learned face codec {self.name}: mean-scale hyperprior"
+                            f"{' with checkerboard context' if self.context else ''}, "
                             f"{self.levels} quality levels, ANS-coded")
-        # exact fixed-point copies of the hyper-synthesis (integer-valued float64 tensors)
-        self._int_layers = []
-        for layer in self.model.h_s:
-            if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-                w = torch.round(layer.weight.detach().double() * 2**FRAC_W)
-                b = torch.round(layer.bias.detach().double() * 2 ** (FRAC_W + FRAC_ACT))
-                self._int_layers.append([layer, w, b, False])
-            elif isinstance(layer, torch.nn.ReLU):
-                self._int_layers[-1][3] = True
+        # exact fixed-point copies of the hyper-synthesis and context model (integer-valued float64)
+        self._int_h_s = fixed_point(self.model.h_s)
+        if self.context:
+            self._int_spatial = fixed_point(self.model.context_model.spatial)
+            self._int_params = fixed_point(self.model.context_model.params)
         # one model per z channel and per y scale (a table row per symbol would take 12 bytes a pixel)
         self._z_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["z_probs"]]
         self._y_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["y_probs"]]
@@ -163,16 +194,30 @@ class FaceCodec(LearnedCodec):
         p_max = np.asarray(self.tables["z_probs"]).max(axis=1)
         self._z_min_bits = float(-np.log2(np.minimum(1.0, p_max + 2.0**-24)).sum())
 
-    def _entropy_parameters(self, z_hat: torch.Tensor, level: int):
-        """Exact (mu_q, scale index) for every latent symbol from integer z_hat (1, N, h, w).
-
-        All values are integers below 2^53 held in float64, so every sum is exact whatever the
-        order of summation: the result is the same on any machine and thread count, and in tiles
-        (their margin of 2 covers h_s's receptive-field radius of 1.75 z positions)."""
+    def _hyper_parameters(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """Exact integer (mu, s) at FRAC_ACT fractional bits, (1, 2M, 4h, 4w), from integer z_hat
+        (1, N, h, w), in tiles (their margin of 2 covers h_s's receptive-field radius of 1.75 z positions)."""
         s = self.model.stride // self.model.latent_stride  # latent positions per z position, a side
-        a = tiled(lambda t, b, l, r: self._hyper_synthesis(z_hat[..., t:b, l:r]), *z_hat.shape[-2:],
-                  max(TILE // s, 1), 2, scale=s)
-        mu_int, s_int = a.chunk(2, dim=1)
+        return tiled(lambda t, b, l, r: run_fixed_point(self._int_h_s, z_hat[..., t:b, l:r].double() * 2**FRAC_ACT),
+                     *z_hat.shape[-2:], max(TILE // s, 1), 2, scale=s)
+
+    def _with_context(self, hyper: torch.Tensor, k: torch.Tensor, level: int) -> torch.Tensor:
+        """(mu, s) refined by the context model from the anchors' symbols k (others ignored): exact
+        integers as `_hyper_parameters` gives. The anchors' un-gained values are mu + k / gain."""
+        m = self.model.M
+        inv_gain = torch.as_tensor(self.tables["inv_gain_int"][level], dtype=torch.float64).view(1, -1, 1, 1)
+        first = anchors(*k.shape[-2:])
+        anchor_hat = (hyper[:, :m] + (k * inv_gain / 2 ** (FRAC_W - FRAC_ACT)).floor()) * first
+
+        def refine(t, b, l, r):
+            h = hyper[..., t:b, l:r]
+            features = run_fixed_point(self._int_spatial, anchor_hat[..., t:b, l:r])
+            return h + run_fixed_point(self._int_params, torch.cat([features, h], dim=1))
+        return tiled(refine, *k.shape[-2:], TILE, 2)  # margin 2: the 5x5 convolution's radius
+
+    def _gained(self, hyper: torch.Tensor, level: int):
+        """(mu_q, scale index) of every symbol at quality `level`, from exact integer (mu, s)."""
+        mu_int, s_int = hyper.chunk(2, dim=1)
         gain = torch.as_tensor(self.tables["gain_int"][level], dtype=torch.float64).view(1, -1, 1, 1)
         mu_q = mu_int * gain / 2 ** (FRAC_ACT + FRAC_W)
         # each symbol's scale index: how many of its channel's thresholds lie below s (a count, so
@@ -181,19 +226,13 @@ class FaceCodec(LearnedCodec):
         index = torch.searchsorted(thresholds, s_int[0].flatten(1).contiguous()).view_as(s_int)
         return mu_q, index
 
-    def _hyper_synthesis(self, z_hat: torch.Tensor) -> torch.Tensor:
-        """h_s in fixed point: integer z_hat (1, N, h, w) -> integer activations (1, 2M, 4h, 4w)."""
-        a = z_hat.double() * 2**FRAC_ACT
-        for layer, w, b, relu in self._int_layers:
-            if isinstance(layer, torch.nn.ConvTranspose2d):
-                acc = F.conv_transpose2d(a, w, None, layer.stride, layer.padding, layer.output_padding)
-            else:
-                acc = F.conv2d(a, w, None, layer.stride, layer.padding)
-            acc += b.view(1, -1, 1, 1)
-            if relu:
-                acc.clamp_(min=0)
-            a = acc.div_(2**FRAC_W).floor_()
-        return a
+    def _passes(self, shape) -> list[torch.Tensor]:
+        """The positions (bool, `shape`) coded in each pass, in decoding order: all at once, or with a
+        context the anchors, then the rest."""
+        if not self.context:
+            return [torch.ones(shape, dtype=torch.bool)]
+        first = anchors(*shape[-2:]).expand(shape)
+        return [first, ~first]
 
     def _analysis(self, x: torch.Tensor) -> torch.Tensor:
         """g_a in tiles: uint8 (3, H, W), H and W multiples of 64 -> y (1, M, H/16, W/16)."""
@@ -221,15 +260,26 @@ class FaceCodec(LearnedCodec):
         # 8-bit until each tile goes in: a float copy of a large photo would cost 12 bytes a pixel
         y = self._analysis(pad_to_multiple(to_uint8_tensor(im), self.model.stride))
         z_hat = torch.round(self.model.h_a(y)).clamp(-Z_RADIUS, Z_RADIUS)
-        mu_q, index = self._entropy_parameters(z_hat, level)
+        hyper = self._hyper_parameters(z_hat)
         y_q = y.double() * self.model.log_gain[level].double().exp().view(1, -1, 1, 1)
-        k = y_q.sub_(mu_q).round_()
+        k, mu_q = torch.zeros_like(y_q), torch.zeros_like(y_q)
+        index = torch.zeros(y_q.shape, dtype=torch.long)
+        clamped = 0
+        passes = self._passes(y_q.shape)
+        for i, where in enumerate(passes):
+            if i:
+                hyper = self._with_context(hyper, k, level)
+            mu_p, index_p = self._gained(hyper, level)
+            radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index_p]
+            k_p = (y_q - mu_p).round_()
+            clamped += int(((k_p.abs() > radius) & where).sum())
+            k_p = torch.maximum(torch.minimum(k_p, radius), -radius)
+            k, mu_q, index = (torch.where(where, new, old) for new, old in ((k_p, k), (mu_p, mu_q), (index_p, index)))
+        # The decoder reads this symbol last (the last pass's top scale level's last one); it must not
+        # be the alphabet's first, which an exhausted coder yields for free (decode_payload's end check).
+        final = passes[-1].flatten()
+        last = torch.nonzero(final & (index.flatten() == index.flatten()[final].max()))[-1]
         radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index]
-        clamped = int((k.abs() > radius).sum())
-        k = torch.maximum(torch.minimum(k, radius), -radius)
-        # The decoder reads this symbol last (the top scale level's last one); it must not be the
-        # alphabet's first, which an exhausted coder yields for free (decode_payload's end check).
-        last = torch.nonzero(index.flatten() == index.max())[-1]
         k.view(-1)[last] = torch.maximum(k.view(-1)[last], 1 - radius.view(-1)[last])
         return {"z": z_hat, "k": k, "index": index, "mu_q": mu_q, "clamped": clamped}
 
@@ -244,11 +294,12 @@ class FaceCodec(LearnedCodec):
         z = sym["z"][0].numpy().astype(np.int32)  # (N, h, w)
         k, index = sym["k"][0].numpy().astype(np.int32), sym["index"][0].numpy()
         coder = constriction.stream.stack.AnsCoder()
-        # ANS is a stack: encode in the reverse of the decoding order (z, then y by scale level)
-        for level in reversed(range(len(self._y_models))):
-            sel = k[index == level]
-            if sel.size:
-                coder.encode_reverse(sel + self._y_radius[level], self._y_models[level])
+        # ANS is a stack: encode in the reverse of the decoding order (z, then y pass by pass, by scale level)
+        for where in reversed(self._passes(sym["k"].shape)):
+            for level in reversed(range(len(self._y_models))):
+                sel = k[where[0].numpy() & (index == level)]
+                if sel.size:
+                    coder.encode_reverse(sel + self._y_radius[level], self._y_models[level])
         for channel in reversed(range(len(z))):
             coder.encode_reverse(z[channel].reshape(-1) + Z_RADIUS, self._z_models[channel])
         payload = coder.get_compressed().astype("<u4").tobytes()
@@ -269,22 +320,29 @@ class FaceCodec(LearnedCodec):
             if coder.is_empty():  # ran out already: y's symbols, whose last is never free, cannot follow
                 raise UserError(CORRUPT_END)
             z_hat = torch.from_numpy(z - Z_RADIUS).view(1, n, zh, zw)
-            mu_q, index = self._entropy_parameters(z_hat, level)
-            idx = index[0].numpy()
-            k = np.zeros(idx.shape, dtype=np.float64)
-            for lv, model in enumerate(self._y_models):
-                count = int((idx == lv).sum())
-                if count:
-                    symbols = coder.decode(model, count)
-                    k[idx == lv] = symbols - self._y_radius[lv]
-                    last = symbols[-1]
+            hyper = self._hyper_parameters(z_hat)
+            k = torch.zeros(hyper[:, :self.model.M].shape, dtype=torch.float64)
+            mu_q = torch.zeros_like(k)
+            for i, where in enumerate(self._passes(k.shape)):
+                if i:
+                    hyper = self._with_context(hyper, k, level)
+                mu_p, index = self._gained(hyper, level)
+                mu_q = torch.where(where, mu_p, mu_q)
+                idx, kk, mask = index[0].numpy(), k[0].numpy(), where[0].numpy()
+                for lv, model in enumerate(self._y_models):
+                    sel = mask & (idx == lv)
+                    count = int(sel.sum())
+                    if count:
+                        symbols = coder.decode(model, count)
+                        kk[sel] = symbols - self._y_radius[lv]
+                        last = symbols[-1]
         except (ValueError, RuntimeError, IndexError, AssertionError) as e:
             raise UserError(f"corrupt payload ({e.__class__.__name__})") from None
         # The stream must end exactly where the file does: no words left over, and the last symbol
         # not read from an exhausted coder (whose empty state yields symbol 0 for ever, at no cost).
         if not coder.is_empty() or last == 0:
             raise UserError(CORRUPT_END)
-        return self._synthesize(torch.from_numpy(k)[None], mu_q, level, header.height, header.width)
+        return self._synthesize(k, mu_q, level, header.height, header.width)
 
     def _check_payload_length(self, length: int, z_positions: int, y_positions: int,
                               header: bitstream.Header) -> None:

@@ -47,6 +47,7 @@ class CodecHparams:
     val_every: int
     res_blocks: bool = False
     photos: bool = False  # train on photo-like crops (PhotoCrops) of side `crop`
+    context: bool = False  # checkerboard context model (hyperprior.CheckerboardContext)
     workers: int = 0  # DataLoader worker processes (capped by the cores this process may use)
 
     @classmethod
@@ -57,8 +58,8 @@ class CodecHparams:
 
 PROFILES = {
     "smoke": CodecHparams(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3),
-    "cpu": CodecHparams(N=64, M=128, res_blocks=True, crop=0, batch_size=2, lr=3e-4, steps=200_000,
-                        val_images=24, val_every=1000),
+    "cpu": CodecHparams(N=64, M=128, res_blocks=True, context=True, crop=0, batch_size=2, lr=3e-4,
+                        steps=200_000, val_images=24, val_every=1000),
     "paper": CodecHparams(N=128, M=192, crop=256, batch_size=16, lr=1e-4, steps=1_000_000, val_images=100,
                           val_every=5000, photos=True, workers=12),
 }
@@ -126,7 +127,8 @@ def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
 
 
 def build_model(hp: CodecHparams) -> MeanScaleHyperprior:
-    return MeanScaleHyperprior(N=hp.N, M=hp.M, levels=len(DEFAULT_LAMBDAS), res_blocks=hp.res_blocks)
+    return MeanScaleHyperprior(N=hp.N, M=hp.M, levels=len(DEFAULT_LAMBDAS), res_blocks=hp.res_blocks,
+                               context=hp.context)
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> None:
@@ -150,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                    "one with fewer quality levels or without residual blocks is grown (load_grown)")
     p.add_argument("--res-blocks", action="store_true", help="add residual blocks to both transforms (the cpu "
                    "profile has them; an --init model without them grows them, starting as it was)")
+    p.add_argument("--context", action="store_true", help="add a checkerboard context model (an --init model "
+                   "without one grows it, starting as it was; an --init model with one keeps it)")
+    p.add_argument("--only-context", action="store_true", help="train the context model alone, the rest "
+                   "frozen: about 3 times the steps a second, to teach a new context model before training all")
     p.add_argument("--photos", action="store_true", help="train on photo-like crops of side --crop (rescaled, "
                    "cut anywhere, jittered, often JPEG-sourced) of CelebA faces and dense VoxCeleb2 frames")
     p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default: the profile's)")
@@ -160,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:K")
     args = p.parse_args(argv)
     profile = config.get_profile(args.profile)
+    init = zoo.load_shipped(args.init, task="codec") if args.init else None
     asked = {"steps": args.steps, "lr": args.lr, "crop": args.crop, "batch_size": args.batch_size,
              "res_blocks": args.res_blocks or None, "photos": args.photos or None, "workers": args.workers,
+             "context": args.context or args.only_context or (init and init["arch"].get("context")) or None,
              "N": args.width, "M": args.latent, "val_every": args.val_every}
     hp = replace(hparams(profile), **{k: v for k, v in asked.items() if v is not None})
     if hp.crop < 0 or hp.crop % MeanScaleHyperprior.stride:
@@ -197,16 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     record = dict(asdict(hp), profile=profile, lambdas=list(DEFAULT_LAMBDAS), val=",".join(val),
                   device=str(device))
     if args.init and not (Path(run_dir) / "last.pt").exists():
-        model.load_grown(zoo.load_shipped(args.init, task="codec")["state_dict"])
+        model.load_grown(init["state_dict"])
         record["init"] = args.init
-    model.to(device)
+    if args.only_context:
+        for name, param in model.named_parameters():
+            param.requires_grad_(name.startswith("context_model."))
+        record["only_context"] = True
+    # channels_last: 7-14% more images a second on this CPU at batch 8-16 (scripts/bench_codec_step.py)
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model.to(device, memory_format=layout)
 
     def step(model, x):
         """Padded as the coder pads: distortion on the image only, its bits over the image's pixels."""
         x = x.to(device, non_blocking=True)
         q = torch.randint(0, len(DEFAULT_LAMBDAS), (x.shape[0],)).to(device)
         h, w = x.shape[-2:]
-        out = model(pad_to_multiple(x, model.stride), q)
+        out = model(pad_to_multiple(x, model.stride).contiguous(memory_format=layout), q)
         out["x_hat"] = out["x_hat"][..., :h, :w]
         return rate_distortion_loss(out, x, lambdas[q])
 

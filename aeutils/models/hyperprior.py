@@ -10,6 +10,11 @@ After Balle et al. 2018 ("Variational image compression with a scale hyperprior"
                               factorized prior (coded first)
 
 Coded symbols: round(z) under the factorized prior, then round(y_q - mu_q) under N(0, sigma_q).
+
+`context=True` adds a checkerboard context (He et al. 2021, "Checkerboard context model for efficient
+learned image compression"): half of the latent positions (the anchors, i + j even) are coded as
+above; the other half are coded after them, their (mu, sigma) refined from the decoded anchors around
+them. Decoding stays two parallel passes, not one step per position.
 """
 from __future__ import annotations
 
@@ -63,6 +68,32 @@ class ResidualBlock(nn.Module):
         return x + self.conv2(F.leaky_relu(self.conv1(x), 0.2))
 
 
+def anchors(h: int, w: int, device=None) -> torch.Tensor:
+    """The checkerboard's first half, (1, 1, h, w) bool: positions with i + j even."""
+    i = torch.arange(h, device=device).view(-1, 1)
+    j = torch.arange(w, device=device).view(1, -1)
+    return ((i + j) % 2 == 0).view(1, 1, h, w)
+
+
+class CheckerboardContext(nn.Module):
+    """(delta mu, delta s) for the non-anchor positions, from the decoded anchors around them (a 5x5
+    convolution over the latent with the non-anchors zeroed, so each position sees only anchors) and
+    the hyperprior's own (mu, s) there. The last layer starts at zero, so a context added to a trained
+    model changes nothing until it learns. Only convolutions and ReLUs: the coder runs it in exact
+    integer arithmetic, as it runs h_s."""
+
+    def __init__(self, M: int):
+        super().__init__()
+        self.spatial = nn.Sequential(nn.Conv2d(M, M, 5, padding=2), nn.ReLU(inplace=True))
+        self.params = nn.Sequential(nn.Conv2d(3 * M, 2 * M, 1), nn.ReLU(inplace=True), nn.Conv2d(2 * M, 2 * M, 1))
+        nn.init.zeros_(self.params[-1].weight)
+        nn.init.zeros_(self.params[-1].bias)
+
+    def forward(self, anchor_hat: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
+        """anchor_hat: the un-gained decoded latent at anchors, zero elsewhere; hyper: h_s's (mu, s)."""
+        return self.params(torch.cat([self.spatial(anchor_hat), hyper], dim=1))
+
+
 class MeanScaleHyperprior(nn.Module):
     """Variable-rate mean-scale hyperprior. Inputs (N, 3, H, W) in [0, 1], H and W multiples of 64.
 
@@ -76,9 +107,10 @@ class MeanScaleHyperprior(nn.Module):
     stride = 64  # inputs are padded to this (the hyper-latent's scale)
     latent_stride = 16  # one latent (y) position per 16x16 pixels
 
-    def __init__(self, N: int = 64, M: int = 128, levels: int = len(DEFAULT_LAMBDAS), res_blocks: bool = False):
+    def __init__(self, N: int = 64, M: int = 128, levels: int = len(DEFAULT_LAMBDAS), res_blocks: bool = False,
+                 context: bool = False):
         super().__init__()
-        self.N, self.M, self.levels, self.res_blocks = N, M, levels, bool(res_blocks)
+        self.N, self.M, self.levels, self.res_blocks, self.context = N, M, levels, bool(res_blocks), bool(context)
 
         def blocks():  # a residual block where `res_blocks` asks for one
             return [ResidualBlock(N)] if res_blocks else []
@@ -93,6 +125,8 @@ class MeanScaleHyperprior(nn.Module):
         self.h_s = nn.Sequential(deconv(N, N), nn.ReLU(inplace=True), deconv(N, 3 * M // 2),
                                  nn.ReLU(inplace=True), conv(3 * M // 2, 2 * M, 3, 1))
         self.prior = FactorizedPrior(N)
+        if context:
+            self.context_model = CheckerboardContext(M)
         # log-gains: level q scales the latent by exp(log_gain[q]); spread so levels start apart
         init = torch.linspace(-1.5, 1.0, levels).view(levels, 1).repeat(1, M)
         self.log_gain = nn.Parameter(init.clone())
@@ -110,28 +144,41 @@ class MeanScaleHyperprior(nn.Module):
             z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         else:
             z_hat = torch.round(z)
-        mu, sigma = self.entropy_parameters(z_hat)
+        hyper = self.h_s(z_hat)
         gain = self.log_gain[q].exp()[:, :, None, None]
         inv_gain = self.log_inv_gain[q].exp()[:, :, None, None]
-        y_q, mu_q, sigma_q = y * gain, mu * gain, sigma * gain
+        y_q = y * gain
+
+        def quantise(hyper):
+            """(y_hat, mu_q, sigma_q) in the gained domain: straight-through rounding while training
+            (Minnen & Singh 2020: rate on noise, reconstruction on rounded values)."""
+            mu, s = hyper.chunk(2, dim=1)
+            mu_q, sigma_q = mu * gain, F.softplus(s) * gain
+            if self.training:
+                return y_q + (torch.round(y_q - mu_q) + mu_q - y_q).detach(), mu_q, sigma_q
+            return torch.round(y_q - mu_q) + mu_q, mu_q, sigma_q
+
+        y_hat, mu_q, sigma_q = quantise(hyper)
+        if self.context:
+            first = anchors(*y.shape[-2:], device=y.device)
+            refined = hyper + self.context_model(y_hat / gain * first, hyper)
+            y_hat2, mu_q2, sigma_q2 = quantise(refined)
+            y_hat, mu_q, sigma_q = (torch.where(first, a, b) for a, b in
+                                    ((y_hat, y_hat2), (mu_q, mu_q2), (sigma_q, sigma_q2)))
         if self.training:
-            y_noisy = y_q + torch.empty_like(y_q).uniform_(-0.5, 0.5)
-            # rate on noise, reconstruction on straight-through rounding (Minnen & Singh 2020)
-            y_hat = y_q + (torch.round(y_q - mu_q) + mu_q - y_q).detach()
-            y_lik = gaussian_likelihood(y_noisy, mu_q, sigma_q)
+            y_lik = gaussian_likelihood(y_q + torch.empty_like(y_q).uniform_(-0.5, 0.5), mu_q, sigma_q)
         else:
-            y_hat = torch.round(y_q - mu_q) + mu_q
             y_lik = gaussian_likelihood(y_hat, mu_q, sigma_q)
         x_hat = self.g_s(y_hat * inv_gain)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.prior(z_hat)}}
 
     def load_grown(self, state_dict: dict) -> None:
         """Load weights of a smaller model of the same design: fewer quality levels, no residual
-        blocks, or both, so a trained model can keep training with more room.
+        blocks, no context model, or all of these, so a trained model can keep training with more room.
 
         Missing lowest levels get gains extrapolated geometrically from the two lowest trained ones,
-        so they start at lower rates; missing residual blocks keep their fresh (identity) start, so the
-        grown model first decodes exactly as the smaller one did."""
+        so they start at lower rates; missing residual blocks and a missing context model keep their fresh
+        start (identity, zero), so the grown model first decodes exactly as the smaller one did."""
         state = dict(state_dict)
         for key in ("log_gain", "log_inv_gain"):
             g = state[key].float()
@@ -155,6 +202,8 @@ class MeanScaleHyperprior(nn.Module):
 
             state = {renumber(k): v for k, v in state.items()}
             state.update({k: v for k, v in fresh.items() if k.startswith(f"{name}.") and k not in state})
+        if self.context and not any(k.startswith("context_model.") for k in state):
+            state.update({k: v for k, v in fresh.items() if k.startswith("context_model.")})
         self.load_state_dict(state)
 
 
