@@ -265,12 +265,13 @@ class FaceCodec(LearnedCodec):
         k, mu_q = torch.zeros_like(y_q), torch.zeros_like(y_q)
         index = torch.zeros(y_q.shape, dtype=torch.long)
         clamped = 0
+        radii = torch.as_tensor(self._y_radius, dtype=torch.float64)  # per scale index
         passes = self._passes(y_q.shape)
         for i, where in enumerate(passes):
             if i:
                 hyper = self._with_context(hyper, k, level)
             mu_p, index_p = self._gained(hyper, level)
-            radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index_p]
+            radius = radii[index_p]
             k_p = (y_q - mu_p).round_()
             clamped += int(((k_p.abs() > radius) & where).sum())
             k_p = torch.maximum(torch.minimum(k_p, radius), -radius)
@@ -279,7 +280,7 @@ class FaceCodec(LearnedCodec):
         # be the alphabet's first, which an exhausted coder yields for free (decode_payload's end check).
         final = passes[-1].flatten()
         last = torch.nonzero(final & (index.flatten() == index.flatten()[final].max()))[-1]
-        radius = torch.as_tensor(self._y_radius, dtype=torch.float64)[index]
+        radius = radii[index]
         k.view(-1)[last] = torch.maximum(k.view(-1)[last], 1 - radius.view(-1)[last])
         return {"z": z_hat, "k": k, "index": index, "mu_q": mu_q, "clamped": clamped}
 
@@ -328,7 +329,7 @@ class FaceCodec(LearnedCodec):
                     hyper = self._with_context(hyper, k, level)
                 mu_p, index = self._gained(hyper, level)
                 mu_q = torch.where(where, mu_p, mu_q)
-                idx, kk, mask = index[0].numpy(), k[0].numpy(), where[0].numpy()
+                idx, kk, mask = index[0].numpy(), k[0].numpy(), where[0].numpy()  # kk: a view, fills k
                 for lv, model in enumerate(self._y_models):
                     sel = mask & (idx == lv)
                     count = int(sel.sum())
