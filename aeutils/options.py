@@ -50,6 +50,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_between(low: int, high: int):
+    """An argparse type: a whole number from `low` to `high` (--refine)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, not {text!r}")
+        return value
+    return parse
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number above 0 (--minutes, --lr)."""
     try:

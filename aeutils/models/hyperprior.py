@@ -138,9 +138,15 @@ class MeanScaleHyperprior(nn.Module):
         return mu, F.softplus(s)
 
     def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict:
-        y = self.g_a(x)
+        return self.from_latent(self.g_a(x), q)
+
+    def from_latent(self, y: torch.Tensor, q: torch.Tensor, noisy: bool | None = None) -> dict:
+        """`forward` from the latent y on: what an encoder that refines y for one image optimises.
+        `noisy` (default: while training) takes the training proxies of quantisation: uniform noise
+        for the rates, straight-through rounding for the reconstruction."""
+        noisy = self.training if noisy is None else noisy
         z = self.h_a(y)
-        if self.training:
+        if noisy:
             z_hat = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         else:
             z_hat = torch.round(z)
@@ -154,7 +160,7 @@ class MeanScaleHyperprior(nn.Module):
             (Minnen & Singh 2020: rate on noise, reconstruction on rounded values)."""
             mu, s = hyper.chunk(2, dim=1)
             mu_q, sigma_q = mu * gain, F.softplus(s) * gain
-            if self.training:
+            if noisy:
                 return y_q + (torch.round(y_q - mu_q) + mu_q - y_q).detach(), mu_q, sigma_q
             return torch.round(y_q - mu_q) + mu_q, mu_q, sigma_q
 
@@ -165,7 +171,7 @@ class MeanScaleHyperprior(nn.Module):
             y_hat2, mu_q2, sigma_q2 = quantise(refined)
             y_hat, mu_q, sigma_q = (torch.where(first, a, b) for a, b in
                                     ((y_hat, y_hat2), (mu_q, mu_q2), (sigma_q, sigma_q2)))
-        if self.training:
+        if noisy:
             y_lik = gaussian_likelihood(y_q + torch.empty_like(y_q).uniform_(-0.5, 0.5), mu_q, sigma_q)
         else:
             y_lik = gaussian_likelihood(y_hat, mu_q, sigma_q)
