@@ -20,7 +20,7 @@ import torch
 from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate_distortion_loss
 
 # Adam's step in quantisation bins of the gained latent, and the steps `compare-codecs` gives the
-# refined encoder: chosen on the validation images of three sources (docs/codecs.md, "Refined encoder").
+# refined encoder: chosen on the validation images of three sources (docs/codecs.md, "The refined encoder").
 REFINE_LR = 0.0025
 REFINE_STEPS = 50
 CHECK_EVERY = 5  # steps between measurements of the true (rounded) cost
