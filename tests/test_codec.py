@@ -285,15 +285,15 @@ def test_fixed_length_files_count_every_bit_and_round_trip():
     assert np.array_equal(np.asarray(c.decode(data)), to_uint8(expected))
 
 
-def test_loading_fewer_levels_extrapolates_the_lowest_gains():
+def test_loading_fewer_levels_extrapolates_the_highest_gains():
     torch.manual_seed(0)
     old = MeanScaleHyperprior(N=8, M=16, levels=8)
     new = MeanScaleHyperprior(N=8, M=16, levels=10)
     new.load_grown(old.state_dict())
-    assert torch.equal(new.log_gain[2:], old.log_gain)
-    assert torch.equal(new.log_inv_gain[2:], old.log_inv_gain)
-    # the new levels continue the spacing downwards: smaller gains, so fewer bits
-    assert (new.log_gain[:3].diff(dim=0) > 0).all() and (new.log_inv_gain[:3].diff(dim=0) < 0).all()
+    assert torch.equal(new.log_gain[:8], old.log_gain)
+    assert torch.equal(new.log_inv_gain[:8], old.log_inv_gain)
+    # the new levels continue the spacing upwards: larger gains, so more bits
+    assert (new.log_gain[7:].diff(dim=0) > 0).all() and (new.log_inv_gain[7:].diff(dim=0) < 0).all()
 
 
 def test_growing_residual_blocks_starts_where_the_smaller_model_ended():
@@ -304,7 +304,7 @@ def test_growing_residual_blocks_starts_where_the_smaller_model_ended():
     assert len(new.g_a) == len(old.g_a) + 2 and len(new.g_s) == len(old.g_s) + 2
     x = torch.rand(1, 3, 64, 128)
     with torch.no_grad():
-        assert torch.equal(new(x, torch.tensor([9]))["x_hat"], old(x, torch.tensor([7]))["x_hat"])
+        assert torch.equal(new(x, torch.tensor([7]))["x_hat"], old(x, torch.tensor([7]))["x_hat"])
     new.train()
     rate_distortion_loss(new(x, torch.tensor([9])), x, torch.tensor([0.05]))["loss"].backward()
     block = new.g_s[2]
@@ -344,6 +344,24 @@ def test_only_context_trains_a_grown_context_and_nothing_else(tmp_path):
     trained = checkpoint.load(tmp_path / "run" / "last.pt")["model"]
     assert all(torch.equal(trained[k], v) for k, v in init.items())
     assert trained["context_model.params.2.weight"].abs().sum() > 0  # grown at zero, then trained
+
+
+@pytest.mark.slow
+def test_only_gains_fits_grown_levels_and_nothing_else(tmp_path):
+    torch.manual_seed(0)
+    old = MeanScaleHyperprior(N=8, M=16, levels=len(DEFAULT_LAMBDAS) - 3).eval()
+    coder.export(old, tmp_path / "init.pt")
+    r = run_cli("train", "codec", "--profile", "smoke", "--init", tmp_path / "init.pt", "--only-gains",
+                "--steps", "3", "--run-dir", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    init = zoo.load_shipped(str(tmp_path / "init.pt"))["state_dict"]
+    trained = checkpoint.load(tmp_path / "run" / "last.pt")["model"]
+    assert trained["log_gain"].shape[0] == len(DEFAULT_LAMBDAS)
+    assert not torch.equal(trained["log_gain"][:-3], init["log_gain"].float())
+    assert all(torch.equal(trained[k], v) for k, v in init.items() if "gain" not in k)
+    r = run_cli("train", "codec", "--profile", "smoke", "--only-gains", "--only-context", "--run-dir",
+                tmp_path / "both")
+    assert r.returncode == 2 and "give one" in r.stderr
 
 
 @pytest.mark.slow

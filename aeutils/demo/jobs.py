@@ -38,7 +38,7 @@ from aeutils.images import atomic_write_bytes, load_rgb, sample_faces, save_imag
 from aeutils.options import add_command
 
 CODEC = "face-codec"
-CODEC_QUALITIES = (1, 5, 10)  # of the face codec's 1..10: its lowest, a middle and its highest rate
+CODEC_QUALITIES = (1, 5, 10)  # of the face codec's 1..13: its lowest, a middle and a high rate
 CLASSICAL = ("jpeg420", "jpeg2000", "webp", "avif444")  # JPEG, JPEG 2000, WebP, AVIF
 FALLBACK_BPP = (0.25, 0.5, 1.0)  # rates of the classical-only comparison when the face codec is missing
 REPAIR = "repair-blind"  # named when no repair model is shipped at all

@@ -24,9 +24,10 @@ import torch.nn.functional as F
 
 from aeutils.models.entropy import FactorizedPrior, gaussian_likelihood
 
-# lambda per quality level (MSE on [0, 1] images, loss = lambda * 255^2 * MSE + bpp); the two lowest
-# reach down to about 0.1 bpp on a face
-DEFAULT_LAMBDAS = (0.00045, 0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+# lambda per quality level (MSE on [0, 1] images, loss = lambda * 255^2 * MSE + bpp), about 1.93x apart:
+# the two lowest reach down to about 0.1 bpp on a face, the three highest (added 2026-12-05) up to 1-2 bpp
+DEFAULT_LAMBDAS = (0.00045, 0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800,
+                   0.35, 0.68, 1.3)
 
 
 class GDN(nn.Module):
@@ -182,16 +183,17 @@ class MeanScaleHyperprior(nn.Module):
         """Load weights of a smaller model of the same design: fewer quality levels, no residual
         blocks, no context model, or all of these, so a trained model can keep training with more room.
 
-        Missing lowest levels get gains extrapolated geometrically from the two lowest trained ones,
-        so they start at lower rates; missing residual blocks and a missing context model keep their fresh
-        start (identity, zero), so the grown model first decodes exactly as the smaller one did."""
+        Missing highest levels get gains extrapolated geometrically from the two highest trained ones,
+        so they start at higher rates and the trained levels keep their numbers; missing residual blocks
+        and a missing context model keep their fresh start (identity, zero), so the grown model first
+        decodes exactly as the smaller one did."""
         state = dict(state_dict)
         for key in ("log_gain", "log_inv_gain"):
             g = state[key].float()
             missing = self.levels - g.shape[0]
             if missing > 0:
-                steps = torch.arange(missing, 0, -1, dtype=g.dtype).view(-1, 1)
-                state[key] = torch.cat([g[:1] - steps * (g[1:2] - g[:1]), g])
+                steps = torch.arange(1, missing + 1, dtype=g.dtype).view(-1, 1)
+                state[key] = torch.cat([g, g[-1:] + steps * (g[-1:] - g[-2:-1])])
         fresh = self.state_dict()
         for name in ("g_a", "g_s"):
             seq = getattr(self, name)
