@@ -78,9 +78,14 @@ def learning_rate(cfg: LoopConfig, step: int) -> float:
 
 
 def infinite(loader: Iterable):
-    """Cycle a DataLoader forever (a new shuffle each pass)."""
+    """Cycle a DataLoader forever (a new shuffle each pass); an empty one is an error, not a hang."""
     while True:
-        yield from loader
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise UserError("the training data gives no batch: fewer images than --batch-size?")
 
 
 def fit(

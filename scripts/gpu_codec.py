@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,23 +98,25 @@ def run(out: Path, minutes: float, subset: Path, names: list[str], device: str, 
     env = dict(os.environ, AEUTILS_DATA=str(subset), AEUTILS_VOXCELEB2_DENSE=str(subset / "voxceleb2-dense"),
                PYTHONUNBUFFERED="1")
     workers = max((os.cpu_count() or 2) // len(names) - 1, 1)
-    runs = Path(os.environ.get("TMPDIR", "/tmp")) / "gpu-codec-runs"
-    procs = {}
-    for name in names:
-        cmd = [sys.executable, "-m", "aeutils", "train", "codec", "--profile", profile, *COMMON, "--device", device,
-               "--workers", str(workers), "--minutes", str(minutes), "--run-dir", str(runs / name),
-               *CANDIDATES[name]]
-        procs[name] = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(out / f"{name}.log", "w"),
-                                       stderr=subprocess.STDOUT)
-    start = time.time()
-    for name, proc in procs.items():
-        proc.wait()
-        print(f"{name}: exit {proc.returncode} after {time.time() - start:.0f} s", flush=True)
-        best = runs / name / "best.pt"
-        if not best.exists():
-            continue
-        export_checkpoint(best, out / f"{name}.pt")
-        shutil.copy(runs / name / "summary.json", out / f"{name}.json")
+    # fresh run folders: a run folder left by an earlier call would be resumed, or its best.pt exported
+    with tempfile.TemporaryDirectory(prefix="gpu-codec-runs-") as tmp:
+        runs = Path(tmp)
+        procs = {}
+        for name in names:
+            cmd = [sys.executable, "-m", "aeutils", "train", "codec", "--profile", profile, *COMMON, "--device",
+                   device, "--workers", str(workers), "--minutes", str(minutes), "--run-dir", str(runs / name),
+                   *CANDIDATES[name]]
+            procs[name] = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(out / f"{name}.log", "w"),
+                                           stderr=subprocess.STDOUT)
+        start = time.time()
+        for name, proc in procs.items():
+            proc.wait()
+            print(f"{name}: exit {proc.returncode} after {time.time() - start:.0f} s", flush=True)
+            best = runs / name / "best.pt"
+            if not best.exists():
+                continue
+            export_checkpoint(best, out / f"{name}.pt")
+            shutil.copy(runs / name / "summary.json", out / f"{name}.json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from skimage.metrics import structural_similarity as sk_ssim
 from aeutils import checkpoint, config, images, metrics
 from aeutils.datasets import sources
 from aeutils.errors import UserError
-from aeutils.train import LoopConfig, fit, learning_rate, load_best, trained_sessions
+from aeutils.train import LoopConfig, fit, infinite, learning_rate, load_best, trained_sessions
 
 
 def test_profile_from_override_env_and_default(monkeypatch):
@@ -260,3 +260,10 @@ def test_tensorboard_reader_merges_sessions_in_step_order(tmp_path):
     assert read_scalars(tmp_path, "val/missing") == ([], [])
     (step, grid), = read_images(tmp_path, "val/grid")
     assert step == 2 and grid.dtype == np.uint8 and grid.shape[2] == 3
+
+
+def test_an_empty_training_loader_is_an_error_not_a_hang():
+    batches = infinite([[1], [2]])
+    assert [next(batches) for _ in range(3)] == [[1], [2], [1]]
+    with pytest.raises(UserError, match="no batch"):
+        next(infinite([]))

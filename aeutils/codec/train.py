@@ -189,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if hp.photos:
         crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=PHOTO_SCALE)
-        loader = DataLoader(crops, batch_size=hp.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-                            persistent_workers=workers > 0)
+        # a data set smaller than one batch (the smoke profile's fixtures) still gives one batch a pass
+        loader = DataLoader(crops, batch_size=hp.batch_size, shuffle=True, drop_last=len(crops) >= hp.batch_size,
+                            num_workers=workers, persistent_workers=workers > 0)
     else:
         faces = sources.face_split("train", profile, crop=hp.crop or None)
         groups = [range(len(faces))]
