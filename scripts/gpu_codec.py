@@ -4,7 +4,9 @@ The GPU machine gets only the working tree (64 MiB in all), not ../shared/data, 
 as a small copy, made here first, in the layout `aeutils` reads ($AEUTILS_DATA, $AEUTILS_VOXCELEB2_DENSE):
 
     .venv/bin/python scripts/gpu_codec.py --prepare                  # writes data/gpu-codec/ (git-ignored)
+    .venv/bin/python scripts/device_tree.py aside --keep weights/face-codec.pt   # the tree fits beside it
     python3 scripts/gpu_codec.py --minutes 8 --out "$OUT"             # there: carry data/gpu-codec
+    .venv/bin/python scripts/device_tree.py back
 
 The copy: CelebA training identities (the first --per-identity images of each), all validation
 identities' images (CelebA 160-169), lfw-val (validation only: the trainer validates on its

@@ -12,6 +12,7 @@ writes KIND.json and KIND.png under --out.
     python scripts/robustness.py --kinds blur --estimate --auto   # also the blur model told its own estimate
     python scripts/robustness.py --kinds blocks,squares,grid --found   # also the hole models without a mask
     python scripts/robustness.py --kinds none --jpeg-leave 24          # the JPEG model above its quality cut-off
+    python scripts/robustness.py --kinds mixed                         # the default on damages that come together
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from aeutils import checkpoint, config, metrics, train, zoo
-from aeutils.benchmark import blur_estimate, robustness
+from aeutils.benchmark import robustness
 from aeutils.datasets import damage, photos
 from aeutils.images import to_uint8
 from aeutils.models.repair import build
@@ -46,7 +47,7 @@ def load(spec: str) -> torch.nn.Module:
 
 class Estimated:
     """A told blur model run as `aeutils repair --damage blur` runs it without `--strength`: told the
-    sigma estimated from the photo (`blur_estimate.blur_sigma`), not the truth."""
+    sigma estimated from the photo (`repair.estimate_blur`), not the truth."""
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
@@ -65,7 +66,7 @@ def run(model, im: np.ndarray, params: dict) -> np.ndarray:
     if isinstance(model, repair.AutoRepair):
         return model(im, params)[0]
     if isinstance(model, Estimated):
-        return repair.repair_known(model.model, im, {"sigma": blur_estimate.blur_sigma(im)})
+        return repair.repair_known(model.model, im, {"sigma": repair.estimate_blur(im, params.get("quality"))})
     if isinstance(model, Found):
         return repair.repair_known(model.model, im, {}, find_holes(im))
     return repair.run_told(model, im, params)
@@ -73,7 +74,8 @@ def run(model, im: np.ndarray, params: dict) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kinds", default=",".join(damage.SWEEP))
+    p.add_argument("--kinds", default=",".join(damage.SWEEP), help=f"of {','.join(damage.SWEEP)}, and "
+                   f"{damage.MIXED} (the default without --damage on the mixtures of damage.MIXES)")
     p.add_argument("--model", action="append", default=[], metavar="KIND=MODEL",
                    help="the model to sweep for KIND (default: what `aeutils repair --damage KIND` uses)")
     p.add_argument("--also", action="append", default=[], metavar="MODEL",
@@ -111,9 +113,10 @@ def main() -> None:
         jpeg_leave(photos.validation_faces("cpu", args.jpeg_leave))
     for kind in [k for k in args.kinds.split(",") if k != "none"]:
         start = time.time()
-        main_model = chosen.get(kind, repair.model_for(kind))
-        models = {"model": load(main_model)} | {Path(name).stem: load(name) for name in args.also}
-        if args.auto and kind not in damage.HOLE_KINDS:  # the default finds no holes: use --damage KIND
+        main_model = "auto" if kind == damage.MIXED else chosen.get(kind, repair.model_for(kind))
+        models = {"model": repair.AutoRepair.shipped() if kind == damage.MIXED else load(main_model)}
+        models |= {Path(name).stem: load(name) for name in args.also}
+        if args.auto and kind not in (*damage.HOLE_KINDS, damage.MIXED):  # the default finds no holes
             models["auto"] = repair.AutoRepair.shipped()
         if args.estimate and kind == "blur":
             models["estimated"] = Estimated(models["model"])
@@ -138,7 +141,7 @@ def main() -> None:
             print(f"\n## {kind}: without a mask, on the holes found\n\n" + robustness.markdown(results, "found"))
         for name, v in verdicts.items():
             print(f"\n{name}: " + json.dumps({k: (round(x, 2) if isinstance(x, float) else x) for k, x in v.items()}))
-        if args.card and not main_model.endswith(".pt"):
+        if args.card and kind != damage.MIXED and not main_model.endswith(".pt"):
             weights = zoo.resolve(main_model)
             weights.with_suffix(".md").write_text(repair.wide_model_card(weights, record))
 

@@ -3,6 +3,7 @@ profile (both stages through `aeutils train cae`, shipping, the files a GPU run 
 --prepare on a few compiled VoxCeleb2 frames (the data subset that travels to the GPU machine).
 The paper-size rehearsal is in test_paper_wiring.py (opt-in)."""
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -119,3 +120,35 @@ def test_codec_prepare_copies_no_test_image(tmp_path):
     assert all((out / "voxceleb2-dense" / row["path"]).suffix == ".jpg" for row in frames)
     from aeutils.datasets import photos
     assert json.loads((out / "subset.json").read_text())["lfw"] == len(list(photos.lfw_dir().iterdir()))
+
+
+def test_device_tree_moves_what_a_gpu_run_does_not_read_aside_and_back(tmp_path):
+    """scripts/device_tree.py: `aside` leaves the code and the kept weights, `size` counts what would
+    travel (tracked and unignored files plus the carry), `back` restores every file and never
+    overwrites one that has reappeared."""
+    spec = importlib.util.spec_from_file_location("device_tree", REPO / "scripts" / "device_tree.py")
+    device_tree = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(device_tree)
+
+    repo = tmp_path / "repo"
+    files = {"aeutils/a.py": 10, "weights/codec.pt": 1000, "weights/other.pt": 3000, "notebooks/n.ipynb": 500,
+             "resources/r/f.png": 200, "data/copy/x.jpg": 4000}
+    for name, size in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_bytes(bytes(size))
+    (repo / ".gitignore").write_text("data/\n/.device-aside/\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    whole = device_tree.travelling_bytes(repo, [])
+    assert whole == sum(files.values()) - 4000 + len("data/\n/.device-aside/\n")
+    moved = device_tree.aside(repo, ["weights/codec.pt"])
+    assert sorted(map(str, moved)) == ["notebooks/n.ipynb", "resources/r/f.png", "weights/other.pt"]
+    assert device_tree.travelling_bytes(repo, ["data/copy"]) == whole - 3700 + 4000
+    with pytest.raises(SystemExit):
+        device_tree.aside(repo, [])  # an aside not yet moved back
+    (repo / "weights/other.pt").write_bytes(b"new")
+    assert list(map(str, device_tree.back(repo))) == ["weights/other.pt"]
+    assert (repo / "weights/other.pt").read_bytes() == b"new" and (repo / ".device-aside/weights/other.pt").exists()
+    (repo / "weights/other.pt").unlink()
+    assert device_tree.back(repo) == [] and not (repo / ".device-aside").exists()
+    assert all((repo / name).stat().st_size == size for name, size in files.items())

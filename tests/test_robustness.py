@@ -11,7 +11,7 @@ from aeutils import cli, config, metrics, tb, zoo
 from aeutils.benchmark import baselines, blur_estimate, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, smoke_images
-from aeutils.images import jpeg_quality, to_tensor, to_uint8
+from aeutils.images import jpeg_quality, sample_faces, to_tensor, to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks import repair
 from aeutils.tasks.repair import holes, infer
@@ -138,6 +138,28 @@ def test_tuned_baselines_beat_the_input_on_heavy_noise(face):
     assert heavy["nlm"]["psnr"] > heavy["input"]["psnr"] + 3
     assert "| sigma 50 |" in robustness.markdown(dict(s={k: dict(v, model=v["input"]) for k, v in res["s"].items()}),
                                                  "model")
+
+
+def test_mixtures_apply_each_damage_in_turn_and_tell_only_the_jpeg_s_quality(face):
+    """A mixture is its damages in order, seeded (noise then a JPEG: what the file says is its
+    quality); the sweep of the default visits each one by name, with NLM tuned per mixture."""
+    d = damage.sweep_damage(damage.MIXED, face, "noise 10 + q75", seed=4)
+    noisy = damage.apply("noise", face, rng=np.random.default_rng(4), sigma=10 / 255).image
+    assert d.params == {"quality": 75} and d.mask is None
+    assert torch.equal(d.image, damage.jpeg_roundtrip(noisy, 75))
+    assert torch.equal(d.image, damage.sweep_damage(damage.MIXED, face, "noise 10 + q75", seed=4).image)
+    assert damage.sweep_damage(damage.MIXED, face, "blur 2 + noise 10", seed=4).params == {}
+    seen = []
+
+    def tell(model, im, params):
+        seen.append(params)
+        return im
+
+    tuned = robustness.tune(damage.MIXED, {"s": [face]})
+    res = robustness.sweep(damage.MIXED, {"same": None}, {"s": [face]}, tell, tuned=tuned)
+    assert list(res["s"]) == ["clean", *damage.MIXES] and set(tuned) == set(damage.MIXES)
+    assert {"quality": 90} in seen and {} in seen
+    assert res["s"]["noise 25 + q75"]["nlm"]["psnr"] > res["s"]["noise 25 + q75"]["input"]["psnr"] + 2
 
 
 def test_a_brightening_model_shows_a_colour_cast(face):
@@ -473,15 +495,29 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
 
 
 def test_noise_estimate_separates_clean_from_noisy_photos_and_reads_a_central_window(monkeypatch):
-    face = to_tensor(smoke_images(1, size=96, seed=3)[0])
+    face = to_tensor(sample_faces()["grace_hopper"])  # a real photo: the fixtures are fine texture everywhere
     clean = to_uint8(damage.sweep_damage("noise", face, None).image)
-    noisy = to_uint8(damage.sweep_damage("noise", face, 10 / 255, seed=1).image)
+    noisy = to_uint8(damage.sweep_damage("noise", face, 5 / 255, seed=1).image)
     assert repair.estimate_noise(clean) < repair.NOISE_GATE <= repair.estimate_noise(noisy)
-    monkeypatch.setattr(infer, "NOISE_PROBE", 32)
-    seen = []
-    monkeypatch.setattr(baselines, "noise_sigma", lambda im: seen.append(im.shape) or 0.0)
-    repair.estimate_noise(np.zeros((100, 40, 3), np.uint8))
-    assert seen == [(32, 32, 3)]
+    monkeypatch.setattr(infer, "NOISE_PROBE", 64)
+    big = np.zeros((300, 200, 3), np.uint8)
+    big[118:182, 68:132] = np.random.default_rng(0).integers(0, 256, (64, 64, 3))  # noise in the centre only
+    assert repair.estimate_noise(big) > 50 / 255
+    for shape in [(1, 1, 3), (31, 500, 3)]:  # smaller than a patch: read as noiseless
+        assert repair.estimate_noise(np.full(shape, 128, np.uint8)) == 0.0
+
+
+def test_noise_estimate_reads_the_flattest_patches_so_texture_is_not_noise():
+    """Noise is in every patch, a face's texture in some: a photo three quarters fine texture, the rest
+    smooth, reads as noiseless (the whole-image wavelet estimate reads it as noisy), and the same photo
+    with noise of sigma 8 reads its noise within 15%."""
+    rng = np.random.default_rng(1)
+    textured = np.broadcast_to(np.linspace(40, 200, 128)[None, :, None], (128, 128, 3)).copy()
+    textured[:, :96] += rng.normal(0, 12, (128, 96, 1))  # fine grey detail over three quarters of it
+    photo = np.clip(np.round(textured), 0, 255).astype(np.uint8)
+    assert repair.estimate_noise(photo) < 1 / 255 < 3 / 255 < baselines.noise_sigma(photo)
+    noisy = np.clip(np.round(textured + rng.normal(0, 8, textured.shape)), 0, 255).astype(np.uint8)
+    assert repair.estimate_noise(noisy) == pytest.approx(8 / 255, rel=0.15)
 
 
 def test_an_image_too_small_to_estimate_its_noise_reads_as_noiseless_without_warnings():
@@ -505,7 +541,7 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
             return x[:, :3]
 
     auto = repair.AutoRepair(Recorder("jpeg"), Recorder("noise"), Recorder("blur"))
-    face = to_tensor(smoke_images(1, size=96, seed=3)[0])
+    face = to_tensor(sample_faces()["grace_hopper"])[:, :192, :192]  # a real photo, in one tile
     clean = to_uint8(damage.sweep_damage("noise", face, None).image)
     noisy = to_uint8(damage.sweep_damage("noise", face, 15 / 255, seed=2).image)
     soft, blurred = (to_uint8(damage.sweep_damage("blur", face, s, seed=2).image) for s in (1.0, 3.0))
@@ -515,12 +551,38 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
                                  (clean, {"quality": 30}, [("jpeg", 0.7)]),
                                  (noisy, {"quality": None}, [("noise", 0.0)]),
                                  (noisy, {"quality": 50}, [("jpeg", 0.5), ("noise", 0.0)]),
-                                 (soft, {"quality": None}, []), (blurred, {"quality": None}, [("blur", level)])]:
+                                 (soft, {"quality": None}, []), (blurred, {"quality": None}, [("blur", level)]),
+                                 (blurred, {"quality": 90}, [])]:  # a JPEG's blur is not estimated
         calls.clear()
         out, done = auto(im, params)
         assert calls == expected and len(done) == len(expected)
         if not expected:
             assert np.array_equal(out, im)
+
+
+def test_auto_repair_denoises_a_noisy_jpeg_as_the_file_is():
+    """Noise found after the JPEG model is removed from the file as it is: the noise model, which
+    trained on noisy photos saved as JPEGs, takes the blocks too."""
+    seen = []
+
+    class Darken(torch.nn.Module):  # a told JPEG model that halves the image, so its output is seen
+        told = "jpeg"
+
+        def forward(self, x):
+            return x[:, :3] * 0.5
+
+    class Record(torch.nn.Module):
+        told = None
+
+        def forward(self, x):
+            seen.append(round(float(x[0, :3].mean()), 2))
+            return x[:, :3]
+
+    auto = repair.AutoRepair(Darken(), Record(), None)
+    face = to_tensor(smoke_images(1, size=96, seed=3)[0])
+    noisy = to_uint8(damage.sweep_damage("noise", face, 25 / 255, seed=2).image)
+    out, done = auto(noisy, {"quality": 50})
+    assert seen == [round(float(noisy.mean()) / 255, 2)] and np.array_equal(out, noisy) and len(done) == 2
 
 
 @pytest.mark.slow
@@ -569,6 +631,7 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
     Image.fromarray(heavy).save(tmp_path / "heavy.png")
     sharp = to_uint8(damage.sweep_damage("blur", face, None).image)
     Image.fromarray(sharp).save(tmp_path / "sharp.png")
+    Image.fromarray(heavy).save(tmp_path / "heavy.jpg", quality=90)
     assert damage.told_level("blur", d.params) == pytest.approx(0.5)
     estimate = blur_estimate.blur_sigma(heavy)
     assert 0.5 < estimate < 3.0 and blur_estimate.blur_sigma(sharp) == 0
@@ -589,6 +652,11 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
         assert cli.main([*args, str(tmp_path / "sharp.png"), str(tmp_path / "c.png")]) == 0
         assert "0.00 px" in capsys.readouterr().err
         assert np.array_equal(np.asarray(Image.open(tmp_path / "c.png")), sharp)
+        assert cli.main([*args, str(tmp_path / "heavy.jpg"), str(tmp_path / "e.png")]) == 0
+        err = capsys.readouterr().err
+        assert "JPEG file (quality 90)" in err and "unchanged" in err and len(err.strip().splitlines()) == 1
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "e.png")),
+                              np.asarray(Image.open(tmp_path / "heavy.jpg").convert("RGB")))
         assert cli.main([*args, str(tmp_path / "soft.png"), str(tmp_path / "d.png"), "--strength", "4"]) == 2
         err = capsys.readouterr().err
         assert "up to 3" in err and len(err.strip().splitlines()) == 1

@@ -41,6 +41,10 @@ BASELINES = {
         "bicubic": ([None], lambda im, p, c: baselines.depixelate(im, p["factor"], "bicubic")),
         "lanczos": ([None], lambda im, p, c: baselines.depixelate(im, p["factor"], "lanczos")),
     },
+    # mixtures: the damage is not told (the command's default is not), so the knob is the sigma itself
+    damage.MIXED: {
+        "nlm": ([2, 4, 8, 16, 32], lambda im, p, c: baselines.denoise_nlm(im, c / 255)),
+    },
 } | {kind: {  # holes: every method is given the true mask, as the command is with --mask
     "biharmonic": ([None], lambda im, p, c: baselines.inpaint_biharmonic(im, p["mask"])),
     "telea": ([3, 5, 9], lambda im, p, c: baselines.inpaint_telea(im, p["mask"], radius=c)),
@@ -57,10 +61,15 @@ def _cases(kind: str, sources: dict[str, list[torch.Tensor]], seed: int):
     SWEEP strength (None = clean): the damage's parameters, and for holes the mask (bool (H, W))."""
     for source, images in sources.items():
         for j, x in enumerate(images):
-            for strength in [None, *damage.SWEEP[kind][1]]:
+            for strength in [None, *strengths(kind)]:
                 d = damage.sweep_damage(kind, x, strength, seed=seed * 100_003 + j)
                 told = dict(d.params, mask=d.mask[0].numpy() > 0.5) if d.mask is not None else d.params
                 yield source, strength, to_uint8(x), to_uint8(d.image), told
+
+
+def strengths(kind: str) -> list:
+    """What a sweep of `kind` visits besides the clean image: SWEEP's strengths, or the MIXES' names."""
+    return list(damage.MIXES) if kind == damage.MIXED else damage.SWEEP[kind][1]
 
 
 def reference(kind: str) -> str:
@@ -181,9 +190,12 @@ def upscale_sweep(models: dict[str, torch.nn.Module], sources: dict[str, list[to
 
 
 def label(kind: str, strength) -> str:
-    """How a strength is written in tables: 'clean', 'sigma 10' (noise on the 8-bit scale), 'q 50'."""
+    """How a strength is written in tables: 'clean', 'sigma 10' (noise on the 8-bit scale), 'q 50', a
+    mixture's name."""
     if strength is None:
         return "clean"
+    if kind == damage.MIXED:
+        return strength
     name = damage.SWEEP[kind][0]
     if kind == "noise":
         return f"sigma {strength * 255:g}"

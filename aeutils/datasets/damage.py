@@ -183,11 +183,36 @@ SWEEP = {
 }
 
 
+# Damages that come together in users' photos, each applied in turn as it happens: a noisy or soft
+# photo saved as a JPEG, a soft photo with sensor noise. What the sweep of the command's default
+# (`scripts/robustness.py --kinds mixed`) visits, by name; noise sigma on the 8-bit scale.
+MIXED = "mixed"
+MIXES = {
+    "noise 5 + q90": (("noise", 5 / 255), ("jpeg", 90)),
+    "noise 10 + q90": (("noise", 10 / 255), ("jpeg", 90)),
+    "noise 10 + q75": (("noise", 10 / 255), ("jpeg", 75)),
+    "noise 25 + q75": (("noise", 25 / 255), ("jpeg", 75)),
+    "noise 10 + q50": (("noise", 10 / 255), ("jpeg", 50)),
+    "noise 25 + q50": (("noise", 25 / 255), ("jpeg", 50)),
+    "blur 1 + noise 5": (("blur", 1.0), ("noise", 5 / 255)),
+    "blur 2 + noise 10": (("blur", 2.0), ("noise", 10 / 255)),
+    "blur 1 + q90": (("blur", 1.0), ("jpeg", 90)),
+    "blur 2 + q75": (("blur", 2.0), ("jpeg", 75)),
+}
+
+
 def sweep_damage(kind: str, x: torch.Tensor, strength, seed: int = 0) -> Damaged:
     """`x` damaged by `kind` at a SWEEP `strength` (None: left clean, on the 8-bit grid, with a mask
-    of no holes for a hole damage), seeded."""
+    of no holes for a hole damage), seeded. For MIXED, `strength` names a MIXES entry, and the
+    params hold what the file tells of it: the JPEG's quality, where it was saved as one."""
     if strength is None:
         return Damaged(_quantize(x.float()), torch.zeros_like(x[:1]) if kind in HOLE_KINDS else None, kind, {})
+    if kind == MIXED:
+        rng, told = np.random.default_rng(seed), {}
+        for step, value in MIXES[strength]:
+            x = apply(step, x, rng=rng, **{SWEEP[step][0]: value}).image
+            told = {"quality": value} if step == "jpeg" else told
+        return Damaged(x, None, MIXED, told)
     return apply(kind, x, seed=seed, **{SWEEP[kind][0]: strength})
 
 

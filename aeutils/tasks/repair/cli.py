@@ -14,7 +14,6 @@ from PIL import Image
 from torch import nn
 
 from aeutils import batch
-from aeutils.benchmark import blur_estimate
 from aeutils.datasets import damage
 from aeutils.errors import UserError
 from aeutils.images import jpeg_quality, open_image, save_image, to_rgb
@@ -27,6 +26,7 @@ from aeutils.tasks.repair.infer import (
     NOISE_GATE,
     SHIPPED,
     AutoRepair,
+    estimate_blur,
     leave_as_is,
     load_model,
     model_for,
@@ -42,9 +42,9 @@ def register(sub) -> None:
                          "images are processed in tiles.")
     p.add_argument("--damage", choices=[AUTO, *damage.KINDS, damage.BLIND], default=None,
                    help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
-                   f"quality {JPEG_LEAVE_ABOVE} or less, then noise where the noise estimated in the image is at "
-                   f"least {255 * NOISE_GATE:.0f} levels, then blur where the photo measures a blur of at least "
-                   f"{BLUR_GATE:g} px; otherwise leave the photo as it is (light blur, mosaics and holes need "
+                   f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is at "
+                   f"least {255 * NOISE_GATE:g} levels, then blur where a lossless photo measures a blur of at "
+                   f"least {BLUR_GATE:g} px; otherwise leave the photo as it is (light blur, mosaics and holes need "
                    "--damage). blind: the blind study model (the default with --model). For blocks, "
                    "squares and grid without --mask, the holes are found in the image: pure-black lines and "
                    "rectangles with sharp edges (not dark hair or the black corners of a rotated photo)")
@@ -90,9 +90,15 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
     if model.told == "blur":
         params["sigma"] = args.strength
         if args.strength is None:
-            params["sigma"] = blur_estimate.blur_sigma(arr)
-            print(f"{src}: estimated blur sigma {params['sigma']:.2f} px (a low estimate: give --strength SIGMA "
-                  "if you know it)" + ("; written unchanged" if not params["sigma"] else ""), file=sys.stderr)
+            quality = jpeg_quality(raw)
+            params["sigma"] = estimate_blur(arr, quality)
+            if quality:
+                note = (f"a JPEG file (quality {quality}): its blur is not estimated, as the model would sharpen "
+                        "the JPEG's blocks with it; give --strength SIGMA; written unchanged")
+            else:
+                note = (f"estimated blur sigma {params['sigma']:.2f} px (a low estimate: give --strength SIGMA if "
+                        "you know it)" + ("; written unchanged" if not params["sigma"] else ""))
+            print(f"{src}: {note}", file=sys.stderr)
     if model.told == "jpeg":
         params["quality"] = int(args.strength) if args.strength else jpeg_quality(raw)
         if leave_as_is(params["quality"]):
@@ -127,7 +133,8 @@ def run(args) -> int:
         if kind == AUTO:
             out, done = load()(arr, {"quality": jpeg_quality(raw)}, **tiling)
             print(f"{src}: " + (f"undid {' and '.join(done)}" if done else "no JPEG artifacts, noise or blur found, "
-                                "written unchanged (light blur, mosaics and holes need --damage)"), file=sys.stderr)
+                                "written unchanged (light blur, a JPEG's blur, mosaics and holes need --damage)"),
+                  file=sys.stderr)
         else:
             out = _repair_kind(load(), kind, args, src, raw, arr, tiling)
         save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)

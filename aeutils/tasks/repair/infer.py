@@ -26,9 +26,12 @@ from aeutils.tiles import tiled
 JPEG_LEAVE_ABOVE = 60
 SHIPPED = "repair-blind"
 # The command's default without --damage (`AutoRepair`): what the file itself and a noise estimate can
-# tell. On validation (8 faces of each source) clean, blurred, pixelated and JPEG-only photos estimated
-# at most 2.0 levels of noise (`baselines.noise_sigma`, 8-bit), noise of sigma 5 at least 4.3.
-NOISE_GATE = 3 / 255
+# tell. The noise model runs where `estimate_noise` reads at least NOISE_GATE: the lowest gate that left
+# no cell of validation faces worse than its input (`scripts/noise_gate.py`, 2026-12-05: 8 faces per
+# source, noise sigma 0-50, lossless or saved at quality 30-95; 2 levels left CelebA at sigma 2 0.15 dB
+# worse). Noiseless files, lossless or JPEG, read at most 0.74 levels there; lossless sigma 5 2.97-5.42.
+NOISE_GATE = 2.5 / 255
+NOISE_PATCH, NOISE_QUANTILE = 32, 10  # the noise is read in patches of this side, at this percentile of them
 NOISE_PROBE = 1024  # the noise is estimated on a central window of this side (bounded time and memory)
 # The blur model runs by default where the photo as given (before the JPEG and noise models, which
 # smooth it) measures at least this blur (`blur_estimate.blur_sigma`, px). On validation (8 faces of
@@ -94,11 +97,12 @@ def run_told(model: nn.Module, im: np.ndarray, told: dict) -> np.ndarray:
 
 class AutoRepair:
     """The default repair for a photo whose damage is unknown, built only from models that never make a
-    photo worse: a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model, then
-    the noise model runs where the estimated noise is at least NOISE_GATE, then the told blur model
-    where the photo as given measures a blur (`blur_estimate.blur_sigma`) of at least BLUR_GATE;
-    anything else (a clean, softly blurred or pixelated photo, a high-quality JPEG) comes back
-    unchanged. The blind model is not used: it made photos up to 20 dB worse than their input."""
+    photo worse: the noise model runs where the estimated noise is at least NOISE_GATE (estimated after
+    the told JPEG model in a JPEG file up to JPEG_LEAVE_ABOVE, which the noise model then replaces),
+    else a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model; then the told
+    blur model runs where a lossless photo as given measures a blur (`estimate_blur`) of at least
+    BLUR_GATE; anything else (a clean, softly blurred or pixelated photo, a high-quality JPEG) comes
+    back unchanged. The blind model is not used: it made photos up to 20 dB worse than their input."""
 
     def __init__(self, jpeg: nn.Module, noise: nn.Module, blur: nn.Module | None = None):
         self.jpeg, self.noise, self.blur = jpeg, noise, blur
@@ -110,23 +114,55 @@ class AutoRepair:
     def __call__(self, im: np.ndarray, params: dict, **tiling) -> tuple[np.ndarray, list[str]]:
         """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality)."""
         done = []
-        blur = blur_estimate.blur_sigma(im) if self.blur is not None else 0.0
-        if not leave_as_is(params.get("quality")):
-            im = repair_known(self.jpeg, im, params, **tiling)
-            done.append(f"JPEG artifacts of quality {params['quality']}")
-        sigma = estimate_noise(im)
+        quality = params.get("quality")
+        blur = estimate_blur(im, quality) if self.blur is not None else 0.0
+        unblocked = im
+        if not leave_as_is(quality):
+            unblocked = repair_known(self.jpeg, im, params, **tiling)
+            done.append(f"JPEG artifacts of quality {quality}")
+        sigma = estimate_noise(unblocked)
         if sigma >= NOISE_GATE:
+            # from the file as it is: the noise model takes a JPEG's blocks too (it trained on noisy
+            # photos saved as JPEGs). On validation (`scripts/noise_gate.py`: 8 faces per source, noise
+            # saved at quality 30-60) it gained more so than after the JPEG model in 16 of the 19 cells
+            # where noise was found (up to 2.1 dB more), 0.03-0.06 dB less in the other 3.
             im = repair_known(self.noise, im, {}, **tiling)
             done.append(f"noise (estimated sigma {255 * sigma:.1f} levels)")
+        else:
+            im = unblocked
         if blur >= BLUR_GATE:
             im = repair_known(self.blur, im, {"sigma": blur}, **tiling)
             done.append(f"blur (estimated sigma {blur:.2f} px)")
         return im, done
 
 
+def estimate_blur(im: np.ndarray, quality: int | None) -> float:
+    """The blur sigma (px) the told blur model is told when the user does not give it: a low estimate
+    from the photo (`blur_estimate.blur_sigma`), but 0 for a JPEG file of any quality. Told even a low
+    estimate, the model sharpens a JPEG's blocks and ringing with the blur: on validation (8 faces per
+    source, blurred by 1-2 px, then saved at quality 70-95) it lost up to 0.18 dB a cell on VoxCeleb2
+    and 1.4 dB on one face, for at most +0.27 dB where it gained (2026-12-05)."""
+    return 0.0 if quality is not None else blur_estimate.blur_sigma(im)
+
+
 def estimate_noise(im: np.ndarray) -> float:
-    """Gaussian noise sigma in [0, 1] units of a uint8 (H, W, 3) image, from its central window."""
-    return baselines.noise_sigma(central_window(im, NOISE_PROBE))
+    """Gaussian noise sigma in [0, 1] units of a uint8 (H, W, 3) image, read where the photo is flattest.
+
+    Per NOISE_PATCH-px patch of its central window, the spread of the finest diagonal Haar band (median
+    absolute value / 0.6745, per channel, averaged), then the NOISE_QUANTILE-th percentile over the
+    patches: noise is in every patch, a face's texture (hair, a beard, JPEG-sourced detail) only in
+    some. The whole-window estimate before it (Donoho's, `baselines.noise_sigma`) read textured faces
+    as noisy, and the noise model then smoothed their detail."""
+    x = central_window(im, NOISE_PROBE).astype(np.float32) / 255
+    h, w = (side // NOISE_PATCH * NOISE_PATCH for side in x.shape[:2])
+    if not h or not w:
+        return 0.0
+    x = x[:h, :w]
+    diagonal = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2  # orthonormal Haar HH
+    half = NOISE_PATCH // 2
+    patches = np.abs(diagonal).reshape(h // NOISE_PATCH, half, w // NOISE_PATCH, half, 3)
+    spread = np.median(patches.transpose(0, 2, 1, 3, 4).reshape(-1, half * half, 3), axis=1) / 0.6745
+    return float(np.percentile(spread.mean(axis=1), NOISE_QUANTILE))
 
 
 def leave_as_is(quality: int | None) -> bool:
