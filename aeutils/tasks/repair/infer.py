@@ -124,7 +124,7 @@ class AutoRepair:
         if sigma >= NOISE_GATE:
             # from the file as it is: the noise model takes a JPEG's blocks too (it trained on noisy
             # photos saved as JPEGs). On validation (`scripts/noise_gate.py`: 8 faces per source, noise
-            # saved at quality 30-60) it gained more so than after the JPEG model in 16 of the 19 cells
+            # saved at quality 30-60) it gained more than after the JPEG model in 16 of the 19 cells
             # where noise was found (up to 2.1 dB more), 0.03-0.06 dB less in the other 3.
             im = repair_known(self.noise, im, {}, **tiling)
             done.append(f"noise (estimated sigma {255 * sigma:.1f} levels)")
