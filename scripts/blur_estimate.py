@@ -4,6 +4,7 @@ leaves photos that are not blurred alone, and how its safety margin was chosen.
     python scripts/blur_estimate.py                    # estimate vs truth, and the default's gate, on validation
     python scripts/blur_estimate.py --choose           # + the margin (OFFSET, SLOPE) search, on validation
     python scripts/blur_estimate.py --split test       # estimate vs truth on the test images (report only)
+    python scripts/blur_estimate.py --jpeg             # + the blur model on blurred faces saved as JPEGs
 
 `--choose` runs the shipped repair-blur told every sigma of TOLD on blurred validation faces, then picks
 the OFFSET and SLOPE that give the most mean gain over the input with no cell worse than its input, no
@@ -100,11 +101,36 @@ def choose(sources: dict) -> None:
         print(f"  {source} sigma {s:g}: {g:+.2f} dB")
 
 
+def on_jpegs(sources: dict) -> None:
+    """Mean gain (dB) of the blur model over blurred faces saved as JPEGs, told the true sigma / told the
+    photo's own estimate (0: left as it is): what made `repair.blur_repairable` leave every JPEG file."""
+    model = repair.load_model("repair-blur")[0]
+    sigmas = [s for s in SIGMAS if s >= 1]
+    print("\n| source | quality | " + " | ".join(f"sigma {s:g}" for s in sigmas) + " |")
+    print("|---|---|" + "---|" * len(sigmas))
+    for source, images in sources.items():
+        for q in (95, 90, 80, 70):
+            cells = []
+            for s in sigmas:
+                gains = []
+                for x in images:
+                    gt, im = to_uint8(x), blurred(x, s, q)
+                    before = metrics.psnr(im, gt)
+                    told = [s, blur_estimate.blur_sigma(im)]
+                    gains.append([metrics.psnr(repair.repair_array(
+                        model, im, level=damage.told_level("blur", {"sigma": t})), gt) - before if t else 0.0
+                        for t in told])
+                truth, estimate = np.mean(gains, axis=0)
+                cells.append(f"{truth:+.2f} / {estimate:+.2f}")
+            print(f"| {source} | {q} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--split", choices=["val", "test"], default="val")
     p.add_argument("--per-source", type=int, default=24)
     p.add_argument("--choose", action="store_true", help="search the margin (validation only)")
+    p.add_argument("--jpeg", action="store_true", help="also the blur model on blurred faces saved as JPEGs")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -117,6 +143,8 @@ def main() -> None:
         if args.split != "val":
             raise SystemExit("--choose picks parameters: validation images only")
         choose({s: v[:8] for s, v in sources.items()})
+    if args.jpeg:
+        on_jpegs({s: v[:8] for s, v in sources.items()})
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from aeutils import checkpoint, config, metrics, train, zoo
-from aeutils.benchmark import robustness
+from aeutils.benchmark import blur_estimate, robustness
 from aeutils.datasets import damage, photos
 from aeutils.images import to_uint8
 from aeutils.models.repair import build
@@ -47,7 +47,7 @@ def load(spec: str) -> torch.nn.Module:
 
 class Estimated:
     """A told blur model run as `aeutils repair --damage blur` runs it without `--strength`: told the
-    sigma estimated from the photo (`repair.estimate_blur`), not the truth."""
+    sigma estimated from the photo (`blur_estimate.blur_sigma`), not the truth."""
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
@@ -66,7 +66,8 @@ def run(model, im: np.ndarray, params: dict) -> np.ndarray:
     if isinstance(model, repair.AutoRepair):
         return model(im, params)[0]
     if isinstance(model, Estimated):
-        return repair.repair_known(model.model, im, {"sigma": repair.estimate_blur(im, params.get("quality"))})
+        told = {"quality": params.get("quality")}
+        return repair.repair_known(model.model, im, told | {"sigma": blur_estimate.blur_sigma(im)})
     if isinstance(model, Found):
         return repair.repair_known(model.model, im, {}, find_holes(im))
     return repair.run_told(model, im, params)

@@ -652,11 +652,12 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
         assert cli.main([*args, str(tmp_path / "sharp.png"), str(tmp_path / "c.png")]) == 0
         assert "0.00 px" in capsys.readouterr().err
         assert np.array_equal(np.asarray(Image.open(tmp_path / "c.png")), sharp)
-        assert cli.main([*args, str(tmp_path / "heavy.jpg"), str(tmp_path / "e.png")]) == 0
-        err = capsys.readouterr().err
-        assert "JPEG file (quality 90)" in err and "unchanged" in err and len(err.strip().splitlines()) == 1
-        assert np.array_equal(np.asarray(Image.open(tmp_path / "e.png")),
-                              np.asarray(Image.open(tmp_path / "heavy.jpg").convert("RGB")))
+        for extra in ([], ["--strength", "3"]):  # a JPEG's blocks would be sharpened with its blur
+            assert cli.main([*args, str(tmp_path / "heavy.jpg"), str(tmp_path / "e.png"), "--force", *extra]) == 0
+            err = capsys.readouterr().err
+            assert "JPEG file (quality 90)" in err and "unchanged" in err and len(err.strip().splitlines()) == 1
+            assert np.array_equal(np.asarray(Image.open(tmp_path / "e.png")),
+                                  np.asarray(Image.open(tmp_path / "heavy.jpg").convert("RGB")))
         assert cli.main([*args, str(tmp_path / "soft.png"), str(tmp_path / "d.png"), "--strength", "4"]) == 2
         err = capsys.readouterr().err
         assert "up to 3" in err and len(err.strip().splitlines()) == 1

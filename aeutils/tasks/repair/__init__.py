@@ -19,7 +19,7 @@ from aeutils.tasks.repair.infer import (
     JPEG_LEAVE_ABOVE,
     NOISE_GATE,
     AutoRepair,
-    estimate_blur,
+    blur_repairable,
     estimate_noise,
     leave_as_is,
     load,
@@ -44,8 +44,8 @@ from aeutils.tasks.repair.train import (
 
 __all__ = [
     "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_LEAVE_ABOVE", "LOSS", "MODELS", "NOISE_GATE",
-    "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "card", "compare_architectures",
-    "damage_figure", "estimate_blur", "estimate_noise", "evaluate", "example_figure", "leave_as_is", "load",
+    "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures",
+    "damage_figure", "estimate_noise", "evaluate", "example_figure", "leave_as_is", "load",
     "load_model", "main", "mark_told", "markdown_table", "model_card", "model_for", "prefill", "repair_array",
     "repair_known", "run_told", "save_results", "specialist_models", "study_hparams", "train_model", "train_wide",
     "val_curves", "wide_arch", "wide_hparams", "wide_model_card",

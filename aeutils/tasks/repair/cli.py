@@ -14,6 +14,7 @@ from PIL import Image
 from torch import nn
 
 from aeutils import batch
+from aeutils.benchmark import blur_estimate
 from aeutils.datasets import damage
 from aeutils.errors import UserError
 from aeutils.images import jpeg_quality, open_image, save_image, to_rgb
@@ -26,7 +27,7 @@ from aeutils.tasks.repair.infer import (
     NOISE_GATE,
     SHIPPED,
     AutoRepair,
-    estimate_blur,
+    blur_repairable,
     leave_as_is,
     load_model,
     model_for,
@@ -88,17 +89,14 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
     damage its mask (given, or found in the image)."""
     params = {}
     if model.told == "blur":
-        params["sigma"] = args.strength
-        if args.strength is None:
-            quality = jpeg_quality(raw)
-            params["sigma"] = estimate_blur(arr, quality)
-            if quality:
-                note = (f"a JPEG file (quality {quality}): its blur is not estimated, as the model would sharpen "
-                        "the JPEG's blocks with it; give --strength SIGMA; written unchanged")
-            else:
-                note = (f"estimated blur sigma {params['sigma']:.2f} px (a low estimate: give --strength SIGMA if "
-                        "you know it)" + ("; written unchanged" if not params["sigma"] else ""))
-            print(f"{src}: {note}", file=sys.stderr)
+        params = {"sigma": args.strength, "quality": jpeg_quality(raw)}
+        if not blur_repairable(params["quality"]):
+            print(f"{src}: a JPEG file (quality {params['quality']}): the blur model would sharpen its blocks with "
+                  "the blur; written unchanged", file=sys.stderr)
+        elif args.strength is None:
+            params["sigma"] = blur_estimate.blur_sigma(arr)
+            print(f"{src}: estimated blur sigma {params['sigma']:.2f} px (a low estimate: give --strength SIGMA "
+                  "if you know it)" + ("; written unchanged" if not params["sigma"] else ""), file=sys.stderr)
     if model.told == "jpeg":
         params["quality"] = int(args.strength) if args.strength else jpeg_quality(raw)
         if leave_as_is(params["quality"]):
@@ -133,7 +131,7 @@ def run(args) -> int:
         if kind == AUTO:
             out, done = load()(arr, {"quality": jpeg_quality(raw)}, **tiling)
             print(f"{src}: " + (f"undid {' and '.join(done)}" if done else "no JPEG artifacts, noise or blur found, "
-                                "written unchanged (light blur, a JPEG's blur, mosaics and holes need --damage)"),
+                                "written unchanged (light blur, mosaics and holes need --damage; a JPEG's blur stays)"),
                   file=sys.stderr)
         else:
             out = _repair_kind(load(), kind, args, src, raw, arr, tiling)

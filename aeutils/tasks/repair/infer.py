@@ -78,12 +78,13 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
 
 def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarray | None = None,
                  **tiling) -> np.ndarray:
-    """`repair_array` given what a file can say of its damage (`params`: a JPEG's quality; {} for a
-    lossless image): the command's repair, the robustness sweep's `run`, the demo's repair."""
+    """`repair_array` given what a file can say of its damage (`params`: a JPEG's quality, none for a
+    lossless image; a blur's sigma): the command's repair, the robustness sweep's `run`, the demo's."""
     level = None
     kind = getattr(model, "told", None)
     if kind:
-        if kind == "jpeg" and leave_as_is(params.get("quality")) or kind == "blur" and not params.get("sigma"):
+        if kind == "jpeg" and leave_as_is(params.get("quality")) or kind == "blur" and not (
+                params.get("sigma") and blur_repairable(params.get("quality"))):
             return im.copy()
         level = damage.told_level(kind, params)
     return repair_array(model, im, mask, level=level, **tiling)
@@ -100,7 +101,7 @@ class AutoRepair:
     photo worse: the noise model runs where the estimated noise is at least NOISE_GATE (estimated after
     the told JPEG model in a JPEG file up to JPEG_LEAVE_ABOVE, which the noise model then replaces),
     else a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model; then the told
-    blur model runs where a lossless photo as given measures a blur (`estimate_blur`) of at least
+    blur model runs where a lossless photo as given measures a blur (`blur_estimate.blur_sigma`) of at least
     BLUR_GATE; anything else (a clean, softly blurred or pixelated photo, a high-quality JPEG) comes
     back unchanged. The blind model is not used: it made photos up to 20 dB worse than their input."""
 
@@ -115,7 +116,7 @@ class AutoRepair:
         """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality)."""
         done = []
         quality = params.get("quality")
-        blur = estimate_blur(im, quality) if self.blur is not None else 0.0
+        blur = blur_estimate.blur_sigma(im) if self.blur is not None and blur_repairable(quality) else 0.0
         unblocked = im
         if not leave_as_is(quality):
             unblocked = repair_known(self.jpeg, im, params, **tiling)
@@ -136,13 +137,13 @@ class AutoRepair:
         return im, done
 
 
-def estimate_blur(im: np.ndarray, quality: int | None) -> float:
-    """The blur sigma (px) the told blur model is told when the user does not give it: a low estimate
-    from the photo (`blur_estimate.blur_sigma`), but 0 for a JPEG file of any quality. Told even a low
-    estimate, the model sharpens a JPEG's blocks and ringing with the blur: on validation (8 faces per
-    source, blurred by 1-2 px, then saved at quality 70-95) it lost up to 0.18 dB a cell on VoxCeleb2
-    and 1.4 dB on one face, for at most +0.27 dB where it gained (2026-12-05)."""
-    return 0.0 if quality is not None else blur_estimate.blur_sigma(im)
+def blur_repairable(quality: int | None) -> bool:
+    """Whether the told blur model may run on a file: a lossless one, not a JPEG of any quality, whose
+    blocks and ringing it sharpens with the blur. On validation faces blurred by 1-3 px and saved at
+    quality 70-95 (`python scripts/blur_estimate.py --jpeg`), told the true sigma it was worse than its
+    input in most cells (VoxCeleb2 in every one, by up to 10 dB), and told the low estimate the
+    default would tell it, up to 0.18 dB worse a cell."""
+    return quality is None
 
 
 def estimate_noise(im: np.ndarray) -> float:
