@@ -29,7 +29,7 @@ from aeutils.tasks import repair
 
 SIGMAS = [0, 2, 3, 5, 7, 10, 15, 25, 50]  # 8-bit levels
 QUALITIES = [None, 95, 90, 80, 70, 60, 50, 40, 30]
-GATES = [1.5, 2, 2.5, 3, 3.5, 4, 5]  # candidate gates, 8-bit levels
+GATES = [0, 1.5, 2, 2.5, 3, 3.5, 4, 5]  # candidate gates, 8-bit levels (0: every file, as `--damage noise` runs)
 
 
 def measure(faces: dict, auto: repair.AutoRepair) -> list[dict]:

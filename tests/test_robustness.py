@@ -329,6 +329,25 @@ def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
             assert np.abs((res.astype(float) - gt).reshape(-1, 3).mean(0)).max() < 1.0
 
 
+def test_the_noise_model_runs_only_where_noise_is_found(tmp_path, capsys):
+    """`--damage noise` gates as the default does: a photo whose noise estimate is under NOISE_GATE is
+    written unchanged with a one-line note; a noisy one goes through the model."""
+    model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=1, progress=False)
+    ship = tmp_path / "repair-noise.pt"
+    zoo.save_shipped(ship, "repair", repair.wide_hparams("smoke").arch, model, {"val": summary["best"]},
+                     damage="noise", strengths="wide")
+    smooth = np.broadcast_to(np.linspace(40, 200, 96)[None, :, None], (96, 96, 3))
+    for sigma, name in ((0, "clean.png"), (20, "noisy.png")):
+        noisy = smooth + np.random.default_rng(0).normal(0, sigma, (96, 96, 3)) if sigma else smooth
+        Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8)).save(tmp_path / name)
+        args = ["repair", str(tmp_path / name), str(tmp_path / f"out-{name}"), "--damage", "noise", "--model",
+                str(ship), "--no-progress"]
+        assert cli.main(args) == 0
+        err = capsys.readouterr().err
+        same = np.array_equal(np.asarray(Image.open(tmp_path / f"out-{name}")), np.asarray(Image.open(tmp_path / name)))
+        assert ("no noise found" in err and same) if not sigma else "no noise found" not in err
+
+
 def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=2, progress=False)
     ship = tmp_path / "repair-noise.pt"

@@ -28,6 +28,7 @@ from aeutils.tasks.repair.infer import (
     SHIPPED,
     AutoRepair,
     blur_repairable,
+    estimate_noise,
     leave_as_is,
     load_model,
     model_for,
@@ -85,9 +86,14 @@ def check_strength(kind: str, strength: float | None) -> None:
 
 def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image, arr: np.ndarray,
                  tiling: dict) -> np.ndarray:
-    """`aeutils repair --damage KIND` on one photo: a told model gets the JPEG's quality, a hole
-    damage its mask (given, or found in the image)."""
+    """`aeutils repair --damage KIND` on one photo: the noise model only where noise is found (run on
+    every file, it smoothed textured faces with light or no noise: docs/repair.md), a told model gets
+    the JPEG's quality or the blur's sigma, a hole damage its mask (given, or found in the image)."""
     params = {}
+    if kind == "noise" and (sigma := estimate_noise(arr)) < NOISE_GATE:  # as the default gates it
+        print(f"{src}: no noise found (estimated sigma {255 * sigma:.1f} levels, under {255 * NOISE_GATE:g}): "
+              "written unchanged", file=sys.stderr)
+        return arr.copy()
     if model.told == "blur":
         params = {"sigma": args.strength, "quality": jpeg_quality(raw)}
         if not blur_repairable(params["quality"]):
