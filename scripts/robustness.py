@@ -66,8 +66,8 @@ def run(model, im: np.ndarray, params: dict) -> np.ndarray:
     if isinstance(model, repair.AutoRepair):
         return model(im, params)[0]
     if isinstance(model, Estimated):
-        told = {"quality": params.get("quality")}
-        return repair.repair_known(model.model, im, told | {"sigma": blur_estimate.blur_sigma(im)})
+        told = {"quality": params.get("quality"), "sigma": blur_estimate.blur_sigma(im)}
+        return repair.repair_known(model.model, im, told)
     if isinstance(model, Found):
         return repair.repair_known(model.model, im, {}, find_holes(im))
     return repair.run_told(model, im, params)
