@@ -13,6 +13,7 @@ writes KIND.json and KIND.png under --out.
     python scripts/robustness.py --kinds blocks,squares,grid --found   # also the hole models without a mask
     python scripts/robustness.py --kinds none --jpeg-leave 24          # the JPEG model above its quality cut-off
     python scripts/robustness.py --kinds mixed                         # the default on damages that come together
+    python scripts/robustness.py --kinds noise,blocks --saved-as 90    # damaged photos saved as JPEGs (KIND-q90.json)
 """
 from __future__ import annotations
 
@@ -98,9 +99,16 @@ def main() -> None:
                    "source, on validation and test images, into resources/colorization/robustness.json")
     p.add_argument("--jpeg-leave", type=int, metavar="N", help="also the told JPEG model at quality 40-90 on "
                    "N validation faces per source, run even above repair.JPEG_LEAVE_ABOVE (what chose it)")
+    p.add_argument("--saved-as", type=int, metavar="QUALITY", help="save every damaged photo as a JPEG of "
+                   "this quality, as most users' photos are, and tell the command its quality (not with "
+                   f"jpeg, {damage.MIXED} or --card); writes KIND-qQUALITY.json/.png")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("resources/repair/robustness"))
     args = p.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k != "none"]
+    if args.saved_as is not None and (args.card or {"jpeg", damage.MIXED} & set(kinds)
+                                      or not 1 <= args.saved_as <= 95):
+        p.error(f"--saved-as takes a quality of 1-95, and not jpeg, {damage.MIXED} or --card")
     torch.set_num_threads(args.threads)
     chosen = dict(m.split("=", 1) for m in args.model)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +120,7 @@ def main() -> None:
         colorization(test, args.per_source)
     if args.jpeg_leave:
         jpeg_leave(photos.validation_faces("cpu", args.jpeg_leave))
-    for kind in [k for k in args.kinds.split(",") if k != "none"]:
+    for kind in kinds:
         start = time.time()
         main_model = "auto" if kind == damage.MIXED else chosen.get(kind, repair.model_for(kind))
         models = {"model": repair.AutoRepair.shipped() if kind == damage.MIXED else load(main_model)}
@@ -123,16 +131,20 @@ def main() -> None:
             models["estimated"] = Estimated(models["model"])
         if args.found and kind in damage.HOLE_KINDS:
             models["found"] = Found(models["model"])
-        tuned = robustness.tune(kind, val, slow=args.slow)
-        results = robustness.sweep(kind, models, test, run, tuned=tuned, slow=args.slow, progress=True)
-        verdicts = {name: robustness.summary(results, name, robustness.reference(kind)) for name in models}
+        tuned = robustness.tune(kind, val, slow=args.slow, saved_as=args.saved_as)
+        results = robustness.sweep(kind, models, test, run, tuned=tuned, slow=args.slow, progress=True,
+                                   saved_as=args.saved_as)
+        verdicts = {name: robustness.summary(results, name, robustness.reference(kind, args.saved_as))
+                    for name in models}
         record = {"kind": kind, "model": main_model, "also": [name for name in models if name != "model"],
-                  "tuned": {str(k): v for k, v in tuned.items()},
+                  "saved_as": args.saved_as, "tuned": {str(k): v for k, v in tuned.items()},
                   "images_per_source": {s: len(v) for s, v in test.items()}, "results": results,
                   "summary": verdicts, "seconds": round(time.time() - start)}
-        (args.out / f"{kind}.json").write_text(json.dumps(record, indent=1))
-        robustness.figure(kind, results, args.out / f"{kind}.png")
-        print(f"\n## {kind}: {main_model} ({record['seconds']} s)\n")
+        name = kind if args.saved_as is None else f"{kind}-q{args.saved_as}"
+        (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
+        title = kind if args.saved_as is None else f"{kind}, saved as JPEG quality {args.saved_as}"
+        robustness.figure(title, results, args.out / f"{name}.png")
+        print(f"\n## {name}: {main_model} ({record['seconds']} s)\n")
         print(robustness.markdown(results, "model"))
         if "auto" in models:
             print(f"\n## {kind}: the default without --damage\n\n" + robustness.markdown(results, "auto"))

@@ -140,6 +140,28 @@ def test_holes_start_from_the_biharmonic_fill():
     assert np.abs(repair.prefill(damaged, mask).astype(int) - clean).max() <= 2
 
 
+def test_holes_of_a_jpeg_file_start_from_telea_s_fill():
+    """A JPEG smears a hole's black into the pixels around it; biharmonic carries that dark edge's slope
+    into the hole, Telea's fill averages it away. What a file is (its quality, told) picks the fill."""
+    yy, xx = np.mgrid[0:64, 80:160]
+    clean = np.stack([yy * 3, xx, (yy + xx) * 0.8], -1).astype(np.uint8)  # smooth ramps
+    mask = np.zeros((64, 80), bool)
+    mask[16:48, 24:56] = True
+    holed = Image.fromarray(np.where(mask[..., None], 0, clean).astype(np.uint8))
+    damaged = to_uint8(damage.jpeg_roundtrip(to_tensor(holed), 75))
+    telea, smooth = repair.prefill(damaged, mask, jpeg=True), repair.prefill(damaged, mask)
+    assert np.array_equal(telea, baselines.inpaint_telea(damaged, mask, repair.JPEG_FILL_RADIUS["holes"]))
+    lines = np.zeros_like(mask)
+    lines[::16], lines[:, 1::16] = True, True
+    assert np.array_equal(repair.prefill(damaged, lines, jpeg=True),
+                          baselines.inpaint_telea(damaged, lines, repair.JPEG_FILL_RADIUS["lines"]))
+    assert metrics.psnr(telea, clean) > metrics.psnr(smooth, clean) + 1
+    model = _random_unet()
+    told = repair.repair_known(model, damaged, {"quality": 75}, mask)
+    assert np.array_equal(told, repair.repair_array(model, damaged, mask, jpeg=True))
+    assert not np.array_equal(told, repair.repair_known(model, damaged, {}, mask))
+
+
 def test_prefill_with_nothing_known_returns_the_image(face):
     """A hole over the whole crop (a training crop inside a large block, or an all-white user mask)
     leaves no pixel to fill from: the image comes back unchanged instead of an error."""

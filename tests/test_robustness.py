@@ -11,7 +11,7 @@ from aeutils import cli, config, metrics, tb, zoo
 from aeutils.benchmark import baselines, blur_estimate, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, smoke_images
-from aeutils.images import jpeg_quality, sample_faces, to_tensor, to_uint8
+from aeutils.images import jpeg_quality, sample_faces, to_image, to_tensor, to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks import repair
 from aeutils.tasks.repair import holes, infer
@@ -160,6 +160,26 @@ def test_mixtures_apply_each_damage_in_turn_and_tell_only_the_jpeg_s_quality(fac
     assert list(res["s"]) == ["clean", *damage.MIXES] and set(tuned) == set(damage.MIXES)
     assert {"quality": 90} in seen and {} in seen
     assert res["s"]["noise 25 + q75"]["nlm"]["psnr"] > res["s"]["noise 25 + q75"]["input"]["psnr"] + 2
+
+
+def test_a_sweep_saved_as_jpeg_tells_the_quality_and_keeps_the_mask(face):
+    """`saved_as`: every damaged photo (and the clean one) saved as a JPEG of that quality, as users'
+    photos are; the command is told the file's quality, and a hole damage still its true mask."""
+    seen = []
+
+    def tell(model, im, params):
+        seen.append((im, params))
+        return im
+
+    res = robustness.sweep("blocks", {"same": None}, {"s": [face]}, tell, saved_as=75)
+    clean = damage.sweep_damage("blocks", face, None, seed=0)
+    assert np.array_equal(seen[0][0], to_uint8(damage.jpeg_roundtrip(clean.image, 75)))
+    assert all(params["quality"] == 75 and params["mask"].dtype == bool for _, params in seen)
+    assert seen[1][1]["mask"].any() and not seen[0][1]["mask"].any()
+    assert res["s"]["clean"]["input"]["psnr"] < 60  # the clean photo's own JPEG loss counts
+    lossless = []
+    robustness.sweep("blocks", {"same": None}, {"s": [face]}, lambda m, im, p: lossless.append(p) or im)
+    assert "quality" not in lossless[1]
 
 
 def test_a_brightening_model_shows_a_colour_cast(face):
@@ -348,6 +368,28 @@ def test_the_noise_model_runs_only_where_noise_is_found(tmp_path, capsys):
         assert ("no noise found" in err and same) if not sigma else "no noise found" not in err
 
 
+def test_holes_in_a_jpeg_file_are_filled_given_a_mask_and_left_with_a_note_without_one(tmp_path, capsys):
+    """A JPEG smears its holes' black: without --mask none are found and the photo is written unchanged
+    with a one-line note saying to pass one; with --mask the shipped model fills them (from Telea's
+    fill, `repair.prefill`) and keeps every other pixel of the file."""
+    face = to_tensor(sample_faces()["grace_hopper"])[:, :192, :192]
+    d = damage.sweep_damage("squares", face, 0.1, seed=3)
+    jpeg, mask = tmp_path / "holes.jpg", tmp_path / "mask.png"
+    to_image(d.image).save(jpeg, quality=90)
+    Image.fromarray(d.mask[0].numpy().astype(np.uint8) * 255).save(mask)
+    src = np.asarray(Image.open(jpeg).convert("RGB"))
+    assert cli.main(["repair", str(jpeg), str(tmp_path / "found.png"), "--damage", "squares", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "no pure-black holes found (a JPEG file's holes are not pure black)" in err and "--mask" in err
+    assert len(err.strip().splitlines()) == 1 and np.array_equal(np.asarray(Image.open(tmp_path / "found.png")), src)
+    assert cli.main(["repair", str(jpeg), str(tmp_path / "given.png"), "--damage", "squares", "--mask", str(mask),
+                     "--no-progress"]) == 0
+    out, holes = np.asarray(Image.open(tmp_path / "given.png")), d.mask[0].numpy() > 0.5
+    assert np.array_equal(out[~holes], src[~holes])
+    gt = to_uint8(face)
+    assert metrics.psnr(out, gt) > metrics.psnr(src, gt) + 10
+
+
 def test_wide_model_card_states_data_terms_and_the_sweep(tmp_path):
     model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=2, progress=False)
     ship = tmp_path / "repair-noise.pt"
@@ -419,6 +461,12 @@ def test_select_is_the_mean_psnr_only_when_every_bar_is_met(face):
              for s, cell in res["s"].items()}
     v = robustness.summary({"s": ahead}, "id")
     assert v["short"] == [] and v["select"] == v["psnr"]
+    # a clean file saved as a low-quality JPEG is under CLEAN_MIN itself: returned as it is, it meets the bar
+    saved = dict(ahead, clean={name: dict(m, psnr=35.0) for name, m in ahead["clean"].items()})
+    v = robustness.summary({"s": saved}, "id")
+    assert v["clean_min"] == 35 and v["select"] == v["psnr"]
+    saved["clean"]["id"] = dict(saved["clean"]["id"], psnr=34.0)  # made worse than it came in: short
+    assert robustness.summary({"s": saved}, "id")["select"] < 0
 
 
 def test_jpeg_quality_is_read_from_the_file(tmp_path, face):

@@ -47,24 +47,31 @@ BASELINES = {
     },
 } | {kind: {  # holes: every method is given the true mask, as the command is with --mask
     "biharmonic": ([None], lambda im, p, c: baselines.inpaint_biharmonic(im, p["mask"])),
-    "telea": ([3, 5, 9], lambda im, p, c: baselines.inpaint_telea(im, p["mask"], radius=c)),
+    "telea": ([3, 5, 9], lambda im, p, c: baselines.inpaint_telea(im, p["mask"], radius=c or 5)),  # untuned sweep: 5 px
     "navier-stokes": ([3, 5, 9], lambda im, p, c: baselines.inpaint_navier_stokes(im, p["mask"], radius=c)),
 } for kind in damage.HOLE_KINDS}
 SLOW = {"bm3d"}  # seconds per image: only with slow=True
-# What a model must at least match in every damaged cell: the damaged input, or for holes the
-# biharmonic fill the model starts from (`repair.prefill`), which it refines.
+# What a model must at least match in every damaged cell: the damaged input, or for holes the fill
+# the model starts from (`repair.prefill`) and refines: biharmonic, or in a JPEG file Telea's.
 REFERENCE = dict.fromkeys(damage.HOLE_KINDS, "biharmonic")
+REFERENCE_JPEG = dict.fromkeys(damage.HOLE_KINDS, "telea")
 
 
-def _cases(kind: str, sources: dict[str, list[torch.Tensor]], seed: int):
+def _cases(kind: str, sources: dict[str, list[torch.Tensor]], seed: int, saved_as: int | None = None):
     """(source, strength, clean uint8, damaged uint8, what the command is told) for every image and
-    SWEEP strength (None = clean): the damage's parameters, and for holes the mask (bool (H, W))."""
+    SWEEP strength (None = clean): the damage's parameters, and for holes the mask (bool (H, W)).
+    `saved_as`: the damaged photo saved as a JPEG of this quality, as most users' photos are, and the
+    file's quality told (as the command reads it from the file)."""
     for source, images in sources.items():
         for j, x in enumerate(images):
             for strength in [None, *strengths(kind)]:
                 d = damage.sweep_damage(kind, x, strength, seed=seed * 100_003 + j)
-                told = dict(d.params, mask=d.mask[0].numpy() > 0.5) if d.mask is not None else d.params
-                yield source, strength, to_uint8(x), to_uint8(d.image), told
+                im, told = d.image, dict(d.params)
+                if saved_as is not None:
+                    im, told["quality"] = damage.jpeg_roundtrip(im, saved_as), saved_as
+                if d.mask is not None:
+                    told["mask"] = d.mask[0].numpy() > 0.5
+                yield source, strength, to_uint8(x), to_uint8(im), told
 
 
 def strengths(kind: str) -> list:
@@ -72,16 +79,18 @@ def strengths(kind: str) -> list:
     return list(damage.MIXES) if kind == damage.MIXED else damage.SWEEP[kind][1]
 
 
-def reference(kind: str) -> str:
-    """The method a model of `kind` must at least match in every damaged cell (`REFERENCE`)."""
-    return REFERENCE.get(kind, "input")
+def reference(kind: str, saved_as: int | None = None) -> str:
+    """The method a model of `kind` must at least match in every damaged cell (`REFERENCE`), on
+    photos saved as JPEGs of quality `saved_as` (`REFERENCE_JPEG`) or lossless ones."""
+    return (REFERENCE if saved_as is None else REFERENCE_JPEG).get(kind, "input")
 
 
-def tune(kind: str, sources: dict[str, list[torch.Tensor]], slow: bool = False, progress: bool = False) -> dict:
+def tune(kind: str, sources: dict[str, list[torch.Tensor]], slow: bool = False, progress: bool = False,
+         saved_as: int | None = None) -> dict:
     """{strength: {baseline: knob}}: each baseline's knob that gives the best mean PSNR at that
-    strength on `sources` (validation images, never the ones reported on)."""
+    strength on `sources` (validation images, never the ones reported on), saved as `_cases` says."""
     scores: dict = {}
-    for _, strength, gt, im, told in tqdm(list(_cases(kind, sources, seed=7)), disable=not progress,
+    for _, strength, gt, im, told in tqdm(list(_cases(kind, sources, 7, saved_as)), disable=not progress,
                                           desc=f"tune {kind}"):
         if strength is None:
             continue
@@ -98,16 +107,18 @@ def _methods(kind: str, slow: bool) -> dict:
 
 
 def sweep(kind: str, models: dict[str, torch.nn.Module], sources: dict[str, list[torch.Tensor]], run,
-          tuned: dict | None = None, slow: bool = False, seed: int = 0, progress: bool = False) -> dict:
+          tuned: dict | None = None, slow: bool = False, seed: int = 0, progress: bool = False,
+          saved_as: int | None = None) -> dict:
     """Mean PSNR (dB, each image capped at 60) and colour shift of the damaged input, each model
     (`run(model, uint8 image, told) -> uint8 image`, what the command does; `told` is what the user's
     file or the user tells it: the damage's parameters, e.g. a JPEG's quality, and for holes the mask)
     and, with `tuned` (see `tune`), each baseline, per source and strength: {source: {strength label:
     {method: {"psnr", "cast"}}}}; the `reference` a model must match is always there. The colour shift
-    is the largest per-channel mean error over the cell's images (8-bit levels)."""
+    is the largest per-channel mean error over the cell's images (8-bit levels). `saved_as`: every
+    damaged photo saved as a JPEG of this quality (`_cases`)."""
     rows: dict = {}
-    ref = reference(kind)
-    for source, strength, gt, im, told in tqdm(list(_cases(kind, sources, seed)), disable=not progress,
+    ref = reference(kind, saved_as)
+    for source, strength, gt, im, told in tqdm(list(_cases(kind, sources, seed, saved_as)), disable=not progress,
                                                desc=f"sweep {kind}"):
         outs = {"input": im} | {name: run(m, im, told) for name, m in models.items()}
         if strength is not None:
@@ -155,7 +166,10 @@ def summary(results: dict, model: str, ref: str = "input") -> dict:
     due = {(src, s): due_gain if inp < GAIN_BELOW else 0.0 for src, s, _, inp in damaged}
     out["short"] = [f"{src} {s}" for src, s, g, _ in damaged if g < due[src, s]]
     shortfall = sum(max(0.0, due[src, s] - g) for src, s, g, _ in damaged)
-    shortfall += max(0.0, CLEAN_MIN - out["clean_min"]) + out["cast_added"]
+    # a clean photo must come back at CLEAN_MIN, or as close as it came in (a JPEG-saved sweep's clean file)
+    shortfall += max(max(0.0, min(CLEAN_MIN, c["input"]["psnr"]) - c[model]["psnr"])
+                     for _, s, c in cells if s == "clean")
+    shortfall += out["cast_added"]
     out["select"] = metrics.bars_select(out["psnr"], shortfall)
     return out
 

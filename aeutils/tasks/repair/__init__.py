@@ -16,6 +16,7 @@ from aeutils.tasks.repair.figures import BEST, damage_figure, example_figure, va
 from aeutils.tasks.repair.hparams import INPUTS_TOLD, MODELS, WIDE_SCALE, study_hparams, wide_arch, wide_hparams
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
+    JPEG_FILL_RADIUS,
     JPEG_LEAVE_ABOVE,
     NOISE_GATE,
     AutoRepair,
@@ -43,8 +44,8 @@ from aeutils.tasks.repair.train import (
 )
 
 __all__ = [
-    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_LEAVE_ABOVE", "LOSS", "MODELS", "NOISE_GATE",
-    "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures",
+    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_LEAVE_ABOVE", "LOSS", "MODELS",
+    "NOISE_GATE", "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures",
     "damage_figure", "estimate_noise", "evaluate", "example_figure", "leave_as_is", "load",
     "load_model", "main", "mark_told", "markdown_table", "model_card", "model_for", "prefill", "repair_array",
     "repair_known", "run_told", "save_results", "specialist_models", "study_hparams", "train_model", "train_wide",

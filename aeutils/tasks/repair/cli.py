@@ -88,14 +88,15 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
                  tiling: dict) -> np.ndarray:
     """`aeutils repair --damage KIND` on one photo: the noise model only where noise is found (run on
     every file, it smoothed textured faces with light or no noise: docs/repair.md), a told model gets
-    the JPEG's quality or the blur's sigma, a hole damage its mask (given, or found in the image)."""
-    params = {}
+    the JPEG's quality or the blur's sigma, a hole damage its mask (given, or found in the image) and
+    whether the file is a JPEG (whose holes it fills from another classical fill: `repair.prefill`)."""
+    params = {"quality": jpeg_quality(raw)}  # a JPEG file's (None for a lossless one)
     if kind == "noise" and (sigma := estimate_noise(arr)) < NOISE_GATE:  # as the default gates it
         print(f"{src}: no noise found (estimated sigma {255 * sigma:.1f} levels, under {255 * NOISE_GATE:g}): "
               "written unchanged", file=sys.stderr)
         return arr.copy()
     if model.told == "blur":
-        params = {"sigma": args.strength, "quality": jpeg_quality(raw)}
+        params["sigma"] = args.strength
         if not blur_repairable(params["quality"]):
             print(f"{src}: a JPEG file (quality {params['quality']}): the blur model would sharpen its blocks with "
                   "the blur; written unchanged", file=sys.stderr)
@@ -104,7 +105,8 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
             print(f"{src}: estimated blur sigma {params['sigma']:.2f} px (a low estimate: give --strength SIGMA "
                   "if you know it)" + ("; written unchanged" if not params["sigma"] else ""), file=sys.stderr)
     if model.told == "jpeg":
-        params["quality"] = int(args.strength) if args.strength else jpeg_quality(raw)
+        if args.strength:
+            params["quality"] = int(args.strength)
         if leave_as_is(params["quality"]):
             why = f"quality {params['quality']}" if params["quality"] else "not a JPEG file and no --strength"
             print(f"{src}: {why}, nothing to undo: written unchanged", file=sys.stderr)
@@ -113,6 +115,11 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
         mask = read_mask(args.mask, (arr.shape[1], arr.shape[0]))
     elif kind in damage.HOLE_KINDS:
         mask = find_holes(arr)
+        if not mask.any():
+            jpeg = params["quality"] is not None
+            print(f"{src}: no pure-black holes found" + (" (a JPEG file's holes are not pure black)" if jpeg else "")
+                  + ": written unchanged; pass --mask to say where they are", file=sys.stderr)
+            return arr.copy()
     if mask is not None:
         arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)
     return repair_known(model, arr, params, mask, **tiling)

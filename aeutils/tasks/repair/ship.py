@@ -108,7 +108,8 @@ def wide_model_card(weights: Path, record: dict) -> str:
     told_text = "It is not told the strength."
     if kind in damage.HOLE_KINDS:
         told_text = ("It is given the hole mask (`--mask`, or without one the holes found from the damage); the "
-                     "holes are first filled by biharmonic inpainting, which it refines, and known pixels are kept.")
+                     "holes are first filled by biharmonic inpainting (in a JPEG file by Telea's), which it refines, "
+                     "and known pixels are kept.")
     elif told(kind, ck.get("strengths")) and kind == "jpeg":
         told_text = ("It is told the quality the photo was saved at, read from the JPEG file's quantization "
                      "tables (`images.jpeg_quality`) or given with `--strength`; a lossless file counts as never "
