@@ -1,12 +1,13 @@
-"""Damage repair (notebook 09, docs/repair.md), one concern per module: `hparams` the settings per
-profile (the study's architectures and training, the wide models') and per damage; `infer` tiled
-inference, the default `AutoRepair` and loading the shipped models; `holes` finding holes when no mask
-is given; `data` the training pairs and the fixed evaluation cases; `evaluate` the test tables against
-the classical baselines; `figures` the notebook's plots; `train` the trainers and `main(argv)` behind
-`aeutils train repair`; `ship` the model cards; `cli` the `aeutils repair` command. Each module imports
-only those listed before it, directly (never through this `__init__`), and no other task; this
-`__init__` re-exports what the notebook, the scripts, the tests and the demo use (`from aeutils.tasks
-import repair`) and declares the task's contract (`TASK`)."""
+"""Damage repair (notebook 09, docs/repair.md), one concern per module: `hparams` the settings per profile
+(the study's architectures and training, the wide models') and per damage; `mosaic` finding a mosaic
+(the default and the mosaic model run only where there is one); `infer` tiled inference, the default
+`AutoRepair` and loading the shipped models; `holes` finding holes when no mask is given; `data` the
+training pairs and the fixed evaluation cases; `evaluate` the test tables against the classical
+baselines; `figures` the notebook's plots; `train` the trainers and `main(argv)` behind `aeutils train
+repair`; `ship` the model cards; `cli` the `aeutils repair` command. Each module imports only those
+listed before it, directly (never through this `__init__`), and no other task; this `__init__`
+re-exports what the notebook, the scripts, the tests and the demo use (`from aeutils.tasks import
+repair`) and declares the task's contract (`TASK`)."""
 from __future__ import annotations
 
 from aeutils.task import Task
@@ -32,6 +33,7 @@ from aeutils.tasks.repair.infer import (
     repair_known,
     run_told,
 )
+from aeutils.tasks.repair.mosaic import MOSAIC_GATE, find_mosaic, mosaic_gaps
 from aeutils.tasks.repair.ship import card, model_card, wide_model_card
 from aeutils.tasks.repair.train import (
     LOSS,
@@ -45,11 +47,11 @@ from aeutils.tasks.repair.train import (
 
 __all__ = [
     "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_LEAVE_ABOVE", "LOSS", "MODELS",
-    "NOISE_GATE", "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures",
-    "damage_figure", "estimate_noise", "evaluate", "example_figure", "leave_as_is", "load",
-    "load_model", "main", "mark_told", "markdown_table", "model_card", "model_for", "prefill", "repair_array",
-    "repair_known", "run_told", "save_results", "specialist_models", "study_hparams", "train_model", "train_wide",
-    "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
+    "MOSAIC_GATE", "NOISE_GATE", "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card",
+    "compare_architectures", "damage_figure", "estimate_noise", "evaluate", "example_figure", "find_mosaic",
+    "leave_as_is", "load", "load_model", "main", "mark_told", "markdown_table", "model_card", "model_for",
+    "mosaic_gaps", "prefill", "repair_array", "repair_known", "run_told", "save_results", "specialist_models",
+    "study_hparams", "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

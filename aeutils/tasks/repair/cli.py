@@ -34,6 +34,7 @@ from aeutils.tasks.repair.infer import (
     model_for,
     repair_known,
 )
+from aeutils.tasks.repair.mosaic import find_mosaic
 
 AUTO = "auto"  # the command's default without --damage (`AutoRepair`)
 
@@ -46,9 +47,10 @@ def register(sub) -> None:
                    help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
                    f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is at "
                    f"least {255 * NOISE_GATE:g} levels, then blur where a lossless photo measures a blur of at "
-                   f"least {BLUR_GATE:g} px; otherwise leave the photo as it is (light blur, mosaics and holes need "
-                   "--damage). blind: the blind study model (the default with --model). For blocks, "
-                   "squares and grid without --mask, the holes are found in the image: pure-black lines and "
+                   f"least {BLUR_GATE:g} px; a photo where a mosaic is found goes through the mosaic model "
+                   "alone; otherwise leave the photo as it is (light blur and holes need --damage). blind: the "
+                   "blind study model (the default with --model). For blocks, squares and grid "
+                   "without --mask, the holes are found in the image: pure-black lines and "
                    "rectangles with sharp edges (not dark hair or the black corners of a rotated photo)")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
@@ -87,13 +89,17 @@ def check_strength(kind: str, strength: float | None) -> None:
 def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image, arr: np.ndarray,
                  tiling: dict) -> np.ndarray:
     """`aeutils repair --damage KIND` on one photo: the noise model only where noise is found (run on
-    every file, it smoothed textured faces with light or no noise: docs/repair.md), a told model gets
+    every file, it smoothed textured faces with light or no noise: docs/repair.md), the mosaic model
+    only where a mosaic is found (it altered clean photos), a told model gets
     the JPEG's quality or the blur's sigma, a hole damage its mask (given, or found in the image) and
     whether the file is a JPEG (whose holes it fills from another classical fill: `repair.prefill`)."""
     params = {"quality": jpeg_quality(raw)}  # a JPEG file's (None for a lossless one)
     if kind == "noise" and (sigma := estimate_noise(arr)) < NOISE_GATE:  # as the default gates it
         print(f"{src}: no noise found (estimated sigma {255 * sigma:.1f} levels, under {255 * NOISE_GATE:g}): "
               "written unchanged", file=sys.stderr)
+        return arr.copy()
+    if kind == "pixelate" and not find_mosaic(arr):  # as the default gates it
+        print(f"{src}: no mosaic found: written unchanged", file=sys.stderr)
         return arr.copy()
     if model.told == "blur":
         params["sigma"] = args.strength
@@ -143,8 +149,8 @@ def run(args) -> int:
         tiling = dict(tile=args.tile, overlap=min(32, args.tile // 8), progress=batch.tile_progress(args))
         if kind == AUTO:
             out, done = load()(arr, {"quality": jpeg_quality(raw)}, **tiling)
-            print(f"{src}: " + (f"undid {' and '.join(done)}" if done else "no JPEG artifacts, noise or blur found, "
-                                "written unchanged (light blur, mosaics and holes need --damage; a JPEG's blur stays)"),
+            print(f"{src}: " + (f"undid {' and '.join(done)}" if done else "no JPEG artifacts, noise, blur or mosaic "
+                                "found, written unchanged (light blur and holes need --damage; a JPEG's blur stays)"),
                   file=sys.stderr)
         else:
             out = _repair_kind(load(), kind, args, src, raw, arr, tiling)

@@ -18,6 +18,7 @@ from aeutils.datasets import damage
 from aeutils.images import central_window, to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks.repair.hparams import told
+from aeutils.tasks.repair.mosaic import find_mosaic
 from aeutils.tiles import tiled
 
 # Above this quality the told JPEG model returns the photo as it is (as it does a lossless file). On
@@ -116,19 +117,21 @@ def run_told(model: nn.Module, im: np.ndarray, told: dict) -> np.ndarray:
 
 class AutoRepair:
     """The default repair for a photo whose damage is unknown, built only from models that never make a
-    photo worse: the noise model runs where the estimated noise is at least NOISE_GATE (estimated after
-    the told JPEG model in a JPEG file up to JPEG_LEAVE_ABOVE, which the noise model then replaces),
-    else a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model; then the told
-    blur model runs where a lossless photo as given measures a blur (`blur_estimate.blur_sigma`) of at least
-    BLUR_GATE; anything else (a clean, softly blurred or pixelated photo, a high-quality JPEG) comes
-    back unchanged. The blind model is not used: it made photos up to 20 dB worse than their input."""
+    photo worse: a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model; a photo
+    where a mosaic is then found (`mosaic.find_mosaic`) through the mosaic model; else the noise model
+    runs where the estimated noise is at least NOISE_GATE (replacing the JPEG model: it runs on the file
+    as it is), and then the told blur model where a lossless photo as given measures a blur
+    (`blur_estimate.blur_sigma`) of at least BLUR_GATE. Anything else (a clean or softly blurred photo,
+    a high-quality JPEG) comes back unchanged. The blind model is not used: it made photos up to 20 dB
+    worse than their input."""
 
-    def __init__(self, jpeg: nn.Module, noise: nn.Module, blur: nn.Module | None = None):
-        self.jpeg, self.noise, self.blur = jpeg, noise, blur
+    def __init__(self, jpeg: nn.Module, noise: nn.Module, blur: nn.Module | None = None,
+                 pixelate: nn.Module | None = None):
+        self.jpeg, self.noise, self.blur, self.pixelate = jpeg, noise, blur, pixelate
 
     @classmethod
     def shipped(cls) -> AutoRepair:
-        return cls(load_model("repair-jpeg")[0], load_model("repair-noise")[0], load_model("repair-blur")[0])
+        return cls(*(load_model(f"repair-{kind}")[0] for kind in ("jpeg", "noise", "blur", "pixelate")))
 
     def __call__(self, im: np.ndarray, params: dict, **tiling) -> tuple[np.ndarray, list[str]]:
         """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality)."""
@@ -139,6 +142,13 @@ class AutoRepair:
         if not leave_as_is(quality):
             unblocked = repair_known(self.jpeg, im, params, **tiling)
             done.append(f"JPEG artifacts of quality {quality}")
+        # A mosaic is looked for after the JPEG model: a coarse JPEG's own 8-px blocks read like a small
+        # mosaic's (`mosaic.mosaic_gaps` up to 7.1 dB on validation photos without one saved at quality
+        # 5; at most 2.1 after it), while mosaics of 2-16 px saved at 50-60 still measure at least 3.6 dB
+        # after it (`scripts/mosaic_gate.py`).
+        if self.pixelate is not None and (factor := find_mosaic(unblocked)):
+            return (repair_known(self.pixelate, unblocked, params, **tiling),
+                    done + [f"a mosaic of {factor} px blocks"])
         sigma = estimate_noise(unblocked)
         if sigma >= NOISE_GATE:
             # from the file as it is: the noise model takes a JPEG's blocks too (it trained on noisy

@@ -1,0 +1,94 @@
+"""Finding a mosaic (`repair.find_mosaic`), and the mosaic model run only where one is found: by the
+command's default and by `--damage pixelate`."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aeutils import cli, metrics
+from aeutils.datasets import damage
+from aeutils.images import sample_faces, to_tensor, to_uint8
+from aeutils.tasks import repair
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return to_tensor(sample_faces()["grace_hopper"])[:, :192, :192]  # a real photo, in one tile
+
+
+def saved(im: np.ndarray, quality: int | None) -> np.ndarray:
+    """`im` as read back from a JPEG file of `quality` (None: as it is)."""
+    if quality is None:
+        return im
+    buf = io.BytesIO()
+    Image.fromarray(im).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+@pytest.mark.parametrize("factor", [2, 3, 5, 8, 13, 16])
+def test_a_mosaic_is_found_at_any_offset_lossless_or_saved_as_a_jpeg(photo, factor):
+    mosaic = to_uint8(damage.apply("pixelate", photo, factor=factor).image)
+    for im in (mosaic, mosaic[5:, 3:], saved(mosaic, 90), saved(mosaic[1:, 6:], 50)):
+        assert repair.find_mosaic(im) is not None
+    assert repair.find_mosaic(mosaic[7:, 2:]) == factor
+
+
+def test_no_mosaic_is_found_in_photos_without_one(photo):
+    noisy, blurred = (to_uint8(damage.sweep_damage(kind, photo, s, seed=1).image)
+                      for kind, s in (("noise", 10 / 255), ("blur", 1.5)))
+    clean = to_uint8(photo)
+    for im in (clean, noisy, blurred):
+        for quality in (None, 95, 75, 50, 30):
+            assert repair.find_mosaic(saved(im, quality)) is None
+    flat = np.full((64, 64, 3), 128, np.uint8)
+    for im in (flat, clean[:3, :3], clean[:5]):  # nothing to tell a mosaic from: none
+        assert repair.find_mosaic(im) is None
+
+
+def test_auto_repair_runs_the_mosaic_model_where_a_mosaic_is_found_after_the_jpeg_model(photo):
+    calls = []
+
+    class Recorder(torch.nn.Module):  # stands in for a model: records which ran
+        def __init__(self, name):
+            super().__init__()
+            self.name, self.told = name, name if name in ("jpeg", "blur") else None
+
+        def forward(self, x):
+            calls.append(self.name)
+            return x[:, :3]
+
+    auto = repair.AutoRepair(*(Recorder(k) for k in ("jpeg", "noise", "blur", "pixelate")))
+    mosaic = to_uint8(damage.apply("pixelate", photo, factor=6).image)
+    for im, quality, expected in ((mosaic, None, ["pixelate"]), (saved(mosaic, 90), 90, ["pixelate"]),
+                                  (saved(mosaic, 40), 40, ["jpeg", "pixelate"])):
+        calls.clear()
+        _, done = auto(im, {"quality": quality})
+        assert calls == expected and done[-1] == "a mosaic of 6 px blocks" and len(done) == len(expected)
+    calls.clear()
+    out, done = auto(to_uint8(photo), {"quality": None})
+    assert calls == [] and done == []
+
+
+@pytest.mark.slow
+def test_the_mosaic_model_runs_only_where_a_mosaic_is_found_through_the_cli(tmp_path, capsys, photo):
+    """`aeutils repair --damage pixelate` with the shipped model: a clean photo, lossless or a JPEG,
+    is written unchanged with a one-line note (the model altered clean photos); a mosaic comes back
+    closer to the photo, as it does from the default."""
+    gt = to_uint8(photo)
+    mosaic = to_uint8(damage.apply("pixelate", photo, factor=6).image)
+    Image.fromarray(gt).save(tmp_path / "clean.png")
+    Image.fromarray(gt).save(tmp_path / "clean.jpg", quality=75)
+    Image.fromarray(mosaic).save(tmp_path / "mosaic.png")
+    for name in ("clean.png", "clean.jpg", "mosaic.png"):
+        for damage_args in (["--damage", "pixelate"], []):
+            out = tmp_path / f"out-{len(damage_args)}-{name}.png"
+            assert cli.main(["repair", str(tmp_path / name), str(out), *damage_args, "--no-progress"]) == 0
+            err = capsys.readouterr().err
+            src, res = np.asarray(Image.open(tmp_path / name).convert("RGB")), np.asarray(Image.open(out))
+            if name.startswith("clean"):
+                assert np.array_equal(res, src) and "written unchanged" in err
+            else:
+                assert metrics.psnr(res, gt) >= metrics.psnr(mosaic, gt) + 1.0
+                assert "no mosaic found" not in err
