@@ -101,14 +101,18 @@ def main() -> None:
                    "N validation faces per source, run even above repair.JPEG_LEAVE_ABOVE (what chose it)")
     p.add_argument("--saved-as", type=int, metavar="QUALITY", help="save every damaged photo as a JPEG of "
                    "this quality, as most users' photos are, and tell the command its quality (not with "
-                   f"jpeg, {damage.MIXED} or --card); writes KIND-qQUALITY.json/.png")
+                   f"jpeg or {damage.MIXED}; with --card, the card of a hole damage's model for JPEG files); "
+                   "writes KIND-qQUALITY.json/.png")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("resources/repair/robustness"))
     args = p.parse_args()
     kinds = [k for k in args.kinds.split(",") if k != "none"]
-    if args.saved_as is not None and (args.card or {"jpeg", damage.MIXED} & set(kinds)
-                                      or not 1 <= args.saved_as <= 95):
-        p.error(f"--saved-as takes a quality of 1-95, and not jpeg, {damage.MIXED} or --card")
+    if args.saved_as is not None and ({"jpeg", damage.MIXED} & set(kinds) or not 1 <= args.saved_as <= 95
+                                      or args.card and set(kinds) - set(damage.HOLE_KINDS)):
+        p.error(f"--saved-as takes a quality of 1-95, and not jpeg or {damage.MIXED}; with --card, hole kinds only "
+                "(the card of their model for JPEG files)")
+    if args.saved_as is not None and args.card and any(not repair.model_for(k, True).endswith("-jpeg") for k in kinds):
+        p.error("--card with --saved-as writes the card of repair-KIND-jpeg: train and ship it first (--jpeg)")
     torch.set_num_threads(args.threads)
     chosen = dict(m.split("=", 1) for m in args.model)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +126,8 @@ def main() -> None:
         jpeg_leave(photos.validation_faces("cpu", args.jpeg_leave))
     for kind in kinds:
         start = time.time()
-        main_model = "auto" if kind == damage.MIXED else chosen.get(kind, repair.model_for(kind))
+        jpeg_file = args.saved_as is not None  # the command's model for a JPEG file's holes
+        main_model = "auto" if kind == damage.MIXED else chosen.get(kind, repair.model_for(kind, jpeg_file))
         models = {"model": repair.AutoRepair.shipped() if kind == damage.MIXED else load(main_model)}
         models |= {Path(name).stem: load(name) for name in args.also}
         if args.auto and kind not in (*damage.HOLE_KINDS, damage.MIXED):  # the default finds no holes

@@ -14,7 +14,16 @@ from aeutils.task import Task
 from aeutils.tasks.repair.data import WidePairs
 from aeutils.tasks.repair.evaluate import evaluate, markdown_table, save_results
 from aeutils.tasks.repair.figures import BEST, damage_figure, example_figure, val_curves
-from aeutils.tasks.repair.hparams import INPUTS_TOLD, MODELS, WIDE_SCALE, study_hparams, wide_arch, wide_hparams
+from aeutils.tasks.repair.hparams import (
+    INPUTS_TOLD,
+    JPEG_TRAIN,
+    JPEG_VAL,
+    MODELS,
+    WIDE_SCALE,
+    study_hparams,
+    wide_arch,
+    wide_hparams,
+)
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     JPEG_FILL_RADIUS,
@@ -46,12 +55,13 @@ from aeutils.tasks.repair.train import (
 )
 
 __all__ = [
-    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_LEAVE_ABOVE", "LOSS", "MODELS",
-    "MOSAIC_GATE", "NOISE_GATE", "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card",
-    "compare_architectures", "damage_figure", "estimate_noise", "evaluate", "example_figure", "find_mosaic",
-    "leave_as_is", "load", "load_model", "main", "mark_told", "markdown_table", "model_card", "model_for",
-    "mosaic_gaps", "prefill", "repair_array", "repair_known", "run_told", "save_results", "specialist_models",
-    "study_hparams", "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
+    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_LEAVE_ABOVE", "JPEG_TRAIN",
+    "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_GATE", "TASK", "WIDE_SCALE", "WidePairs", "blind_model",
+    "blur_repairable", "card", "compare_architectures", "damage_figure", "estimate_noise", "evaluate",
+    "example_figure", "find_mosaic", "leave_as_is", "load", "load_model", "main", "mark_told", "markdown_table",
+    "model_card", "model_for", "mosaic_gaps", "prefill", "repair_array", "repair_known", "run_told", "save_results",
+    "specialist_models", "study_hparams", "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams",
+    "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

@@ -54,7 +54,7 @@ def register(sub) -> None:
                    "rectangles with sharp edges (not dark hair or the black corners of a rotated photo)")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
-                   f"if shipped, else {SHIPPED})")
+                   f"if shipped, else {SHIPPED}; for a JPEG file's holes repair-DAMAGE-jpeg if shipped)")
     p.add_argument("--strength", type=positive_float, default=None, metavar="Q|SIGMA",
                    help="with --damage jpeg: the quality (1-100) the photo was saved at, if it is no longer the "
                    "JPEG file that says so (default: read from the file; a lossless file counts as never "
@@ -138,21 +138,23 @@ def run(args) -> int:
     check_strength(kind, args.strength)
     if kind == AUTO and (args.model or args.mask):
         raise UserError(f"--{'model' if args.model else 'mask'} needs --damage: auto runs the shipped repair-jpeg, "
-                        "repair-noise and repair-blur")
+                        "repair-noise, repair-blur and repair-pixelate")
 
-    load = functools.cache(
-        lambda: AutoRepair.shipped() if kind == AUTO else load_model(args.model or model_for(kind))[0])
+    load = functools.cache(lambda name: AutoRepair.shipped() if name == AUTO else load_model(name)[0])
+
+    def model_name(jpeg: bool) -> str:  # a JPEG file's holes have a model of their own where shipped
+        return AUTO if kind == AUTO else args.model or model_for(kind, jpeg)
 
     def one(src: Path, dst: Path) -> None:
         raw = open_image(src)
         arr = np.asarray(to_rgb(raw))
         tiling = dict(tile=args.tile, overlap=min(32, args.tile // 8), progress=batch.tile_progress(args))
         if kind == AUTO:
-            out, done = load()(arr, {"quality": jpeg_quality(raw)}, **tiling)
+            out, done = load(AUTO)(arr, {"quality": jpeg_quality(raw)}, **tiling)
             print(f"{src}: " + (f"undid {' and '.join(done)}" if done else "no JPEG artifacts, noise, blur or mosaic "
                                 "found, written unchanged (light blur and holes need --damage; a JPEG's blur stays)"),
                   file=sys.stderr)
         else:
-            out = _repair_kind(load(), kind, args, src, raw, arr, tiling)
+            out = _repair_kind(load(model_name(jpeg_quality(raw) is not None)), kind, args, src, raw, arr, tiling)
         save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)
-    return batch.run(args, one, load)
+    return batch.run(args, one, lambda: load(model_name(False)))

@@ -15,10 +15,11 @@ from aeutils.tasks.repair.hparams import told
 from aeutils.tasks.repair.infer import prefill
 
 
-def prefilled_input(im: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def prefilled_input(im: torch.Tensor, mask: torch.Tensor, jpeg: bool = False) -> torch.Tensor:
     """What a model reads for a damaged image (3, H, W) with known holes (1, H, W): the holes filled
-    by `prefill` as the command fills them, and the mask as the fourth channel."""
-    filled = prefill(to_uint8(im), mask[0].numpy() > 0.5)
+    by `prefill` as the command fills them (`jpeg`: the image is a JPEG file's), and the mask as the
+    fourth channel."""
+    filled = prefill(to_uint8(im), mask[0].numpy() > 0.5, jpeg)
     return damage.model_input(torch.from_numpy(filled).permute(2, 0, 1).float() / 255, mask)
 
 
@@ -53,10 +54,12 @@ class WidePairs(Dataset):
     """(clean, model input) pairs for a model that must hold up on any photo: a photo-like crop
     (`photos.PhotoCrops`: rescaled, anywhere, jittered, re-saved as JPEG) damaged by `kind` at a
     strength drawn over everything a user meets, none included (`damage.draw_wide`). Holes are known
-    (a hole model always has its mask: given, or found) and prefilled, as the command does."""
+    (a hole model always has its mask: given, or found) and prefilled, as the command does. `saved_as`:
+    (lowest, highest) quality: the damaged crop saved as a JPEG of a quality drawn between them, for
+    the hole models of JPEG files (whose holes the command fills from Telea's fill: `prefill`)."""
 
-    def __init__(self, crops: photos.PhotoCrops, kind: str):
-        self.crops, self.kind = crops, kind
+    def __init__(self, crops: photos.PhotoCrops, kind: str, saved_as: tuple[int, int] | None = None):
+        self.crops, self.kind, self.saved_as = crops, kind, saved_as
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -65,6 +68,9 @@ class WidePairs(Dataset):
         clean = self.crops[i]
         rng = np.random.default_rng(int(torch.randint(2**62, ())))
         d = damage.draw_wide(self.kind, clean, rng)
+        if d.mask is not None and self.saved_as:
+            saved = damage.jpeg_roundtrip(d.image, int(rng.integers(self.saved_as[0], self.saved_as[1] + 1)))
+            return clean, prefilled_input(saved, d.mask, jpeg=True)
         if d.mask is not None:
             return clean, prefilled_input(d.image, d.mask)
         strength = None

@@ -109,6 +109,11 @@ WIDE_LR_SCALE = {"jpeg": 0.2}
 # fell 0.3 dB behind its own fill on validation faces blurred by 1.5 px; continued 40 minutes on 0.5-2x
 # it is ahead there everywhere (+0.30 dB at worst) and on the plain validation faces too (2026-12-03).
 WIDE_SCALE = dict.fromkeys(damage.HOLE_KINDS, (0.5, 2.0))
+# A hole model for JPEG files (`--jpeg`) trains on damaged crops saved as JPEGs of a quality drawn from
+# JPEG_TRAIN and is chosen on validation faces saved at JPEG_VAL. One model for both kinds of file could
+# not serve both: fine-tuned on crops half saved as JPEGs, the grid and blocks models gained on JPEG
+# files and fell behind the biharmonic fill on lossless ones (2026-12-05).
+JPEG_TRAIN, JPEG_VAL = (30, 95), 75
 # Damages whose wide model is told the strength in its fourth channel (`damage.told_level`), as FBCNN
 # is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`), a blur's sigma
 # comes from the user (`--strength`). Not told, one JPEG model smoothed quality-95 photos by up to 9 dB

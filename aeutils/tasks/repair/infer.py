@@ -206,10 +206,12 @@ def mark_told(model: nn.Module, kind: str | None, strengths: str | None) -> nn.M
     return model
 
 
-def model_for(kind: str) -> str:
-    """The shipped model for a damage: its specialist `repair-KIND` where shipped, else the blind one."""
-    specific = f"repair-{kind}"
-    return specific if (config.WEIGHTS_DIR / f"{specific}.pt").is_file() else SHIPPED
+def model_for(kind: str, jpeg: bool = False) -> str:
+    """The shipped model for a damage: in a JPEG file (`jpeg`) a hole damage's `repair-KIND-jpeg` where
+    shipped (trained on JPEG files' holes: `--jpeg`), else its specialist `repair-KIND` where shipped,
+    else the blind one."""
+    names = [f"repair-{kind}-jpeg"] * (jpeg and kind in damage.HOLE_KINDS) + [f"repair-{kind}"]
+    return next((name for name in names if (config.WEIGHTS_DIR / f"{name}.pt").is_file()), SHIPPED)
 
 
 def load(ck: dict) -> nn.Module:

@@ -10,7 +10,7 @@ from aeutils.benchmark import robustness
 from aeutils.datasets import damage, photos
 from aeutils.models.repair import build
 from aeutils.tasks.repair.evaluate import markdown_table
-from aeutils.tasks.repair.hparams import INPUTS, study_hparams, told, wide_hparams
+from aeutils.tasks.repair.hparams import INPUTS, JPEG_VAL, study_hparams, told, wide_hparams
 
 
 def model_card(weights: Path, results: dict, name: str) -> str:
@@ -93,7 +93,8 @@ def wide_model_card(weights: Path, record: dict) -> str:
     images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
     strengths = ", ".join(robustness.label(kind, x).split(" ", 1)[1] for x in values)
     nan = float("nan")
-    ref = robustness.reference(kind)
+    jpeg = ck.get("saved_as")  # a hole model for JPEG files (`--jpeg`): the qualities it trained on
+    ref = robustness.reference(kind, record.get("saved_as"))
     chosen = "on mean PSNR"
     if "select" in val:
         worse = "make a photo worse" if ref == "input" else f"fall behind the {ref} fill"
@@ -106,7 +107,11 @@ def wide_model_card(weights: Path, record: dict) -> str:
     norm = "with" if ck["arch"].get("norm", True) else "without"
     given = name if ref == "input" else "mask"
     told_text = "It is not told the strength."
-    if kind in damage.HOLE_KINDS:
+    if jpeg:
+        told_text = ("It is the model for **JPEG files** (a lossless file's holes go to `repair-" + kind + "`): "
+                     "given the hole mask (`--mask`), the holes are first filled by Telea's inpainting "
+                     "(`repair.prefill`), which it refines, and known pixels are kept.")
+    elif kind in damage.HOLE_KINDS:
         told_text = ("It is given the hole mask (`--mask`, or without one the holes found from the damage); the "
                      "holes are first filled by biharmonic inpainting (in a JPEG file by Telea's), which it refines, "
                      "and known pixels are kept.")
@@ -130,10 +135,11 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
   frames sampled once a second throughout every clip (`data/voxceleb2-dense`), as {hp.crop}x{hp.crop}
   photo-like crops (`aeutils.datasets.photos.PhotoCrops`: resized {ck.get("scale") or "0.5-1"}x, anywhere in the
   image, flipped, brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
-  40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`).
+  40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`){
+  f", then saved as a JPEG of quality {jpeg} and the holes filled by Telea's inpainting" if jpeg else ""}.
 - Checkpoint chosen on a sweep over every strength on three validation sources ({n_val} images each of
   CelebA identities 160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never
-  trained on){soft}, {chosen}:
+  trained on){soft}{f", saved as JPEGs of quality {JPEG_VAL}" if jpeg else ""}, {chosen}:
   {val.get("psnr", nan):.2f} dB at step {val.get("step", "?")} (worst gain over {_over(ref)}
   {val.get("gain_min", nan):+.2f} dB, clean input returned at {val.get("clean_min", nan):.1f} dB or better,
   largest mean colour shift {val.get("cast_max", nan):.2f} levels).
@@ -147,7 +153,8 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
 ## Robustness sweep (`scripts/robustness.py`)
 
 Test images: {images} (CelebA test identities, VoxCeleb2 test-identity frames, odd-numbered
-lfw-val images); {kind} at {name} {strengths} and clean. PSNR (dB, each
+lfw-val images); {kind} at {name} {strengths} and clean{
+f", saved as JPEGs of quality {record['saved_as']}" if record.get("saved_as") else ""}. PSNR (dB, each
 image capped at 60) on 8-bit outputs; classical baselines given the true {given}, their own knob tuned
 per strength on validation images; bold where the model is at least as good as the best of them.
 

@@ -28,6 +28,8 @@ from aeutils.tasks.repair.data import RepairPairs, WidePairs, fixed_cases
 from aeutils.tasks.repair.hparams import (
     INPUTS,
     INPUTS_TOLD,
+    JPEG_TRAIN,
+    JPEG_VAL,
     MODELS,
     WIDE_LR_SCALE,
     WIDE_SCALE,
@@ -127,15 +129,21 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
 
 
 def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None, minutes: float | None = None,
-               progress: bool = True, seed: int = 0, init: str | None = None, **overrides) -> tuple[nn.Module, dict]:
+               progress: bool = True, seed: int = 0, init: str | None = None, jpeg: bool = False,
+               **overrides) -> tuple[nn.Module, dict]:
     """Train a model that holds up on any photo at any strength of `kind` (`wide_arch`, WidePairs),
     with the shared loop; best.pt is chosen on the validation sweep of three sources
     (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val), and for the
     kinds trained on soft crops too (WIDE_SCALE) a fourth of them softened (`photos.softened`): the best mean
     PSNR among the checkpoints that never make a photo worse, nor for holes its fill worse
     (`robustness.summary`'s `select`).
-    `init`: a shipped model of the same architecture to start from; ignored when the run resumes."""
+    `init`: a shipped model of the same architecture to start from; ignored when the run resumes.
+    `jpeg`: a hole model for JPEG files, trained on crops saved as JPEGs (JPEG_TRAIN) and chosen on
+    validation faces saved at JPEG_VAL, against Telea's fill."""
     holes = kind in damage.HOLE_KINDS
+    if jpeg and not holes:
+        raise UserError(f"--jpeg trains a hole model ({', '.join(damage.HOLE_KINDS)}) for JPEG files, not {kind}")
+    saved_as = JPEG_VAL if jpeg else None
     hp = wide_hparams(profile)
     hp = replace(hp, lr=hp.lr * WIDE_LR_SCALE.get(kind, 1.0), scale=WIDE_SCALE.get(kind, hp.scale),
                  val_images=hp.hole_val_images if holes else hp.val_images)
@@ -145,14 +153,15 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     model, started_from = _start(arch, run_dir, init)
     mark_told(model, kind, "wide")
     crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=hp.scale)
-    loader = DataLoader(WidePairs(crops, kind), batch_size=hp.batch, shuffle=True, drop_last=True)
+    loader = DataLoader(WidePairs(crops, kind, JPEG_TRAIN if jpeg else None), batch_size=hp.batch, shuffle=True,
+                        drop_last=True)
     val = photos.validation_faces(profile, hp.val_images)
     if kind in WIDE_SCALE:  # a model trained to hold up on soft photos is chosen on them too
         val["soft"] = photos.softened(val, hp.val_images)
 
     def evaluate_val(m):
-        results = robustness.sweep(kind, {"model": m}, val, run_told, seed=1)
-        scores = robustness.summary(results, "model", robustness.reference(kind))
+        results = robustness.sweep(kind, {"model": m}, val, run_told, seed=1, saved_as=saved_as)
+        scores = robustness.summary(results, "model", robustness.reference(kind, saved_as))
         return {k: v for k, v in scores.items() if k not in ("short", "reference")}
 
     def images(m):
@@ -166,8 +175,9 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
                            select_key="select", validate_start=started_from is not None,
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,
                                         crop=hp.crop, batch=hp.batch, scale="{:g}-{:g}".format(*hp.scale),
-                                        val=",".join(val), val_images=hp.val_images,
-                                        init=started_from, loss=HOLE_LOSS if holes else LOSS))
+                                        val=",".join(val), val_images=hp.val_images, init=started_from,
+                                        loss=HOLE_LOSS if holes else LOSS,
+                                        saved_as="{}-{}".format(*JPEG_TRAIN) if jpeg else None))
     # Plain MSE: the mean per-photo log MSE (each photo's PSNR counting alike, so light damage would
     # weigh as much as heavy) was tried and drove the JPEG and pixelate models to the identity within
     # 100-500 steps (measured, 2026-12-02), the clean photos' huge gradients swamping Adam's scale.
@@ -230,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strengths", choices=["study", "wide"], default="study",
                    help="study: the original's damage ranges and aligned faces (notebook 09); wide: every "
                    f"strength from none to heavy on photo-like crops ({', '.join(damage.WIDE)} only)")
+    p.add_argument("--jpeg", action="store_true", help="with --strengths wide and a hole damage: the model for "
+                   f"JPEG files (repair-DAMAGE-jpeg): crops saved as JPEGs of quality {JPEG_TRAIN[0]}-{JPEG_TRAIN[1]}, "
+                   f"their holes filled by Telea's fill, chosen on validation faces saved at quality {JPEG_VAL}")
     p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--init", default=None, help="start from a shipped repair model of the same architecture "
                    "(name or .pt), e.g. repair-blind to specialise it on one damage")
@@ -247,10 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.strengths == "wide":
         if args.damage not in damage.WIDE:
             raise UserError(f"--strengths wide trains {', '.join(damage.WIDE)}, not {args.damage}")
-        run_dir = args.run_dir or config.RUNS_DIR / f"repair-wide-{args.damage}-{profile}"
+        jpeg = "-jpeg" if args.jpeg else ""
+        run_dir = args.run_dir or config.RUNS_DIR / f"repair-wide-{args.damage}{jpeg}-{profile}"
         arch = wide_arch(args.damage, profile)
         model, summary = train_wide(args.damage, profile, run_dir, args.steps, args.minutes, not args.no_progress,
-                                    init=args.init, **overrides)
+                                    init=args.init, jpeg=args.jpeg, **overrides)
+    elif args.jpeg:
+        raise UserError("--jpeg trains a wide hole model: give --strengths wide")
     else:
         run_dir = args.run_dir or config.RUNS_DIR / f"repair-{args.arch}-{args.damage}-{profile}"
         arch = MODELS[args.arch][profile]
@@ -268,5 +284,6 @@ def main(argv: list[str] | None = None) -> int:
                          loss=summary["hparams"].get("loss", LOSS), scale=summary["hparams"].get("scale"),
                          val_sources=summary["hparams"].get("val"),
                          val_images=summary["hparams"].get("val_images"),
-                         strengths=summary["hparams"].get("strengths", "study"))
+                         strengths=summary["hparams"].get("strengths", "study"),
+                         saved_as=summary["hparams"].get("saved_as"))
     return 0
