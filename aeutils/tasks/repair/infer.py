@@ -143,7 +143,7 @@ class AutoRepair:
             unblocked = repair_known(self.jpeg, im, params, **tiling)
             done.append(f"JPEG artifacts of quality {quality}")
         # A mosaic is looked for after the JPEG model: a coarse JPEG's own 8-px blocks read like a small
-        # mosaic's (`mosaic.mosaic_gaps` up to 7.1 dB on validation photos without one saved at quality
+        # mosaic's (`mosaic.mosaic_gaps` up to 8.8 dB on validation photos without one saved at quality
         # 5; at most 2.1 after it), while mosaics of 2-16 px saved at 50-60 still measure at least 3.6 dB
         # after it (`scripts/mosaic_gate.py`).
         if self.pixelate is not None and (factor := find_mosaic(unblocked)):
