@@ -68,11 +68,11 @@ class WidePairs(Dataset):
         clean = self.crops[i]
         rng = np.random.default_rng(int(torch.randint(2**62, ())))
         d = damage.draw_wide(self.kind, clean, rng)
-        if d.mask is not None and self.saved_as:
-            saved = damage.jpeg_roundtrip(d.image, int(rng.integers(self.saved_as[0], self.saved_as[1] + 1)))
-            return clean, prefilled_input(saved, d.mask, jpeg=True)
         if d.mask is not None:
-            return clean, prefilled_input(d.image, d.mask)
+            im = d.image
+            if self.saved_as:
+                im = damage.jpeg_roundtrip(im, int(rng.integers(self.saved_as[0], self.saved_as[1] + 1)))
+            return clean, prefilled_input(im, d.mask, jpeg=bool(self.saved_as))
         strength = None
         if told(self.kind, "wide"):
             strength = torch.full_like(clean[:1], damage.told_level(self.kind, d.params))
