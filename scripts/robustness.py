@@ -31,7 +31,7 @@ from aeutils.datasets import damage, photos
 from aeutils.images import to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks import colorize, repair, superres
-from aeutils.tasks.repair.holes import find_holes
+from aeutils.tasks.repair.holes import holes_in
 from aeutils.tasks.superres.cli import variant_for
 
 
@@ -56,7 +56,7 @@ class Estimated:
 
 class Found:
     """A hole model run as `aeutils repair --damage KIND` runs it without `--mask`: on the holes found
-    from the damage itself (`holes.find_holes`), not the true mask."""
+    from the damage itself (`holes.holes_in`), not the true mask."""
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
@@ -70,7 +70,8 @@ def run(model, im: np.ndarray, params: dict) -> np.ndarray:
         told = {"quality": params.get("quality"), "sigma": blur_estimate.blur_sigma(im)}
         return repair.repair_known(model.model, im, told)
     if isinstance(model, Found):
-        return repair.repair_known(model.model, im, {}, find_holes(im))
+        quality = params.get("quality")
+        return repair.repair_known(model.model, im, {"quality": quality}, holes_in(im, quality))
     return repair.run_told(model, im, params)
 
 

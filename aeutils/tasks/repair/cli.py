@@ -19,7 +19,7 @@ from aeutils.datasets import damage
 from aeutils.errors import UserError
 from aeutils.images import jpeg_quality, open_image, save_image, to_rgb
 from aeutils.options import positive_float
-from aeutils.tasks.repair.holes import find_holes
+from aeutils.tasks.repair.holes import holes_in
 from aeutils.tasks.repair.hparams import TOLD
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
@@ -51,7 +51,8 @@ def register(sub) -> None:
                    "alone; otherwise leave the photo as it is (light blur and holes need --damage). blind: the "
                    "blind study model (the default with --model). For blocks, squares and grid "
                    "without --mask, the holes are found in the image: pure-black lines and "
-                   "rectangles with sharp edges (not dark hair or the black corners of a rotated photo)")
+                   "rectangles with sharp edges (not dark hair or the black corners of a rotated photo); "
+                   "in a JPEG file, near-black ones")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
                    f"if shipped, else {SHIPPED}; for a JPEG file's holes repair-DAMAGE-jpeg if shipped)")
@@ -120,11 +121,9 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
     if args.mask:
         mask = read_mask(args.mask, (arr.shape[1], arr.shape[0]))
     elif kind in damage.HOLE_KINDS:
-        mask = find_holes(arr)
+        mask = holes_in(arr, params["quality"])
         if not mask.any():
-            jpeg = params["quality"] is not None
-            print(f"{src}: no pure-black holes found" + (" (a JPEG file's holes are not pure black)" if jpeg else "")
-                  + ": written unchanged; pass --mask to say where they are", file=sys.stderr)
+            print(f"{src}: no holes found: written unchanged; pass --mask to say where they are", file=sys.stderr)
             return arr.copy()
     if mask is not None:
         arr = np.where(mask[..., None], np.uint8(round(damage.HOLE_FILL * 255)), arr)

@@ -13,7 +13,8 @@ lfw-val validation images with every hole damage of the robustness sweep, 2026-1
 still misses about a thirtieth of the squares' pixels (a tenth at 30% coverage on lfw-val), in dark
 hair or backgrounds where a black square cannot be told from a black part of the photo. At the
 image's corners only unions of squares count (not the black corners of a rotated photo, 9-12 px
-thick on 4 of 157 clean lfw-val photos, taken until 2026-12-04).
+thick on 4 of 157 clean lfw-val photos, taken until 2026-12-04). A JPEG file smears its holes' black
+into near-black and a ragged edge: `find_jpeg_holes` looks for those (2026-12-05), `holes_in` picks.
 """
 from __future__ import annotations
 
@@ -36,6 +37,23 @@ FILLED_MIN = 0.55  # of its bounding box a region at the border must fill (a rot
 BAND = 0.5  # of a side: a black region along a border longer than this is the photo's own border
 # (squares are at most 12% of the side and blocks never reach the border; lfw-val has such borders)
 RUN_MIN = 4  # px of boundary per corner, at least: holes are unions of rectangles, not staircases or blobs
+# A JPEG file's holes (`find_jpeg_holes`), set on validation faces saved at quality 50-90 (2026-12-05):
+JPEG_DARK = 24  # levels the brightest channel of a hole's inside and most of its smeared edge stays under
+JPEG_LINE_DARK, JPEG_LINE_SHARE = 40, 0.9  # a grid line: this dark along this share of the row or column
+JPEG_RING = 30  # median luminance 3-4 px outside a hole (past the smear) is at least this
+
+
+def jpeg_inside(quality: int) -> float:
+    """The most the median of the brightest channel may read inside a JPEG file's hole, 3 px from its
+    edge, at the file's quality: holes read up to 5 levels at quality 90 and 11.5 at 50 on validation,
+    the dark ties and suits otherwise taken 12-20."""
+    return 6 + 6 * (100 - quality) / 50
+
+
+def holes_in(im: np.ndarray, quality: int | None = None) -> np.ndarray:
+    """The holes of an 8-bit RGB photo (H, W, 3) as `aeutils repair` finds them without a mask: bool
+    (H, W), True = hole. `quality`: the JPEG file's it was decoded from (None: a lossless image)."""
+    return find_holes(im) if quality is None else find_jpeg_holes(im, quality)
 
 
 def find_holes(im: np.ndarray) -> np.ndarray:
@@ -78,11 +96,53 @@ def find_holes(im: np.ndarray) -> np.ndarray:
     return holes | _squares_behind_sides(black & ~holes, luminance >= EDGE_MIN)
 
 
-def _thin_lines(black: np.ndarray, axis: int) -> np.ndarray:
-    """bool per row (axis=1) or column (axis=0): black across (nearly) the whole image, in a run
-    of at most LINE_MAX such rows / columns, where there are at least two such runs (a grid; one
+def find_jpeg_holes(im: np.ndarray, quality: int) -> np.ndarray:
+    """`find_holes` for an image decoded from a JPEG file of `quality`, whose holes are not pure black:
+    the file smears their black into a ragged dark edge (at quality 90 the inside of a block reads up
+    to 6 levels, its edge up to 18 or, beside bright skin, 34; at 50, 14 and 25). Grid lines are rows
+    and columns dark along nearly all their length; other holes are the regions `find_holes` takes once
+    everything under JPEG_DARK, and under JPEG_LINE_DARK within 2 px of it, is made black, trimmed to
+    unions of squares at least RECT_SIDE px a side, away from the image's border (the black borders of
+    rotated photos, split by grid lines, looked like squares there), bright past the smear and near
+    black inside (`jpeg_inside`). The mask grows by 1 px to cover the smear. On 24 validation faces
+    per source saved at quality 30-95 it took no pixel of a clean photo (at 15: 177 pixels of CelebA)."""
+    brightest = im.max(axis=-1)
+    line_dark = brightest <= JPEG_LINE_DARK
+    rows, cols = (_thin_lines(line_dark, axis, JPEG_LINE_SHARE) for axis in (1, 0))
+    lines = (rows[:, None] | cols[None, :]) & line_dark if rows.any() and cols.any() else np.zeros_like(line_dark)
+    core = brightest <= JPEG_DARK
+    dark = core | ndimage.binary_dilation(core, iterations=2) & line_dark  # and the brighter smear beside it
+    dark &= ~ndimage.binary_dilation(lines)
+    candidates = find_holes(np.where(dark[..., None], 0, np.maximum(im, 1)).astype(np.uint8))
+    luminance = im.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    square = np.ones((RECT_SIDE, RECT_SIDE), bool)
+    border = np.ones_like(dark)
+    border[3:-3, 3:-3] = False
+    holes = lines.copy()
+    labels, _ = ndimage.label(candidates)
+    for i, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
+        near = (slice(max(ys.start - 5, 0), ys.stop + 5), slice(max(xs.start - 5, 0), xs.stop + 5))
+        region = ndimage.binary_opening(labels[near] == i, structure=square)
+        ring = ndimage.binary_dilation(region, iterations=4) & ~ndimage.binary_dilation(region, iterations=2)
+        if region.any() and not (region & border[near]).any() and np.median(luminance[near][ring]) >= JPEG_RING \
+                and np.median(brightest[near][_inside(region)]) <= jpeg_inside(quality):
+            holes[near] |= region
+    return ndimage.binary_dilation(holes)
+
+
+def _inside(region: np.ndarray, depth: int = 3) -> np.ndarray:
+    """`region` less its outer `depth` px, or less as many as leave something."""
+    for d in range(depth, 0, -1):
+        if (core := ndimage.binary_erosion(region, iterations=d)).any():
+            return core
+    return region
+
+
+def _thin_lines(black: np.ndarray, axis: int, share: float = 0.98) -> np.ndarray:
+    """bool per row (axis=1) or column (axis=0): black across (nearly, `share`) the whole image, in a
+    run of at most LINE_MAX such rows / columns, where there are at least two such runs (a grid; one
     black line is a photo's border)."""
-    full = black.mean(axis=axis) >= 0.98
+    full = black.mean(axis=axis) >= share
     labels, n = ndimage.label(full)
     sizes = ndimage.sum(full, labels, range(1, n + 1))
     keep = np.zeros(n + 1, bool)
