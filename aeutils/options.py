@@ -40,7 +40,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1 (--steps, --threads)."""
+    """An argparse type: an integer of at least 1 (--threads)."""
     try:
         value = int(text)
     except ValueError:
@@ -89,7 +89,9 @@ def add_training_options(p: argparse.ArgumentParser, run_dir: str, minutes_note:
     p.add_argument("--profile", type=profile_name, default=None,
                    help="smoke / cpu / paper (default: $AEUTILS_PROFILE or cpu)")
     p.add_argument("--run-dir", type=Path, default=None, help=f"checkpoints and TensorBoard logs (default {run_dir})")
-    p.add_argument("--steps", type=positive_int, default=None, help="total optimizer steps (default: the profile's)")
+    p.add_argument("--steps", type=int_between(0, 10**9), default=None,
+                   help="total optimizer steps (default: the profile's; 0: none, only validate the weights it "
+                        "starts from, e.g. to ship a fine-tune's --init with its settings chosen again)")
     p.add_argument("--minutes", type=positive_float, default=None,
                    help="wall-clock budget of this session (default: the profile's)" + minutes_note)
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")

@@ -379,7 +379,15 @@ def test_against_gray_and_a_chroma_factor_of_zero_is_gray(smoke_model):
     assert r["ratio"] == pytest.approx(1) and r["worse"] == 0 and r["rgb_shift"] == r["rgb_shift_gray"]
     chosen = colorize.choose_chroma(model, sources, hue=(0.6, 0.8))
     assert model.tint in colorize.TINT_FACTORS and model.chroma in colorize.CHROMA_FACTORS
-    assert model.hue == (0.6, 0.8) and set(chosen) == {"smoke"}
+    assert model.hue in [colorize.turned((0.6, 0.8), t) for t in colorize.HUE_TURNS] and set(chosen) == {"smoke"}
+    assert "forward" not in vars(model)  # the memo of forward passes is gone
+    assert chosen == colorize.against_gray(model, sources)  # the memo changed nothing
+
+
+def test_a_hue_turns_toward_yellow():
+    assert colorize.turned((1.0, 0.0), 90) == pytest.approx((0.0, 1.0), abs=1e-4)
+    a, b = colorize.turned((0.6, 0.8), 12)
+    assert math.hypot(a, b) == pytest.approx(1, abs=1e-3) and b / a > 0.8 / 0.6
 
 
 def test_photo_fine_tuning_ships_the_chroma_factor_and_a_card(smoke_model, tmp_path, monkeypatch):
@@ -389,7 +397,8 @@ def test_photo_fine_tuning_ships_the_chroma_factor_and_a_card(smoke_model, tmp_p
     ck = checkpoint.load(tmp_path / "cz-photo.pt")
     arch = ck["arch"]
     assert arch["chroma"] in colorize.CHROMA_FACTORS and arch["tint"] in colorize.TINT_FACTORS
-    assert arch["hue"] == pytest.approx(list(colorize.training_hue("smoke")))
+    hues = [colorize.turned(colorize.training_hue("smoke"), t) for t in colorize.HUE_TURNS]
+    assert tuple(arch["hue"]) in hues
     assert math.hypot(*arch["hue"]) == pytest.approx(1, abs=1e-3)
     assert ck["init"] == "cz-test" and ck["steps"] == 3
     assert len(ck["runs"]) == 1 and "aligned CelebA faces" in ck["runs"][0]  # what cz-test was
@@ -409,6 +418,15 @@ def test_photo_fine_tuning_ships_the_chroma_factor_and_a_card(smoke_model, tmp_p
     later = init_runs("run2", str(tmp_path / "cz-photo.pt"))  # a fine-tune of the fine-tune
     assert len(later) == 2 and "3 steps on photo crops" in later[1] and "tint x" in later[1]
     assert init_runs("run", str(tmp_path / "cz-photo.pt")) == ck["runs"]  # resumed: still what it started from
+
+    # no step: the same weights, their hue and factors chosen again
+    assert colorize.main(["--profile", "smoke", "--data", "photos", "--init", str(tmp_path / "cz-photo.pt"),
+                          "--run-dir", str(tmp_path / "run0"), "--steps", "0", "--ship", "cz-again",
+                          "--no-progress"]) == 0
+    again = checkpoint.load(tmp_path / "cz-again.pt")
+    assert again["steps"] == 0 and all(torch.equal(v, again["state_dict"][k]) for k, v in ck["state_dict"].items())
+    assert "not trained further" in (tmp_path / "cz-again.md").read_text()
+    assert "no step: the same weights" in init_runs("run3", str(tmp_path / "cz-again.pt"))[-1]
 
 
 def test_photo_fine_tuning_from_an_unknown_model_is_one_line(tmp_path, capsys):

@@ -465,7 +465,7 @@ def test_colorize_and_superres_ship_refuse_existing_weights(tmp_path, capsys, mo
     (["train", "colorize", "--threads", "0"], {}, ["--threads"]),
     (["train", "cae", "--experiment", "1", "--threads", "0"], {}, ["--threads"]),
     (["train", "codec", "--steps", "-5"], {}, ["--steps"]),
-    (["train", "superres", "--steps", "0"], {}, ["--steps"]),
+    (["train", "superres", "--steps", "-1"], {}, ["--steps"]),
     (["train", "colorize", "--minutes", "-1"], {}, ["--minutes"]),
     (["train", "repair", "--minutes", "nan"], {}, ["--minutes"]),
     (["train", "cae", "--experiment", "1", "--steps", "-5"], {}, ["--steps"]),

@@ -72,7 +72,7 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
     hp = hparams(number, profile, upsample, schedule)
     if lr and hp.lr_final is not None:  # the schedule keeps its shape at another starting rate
         hp = replace(hp, lr_final=hp.lr_final * lr / hp.lr)
-    hp = replace(hp, steps=steps or hp.steps, minutes=minutes if minutes is not None else hp.minutes,
+    hp = replace(hp, steps=hp.steps if steps is None else steps, minutes=minutes if minutes is not None else hp.minutes,
                  lr=lr or hp.lr, device=device, precision=precision)
     run_dir = Path(run_dir) if run_dir else run_dir_for(hp, profile)
     if not train and not (run_dir / "summary.json").exists():

@@ -25,15 +25,25 @@ from aeutils.tasks.colorize.model import (
     load_run,
     make_arch,
 )
-from aeutils.tasks.colorize.ship import CHROMA_FACTORS, TINT_FACTORS, choose_chroma, model_card, ship, training_hue
+from aeutils.tasks.colorize.ship import (
+    CHROMA_FACTORS,
+    HUE_TURNS,
+    TINT_FACTORS,
+    choose_chroma,
+    model_card,
+    ship,
+    training_hue,
+    turned,
+)
 from aeutils.tasks.colorize.train import default_run_dir, main, step_fn, train, train_photos
 
 __all__ = [
-    "APPROACHES", "CAST_MAX", "CHROMA_FACTORS", "DEFAULT_MODEL", "TASK", "WORK_SIDE", "LabFaces", "PhotoConfig",
-    "StudyConfig", "against_gray", "build", "choose_chroma", "colorize_image", "colorize_tensor",
+    "APPROACHES", "CAST_MAX", "CHROMA_FACTORS", "DEFAULT_MODEL", "HUE_TURNS", "TASK", "WORK_SIDE", "LabFaces",
+    "PhotoConfig", "StudyConfig", "against_gray", "build", "choose_chroma", "colorize_image", "colorize_tensor",
     "comparison_grid", "default_run_dir", "evaluate", "faces", "hparams", "image_metrics", "kodak_images", "load",
     "load_run", "main", "make_arch", "model_card", "photo_hparams", "plot_curves", "plot_rows", "results_table",
     "select_score", "ship", "sources_table", "step_fn", "TINT_FACTORS", "train", "train_photos", "training_hue",
+    "turned",
 ]
 
 TASK = Task(NAME, main=main, load=load, card=model_card)

@@ -3,8 +3,11 @@ written from the shipped file alone (`TASK.card`); a photo run's tint and chroma
 validation just before."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -18,29 +21,58 @@ from aeutils.tasks.colorize.figures import results_table, sources_table
 from aeutils.tasks.colorize.hparams import PHOTO_SCALE, hparams, photo_hparams
 from aeutils.tasks.colorize.model import NAME, WORK_SIDE, build, load_run
 
-TINT_FACTORS = (1.0, 0.8, 0.6, 0.4, 0.2)  # what `choose_chroma` tries, every pair
-CHROMA_FACTORS = (1.2, 1.0, 0.8, 0.6, 0.4)
+TINT_FACTORS = (1.0, 0.8, 0.7, 0.6, 0.4)  # what `choose_chroma` tries, every combination
+CHROMA_FACTORS = (1.2, 1.0, 0.8)
+# degrees the tint's hue may turn from the training faces' mean toward yellow (+b): the faces' own hue
+# differs by source (CelebA validation 54, lfw-val 60, the VoxCeleb2 validation identity 65, VoxCeleb2
+# dev frames 33), and a redder tint than the photo's is the cast that bound the tint factor (2026-12-05)
+HUE_TURNS = (0, 6, 12, 18)
 
 
 def training_hue(profile: str) -> tuple[float, float]:
     """The direction of the training faces' mean ab (the "mean ab" baseline's): the tint a face
-    usually has, which a shipped photo model's tint takes (`Colorizer`)."""
+    usually has, from which a shipped photo model's tint hue is chosen (`choose_chroma`)."""
     mean_ab, _ = ab_statistics(faces("train", profile), limit=hparams(profile).prior_limit)
     return tuple(round(float(v), 4) for v in mean_ab / mean_ab.norm())
 
 
+def turned(hue: tuple[float, float], degrees: float) -> tuple[float, float]:
+    """`hue` (a unit ab vector) turned by `degrees` toward +b (yellow) from +a (red)."""
+    angle = math.atan2(hue[1], hue[0]) + math.radians(degrees)
+    return round(math.cos(angle), 4), round(math.sin(angle), 4)
+
+
 def choose_chroma(model: Colorizer, val: dict[str, list[torch.Tensor]], hue: tuple[float, float]) -> dict[str, dict]:
-    """Give `model` the tint `hue` and set its (`tint`, `chroma`) factors to the pair of TINT_FACTORS x
-    CHROMA_FACTORS with the best `select_score` on the validation sources; returns `against_gray` at
-    that pair. Shrinking the predicted chroma toward neutral trades colour for safety: the output moves
-    toward the gray input, its cast shrinks with it."""
-    model.hue = hue
+    """Set `model`'s tint hue (`hue` turned by one of HUE_TURNS) and its `tint` and `chroma` factors
+    (TINT_FACTORS x CHROMA_FACTORS) to the combination with the best `select_score` on the validation
+    sources; returns `against_gray` there. Shrinking the predicted chroma toward neutral trades colour
+    for safety: the output moves toward the gray input, its cast shrinks with it. The factors act after
+    the network, so each image goes through it once (`_forward_once`)."""
     measured = {}
-    for pair in itertools.product(TINT_FACTORS, CHROMA_FACTORS):
-        model.tint, model.chroma = pair
-        measured[pair] = against_gray(model, val)
-    model.tint, model.chroma = max(measured, key=lambda f: select_score(measured[f])["select"])
-    return measured[model.tint, model.chroma]
+    with _forward_once(model):
+        for turn, tint, chroma in itertools.product(HUE_TURNS, TINT_FACTORS, CHROMA_FACTORS):
+            model.hue, model.tint, model.chroma = turned(hue, turn), tint, chroma
+            measured[model.hue, tint, chroma] = against_gray(model, val)
+    model.hue, model.tint, model.chroma = max(measured, key=lambda k: select_score(measured[k])["select"])
+    return measured[model.hue, model.tint, model.chroma]
+
+
+@contextlib.contextmanager
+def _forward_once(model: Colorizer):
+    """Within it, `model`'s forward pass is computed once per distinct input (keyed by its bytes)."""
+    memo, forward = {}, model.forward
+
+    def once(L: torch.Tensor) -> dict[str, torch.Tensor]:  # what `predict_ab` reads
+        key = hashlib.sha1(L.detach().contiguous().numpy().tobytes()).hexdigest() + str(tuple(L.shape))
+        if key not in memo:  # only the chroma: the logits of 240 faces would take 300 MB
+            memo[key] = {"ab": forward(L)["ab"]}
+        return memo[key]
+
+    model.forward = once
+    try:
+        yield model
+    finally:
+        del model.forward
 
 
 def ship(run_dir: str | Path, name: str, profile: str, progress: bool = True, exclusive: bool = False) -> dict:
@@ -131,29 +163,25 @@ def _photo_card(weights: Path, ck: dict, architecture: str) -> str:
                          for s in train.trained_sessions(ck["sessions"], ck["steps"]))
     earlier = ";".join(f"\n  ({i}) {run}" for i, run in enumerate(ck.get("runs", []), start=1))
     earlier = f" (itself made by, in order:{earlier})" if earlier else ""
+    chosen = (f" every {hp.val_every} steps: step {ck['best'].get('step', '?')}" if ck["steps"]
+              else ": the hue and factors")
     return f"""The default model of `aeutils colorize IN OUT` (notebook 10, `docs/colorization.md`): CIE Lab
 lightness L in, chroma ab out; the output keeps the input's L.
 
 {architecture}
 - Tint factor {arch["tint"]:g}, chroma factor {arch["chroma"]:g}: an image's mean predicted ab (its overall
-  tint) keeps {arch["tint"]:g} times its strength but takes the hue of the training faces' mean ab
-  (a, b) = ({arch["hue"][0]:.3f}, {arch["hue"][1]:.3f}), and each pixel's difference from that mean is scaled
-  by the chroma factor (`Colorizer`): the pair of {", ".join(f"{f:g}" for f in TINT_FACTORS)} x
-  {", ".join(f"{f:g}" for f in CHROMA_FACTORS)} with the best validation score (below). The guessed tint
-  is what turned faces from other cameras too red; less of it moves the output toward the gray input.
-- Started from the weights shipped as `{ck["init"]}` before this run{earlier}, then fine-tuned
-  on photo-like crops (`aeutils.datasets.photos.PhotoCrops`, {hp.crop}x{hp.crop}, a window of
-  1/{PHOTO_SCALE[1]:g} to 1/{PHOTO_SCALE[0]:g} times the crop, so whole faces appear at about the scale
-  `aeutils colorize` shows the model, anywhere in the image, flipped, half re-saved as JPEG quality 40-95,
-  no colour jitter) of CelebA identities 0-159 and VoxCeleb2 dev-identity frames sampled once a second.
-- Loss: cross-entropy against Gaussian soft-encoded ab targets (Zhang et al. 2016), without the class
-  rebalancing `{ck["init"]}` was trained with: the vivid colours it favours are the casts to avoid.
-- Training: profile `{ck["profile"]}`, {ck["steps"]} steps of batch {hp.batch}, Adam ({sessions}, cosine
-  decay to a tenth), gradient clip 1.0, {ck["train_seconds"] / 60:.0f} minutes with {ck["threads"]} CPU thread(s),
-  no GPU: `aeutils train colorize --data photos --init {ck["init"]} --ship {weights.stem}`.
+  tint) keeps {arch["tint"]:g} times its strength but takes the hue
+  (a, b) = ({arch["hue"][0]:.3f}, {arch["hue"][1]:.3f}), {_degrees(arch["hue"]):.0f} degrees from +a toward +b,
+  and each pixel's difference from that mean is scaled by the chroma factor (`Colorizer`).
+  Hue and factors are the combination with the best validation score (below) among
+  the training faces' mean hue ({_degrees(training_hue(ck["profile"])):.0f} degrees) turned by
+  {", ".join(f"{t:g}" for t in HUE_TURNS)} degrees toward yellow x tint {", ".join(f"{f:g}" for f in TINT_FACTORS)}
+  x chroma {", ".join(f"{f:g}" for f in CHROMA_FACTORS)}. The guessed tint is what turned faces from other
+  cameras too red; less of it moves the output toward the gray input.
+{_photo_training(weights, ck, earlier, sessions)}
 - Chosen on three validation sources ({n_val} images each: CelebA identities 160-169, the
-  VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on) every {hp.val_every}
-  steps: step {ck["best"].get("step", "?")} by `select_score`, the mean ab RMSE saved against gray when no
+  VoxCeleb2 validation identity, even-numbered lfw-val images; never trained on){chosen} by
+  `select_score`, the mean ab RMSE saved against gray when no
   source is worse than gray on average and no cast is added (a mean RGB error past the truth's by more
   than {CAST_MAX:g} levels), else minus the shortfall. With these factors: ab RMSE saved
   {score["gain"]:.0%}, cast added {score["cast_added"]:.2f} levels, {score["worse"]:.0%} of the images worse than gray.
@@ -170,6 +198,31 @@ Validation (chose the checkpoint and the factors):
 Test (CelebA test identities, VoxCeleb2 test identity, odd-numbered lfw-val; measured once):
 
 {sources_table(m["test"])}"""
+
+
+def _degrees(hue) -> float:
+    """The angle of an ab direction, from +a (red) toward +b (yellow)."""
+    return math.degrees(math.atan2(hue[1], hue[0]))
+
+
+def _photo_training(weights: Path, ck: dict, earlier: str, sessions: str) -> str:
+    """`_photo_card`'s lines on how the weights were trained: a photo fine-tune, or none (a run of 0
+    steps, which only chose the hue and factors again for the weights it started from)."""
+    hp = photo_hparams(ck["profile"])
+    command = f"aeutils train colorize --data photos --init {ck['init']}"
+    if not ck["steps"]:
+        return f"""- The weights shipped as `{ck["init"]}` before this run{earlier}, not trained further: this run
+  (`{command} --steps 0 --ship {weights.stem}`) chose their hue and factors again."""
+    return f"""- Started from the weights shipped as `{ck["init"]}` before this run{earlier}, then fine-tuned
+  on photo-like crops (`aeutils.datasets.photos.PhotoCrops`, {hp.crop}x{hp.crop}, a window of
+  1/{PHOTO_SCALE[1]:g} to 1/{PHOTO_SCALE[0]:g} times the crop, so whole faces appear at about the scale
+  `aeutils colorize` shows the model, anywhere in the image, flipped, half re-saved as JPEG quality 40-95,
+  no colour jitter) of CelebA identities 0-159 and VoxCeleb2 dev-identity frames sampled once a second.
+- Loss: cross-entropy against Gaussian soft-encoded ab targets (Zhang et al. 2016), without the class
+  rebalancing `{ck["init"]}` was trained with: the vivid colours it favours are the casts to avoid.
+- Training: profile `{ck["profile"]}`, {ck["steps"]} steps of batch {hp.batch}, Adam ({sessions}, cosine
+  decay to a tenth), gradient clip 1.0, {ck["train_seconds"] / 60:.0f} minutes with {ck["threads"]} CPU thread(s),
+  no GPU: `{command} --ship {weights.stem}`."""
 
 
 def _study_card(weights: Path, ck: dict, architecture: str) -> str:

@@ -48,7 +48,7 @@ def train(approach: str, profile: str, run_dir: str | Path | None = None, steps:
     run_dir = Path(run_dir) if run_dir else default_run_dir(approach, profile)
     if (run_dir / "summary.json").is_file() and (run_dir / "arch.json").is_file():
         done = json.loads((run_dir / "summary.json").read_text())
-        if done["steps"] >= (steps or hp.steps):  # finished: nothing to train or recompute
+        if done["steps"] >= (hp.steps if steps is None else steps):  # finished: nothing to train or recompute
             return dict(done, **json.loads((run_dir / "arch.json").read_text()))
     arch = make_arch(approach, profile, encoder_source)
     model = build(arch)
@@ -70,7 +70,7 @@ def train(approach: str, profile: str, run_dir: str | Path | None = None, steps:
         return {"val/gray_prediction_truth": grid.flatten(0, 1)}
 
     n_trainable = sum(p.numel() for p in model.trainable_parameters())
-    cfg = LoopConfig(max_steps=steps or hp.steps, lr=hp.lr, val_every=hp.val_every,
+    cfg = LoopConfig(max_steps=hp.steps if steps is None else steps, lr=hp.lr, val_every=hp.val_every,
                      image_every=hp.image_every, ckpt_every=50, max_minutes=minutes, select_key="auc",
                      select_mode="max", progress=progress,
                      hparams=dict(approach=approach, profile=profile, batch=hp.batch, crop=hp.crop,
@@ -102,7 +102,7 @@ def train_photos(profile: str, run_dir: str | Path, steps: int | None = None, mi
     crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=PHOTO_SCALE, jitter=0)
     loader = DataLoader(LabFaces(crops), batch_size=hp.batch, shuffle=True, drop_last=True)
     val = photos.validation_faces(profile, hp.val_images)
-    steps = steps or hp.steps
+    steps = hp.steps if steps is None else steps
     cfg = LoopConfig(max_steps=steps, lr=hp.lr, lr_final=hp.lr / 10, val_every=hp.val_every,
                      image_every=10 * steps, ckpt_every=50, max_minutes=minutes, select_key="select",
                      progress=progress, hparams=dict(data="photos", init=ck["name"], profile=profile,
@@ -127,6 +127,8 @@ def run_record(ck: dict) -> str:
     arch = ck["arch"]
     output = (f"tint x{arch['tint']:g} in the faces' hue and chroma x{arch['chroma']:g}" if arch.get("hue")
               else f"its output scaled by {arch.get('chroma', 1.0):g}")
+    if not ck["steps"]:
+        return f"no step: the same weights shipped with {output}, chosen again on validation"
     return (f"{ck['steps']} steps on photo crops ({ck['train_seconds'] / 60:.0f} minutes), step "
             f"{ck['best'].get('step', '?')} chosen on validation, shipped with {output}")
 

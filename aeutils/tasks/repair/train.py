@@ -117,7 +117,7 @@ def train_model(arch: dict, kinds: list[str], profile: str, run_dir: Path, steps
         out = repair_array(m, to_uint8(d.image), None if d.mask is None else d.mask[0].numpy() > 0.5)
         return {"val/clean_damaged_repaired": torch.stack([x, d.image, torch.from_numpy(out).permute(2, 0, 1) / 255])}
 
-    cfg = train.LoopConfig(max_steps=steps or hp.steps, lr=hp.lr, weight_decay=hp.weight_decay,
+    cfg = train.LoopConfig(max_steps=hp.steps if steps is None else steps, lr=hp.lr, weight_decay=hp.weight_decay,
                            val_every=hp.val_every, image_every=hp.image_every, ckpt_every=100,
                            max_minutes=minutes, progress=progress,
                            hparams=dict(arch=json.dumps(arch), kinds=",".join(kinds), profile=profile,
@@ -170,7 +170,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
         out = repair_known(m, to_uint8(d.image), d.params, None if d.mask is None else d.mask[0].numpy() > 0.5)
         return {"val/clean_damaged_repaired": torch.stack([x, d.image, torch.from_numpy(out).permute(2, 0, 1) / 255])}
 
-    cfg = train.LoopConfig(max_steps=steps or hp.steps, lr=hp.lr, val_every=hp.val_every,
+    cfg = train.LoopConfig(max_steps=hp.steps if steps is None else steps, lr=hp.lr, val_every=hp.val_every,
                            image_every=hp.image_every, ckpt_every=100, max_minutes=minutes, progress=progress,
                            select_key="select", validate_start=started_from is not None,
                            hparams=dict(arch=json.dumps(arch), kinds=kind, strengths="wide", profile=profile,

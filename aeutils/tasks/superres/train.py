@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = hparams(profile, a.scale, a.phase)
     if a.data == "photos":
         cfg = photo_hparams(cfg, profile)
-    cfg = replace(cfg, steps=a.steps or cfg.steps, minutes=a.minutes if a.minutes is not None else cfg.minutes,
+    cfg = replace(cfg, steps=cfg.steps if a.steps is None else a.steps,
+                  minutes=a.minutes if a.minutes is not None else cfg.minutes,
                   perceptual=a.perceptual or cfg.perceptual)
     run_dir = a.run_dir or default_run_dir(profile, a.scale, "photo" if a.data == "photos" else a.phase)
     t = time.time()
