@@ -796,3 +796,19 @@ def test_shipped_blur_model_repairs_without_strength_through_the_cli(tmp_path):
                 assert ("estimated blur sigma" if extra else "undid blur") in r.stderr
                 assert metrics.psnr(res, gt) >= metrics.psnr(inp, gt) + 0.3
                 assert np.abs((res.astype(float) - gt).reshape(-1, 3).mean(0)).max() < 1.0
+
+
+def test_a_jpeg_s_square_at_the_border_is_a_hole_but_a_dark_band_along_it_is_not(tmp_path):
+    rng = np.random.default_rng(0)
+    photo = np.clip(170 + 20 * np.sin(np.arange(128) / 9)[:, None, None] + rng.normal(0, 4, (128, 128, 3)), 0, 255)
+
+    def found(im: np.ndarray) -> np.ndarray:
+        Image.fromarray(im.astype(np.uint8)).save(tmp_path / "f.jpg", quality=90)
+        return holes.holes_in(np.asarray(Image.open(tmp_path / "f.jpg")), 90)
+
+    square = photo.copy()
+    square[50:70, :20] = 0  # a square dropped at the left edge
+    assert found(square)[52:68, :18].all()
+    band = photo.copy()
+    band[:, :20] = 0  # a dark background along the whole left edge
+    assert not found(band).any()

@@ -102,10 +102,10 @@ def find_jpeg_holes(im: np.ndarray, quality: int) -> np.ndarray:
     to 6 levels, its edge up to 18 or, beside bright skin, 34; at 50, 14 and 25). Grid lines are rows
     and columns dark along nearly all their length; other holes are the regions `find_holes` takes once
     everything under JPEG_DARK, and under JPEG_LINE_DARK within 2 px of it, is made black, trimmed to
-    unions of squares at least RECT_SIDE px a side, away from the image's border (the black borders of
-    rotated photos, split by grid lines, looked like squares there), bright past the smear and near
-    black inside (`jpeg_inside`). The mask grows by 1 px to cover the smear. On 24 validation faces
-    per source saved at quality 30-95 it took no pixel of a clean photo (at 15: 177 pixels of CelebA)."""
+    unions of squares at least RECT_SIDE px a side, bright past the smear and near black inside
+    (`jpeg_inside`), and at the image's border only squares alone there (`_square_at_border`). The
+    mask grows by 1 px to cover the smear. On 24 validation faces per source saved at quality 30-95 it
+    took no pixel of a clean photo (at 15: 177 pixels of CelebA)."""
     brightest = im.max(axis=-1)
     line_dark = brightest <= JPEG_LINE_DARK
     rows, cols = (_thin_lines(line_dark, axis, JPEG_LINE_SHARE) for axis in (1, 0))
@@ -124,10 +124,35 @@ def find_jpeg_holes(im: np.ndarray, quality: int) -> np.ndarray:
         near = (slice(max(ys.start - 5, 0), ys.stop + 5), slice(max(xs.start - 5, 0), xs.stop + 5))
         region = ndimage.binary_opening(labels[near] == i, structure=square)
         ring = ndimage.binary_dilation(region, iterations=4) & ~ndimage.binary_dilation(region, iterations=2)
-        if region.any() and not (region & border[near]).any() and np.median(luminance[near][ring]) >= JPEG_RING \
-                and np.median(brightest[near][_inside(region)]) <= jpeg_inside(quality):
-            holes[near] |= region
+        if not region.any() or np.median(luminance[near][ring]) < JPEG_RING \
+                or np.median(brightest[near][_inside(region)]) > jpeg_inside(quality):
+            continue
+        if (region & border[near]).any():  # with grid lines, rotated photos' black borders split by them
+            whole = np.zeros_like(dark)
+            whole[near] = region
+            if lines.any() or not _square_at_border(whole, line_dark):
+                continue
+        holes[near] |= region
     return ndimage.binary_dilation(holes)
+
+
+def _square_at_border(region: np.ndarray, dark: np.ndarray, reach: int = 10) -> bool:
+    """Whether a region within 3 px of the image's border is a hole: a union of squares at least
+    2 RECT_SIDE px a side (a thinner dark band there is the photo's: one took 229 pixels of a clean
+    validation face at quality 30), alone along each side it reaches, i.e. the first 3 px beside it
+    (`reach` px either way) mostly not `dark`. A square dropped at the edge of a face is; a dark
+    background or a rotated photo's black border running on is not."""
+    if not (ndimage.binary_opening(region, structure=np.ones((2 * RECT_SIDE,) * 2, bool)) == region).all():
+        return False
+    for turns in range(4):
+        r, d = np.rot90(region, turns), np.rot90(dark, turns)
+        touching = np.flatnonzero(r[:3].any(axis=0))
+        if touching.size:
+            a, b = touching[0], touching[-1] + 1
+            beside = np.r_[d[:3, max(a - reach, 0):a].ravel(), d[:3, b:b + reach].ravel()]
+            if beside.size and beside.mean() > 0.2:
+                return False
+    return True
 
 
 def _inside(region: np.ndarray, depth: int = 3) -> np.ndarray:
