@@ -128,6 +128,11 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.numpy()
 
 
+def luma(im: np.ndarray) -> np.ndarray:
+    """The luma (ITU-R BT.601 weights) of an RGB array (..., 3), as float64 on its own scale."""
+    return np.asarray(im, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
 def central_window(im: np.ndarray, side: int) -> np.ndarray:
     """The central `side` x `side` window of an (H, W, ...) array (all of it along a shorter axis):
     what a photo-wide estimate reads, so its time and memory stay bounded on a large photo."""

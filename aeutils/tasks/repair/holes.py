@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from aeutils.images import luma
+
 LINE_MAX = 3  # grid lines are 1-2 px wide; thicker full-width black runs are bars of the photo
 EDGE_MIN = 40  # 8-bit luminance the brightest tenth of a hole's surroundings reaches at least
 # ... or, for a union of squares at least RECT_SIDE px a side (squares dropped into dark hair; a photo's
@@ -67,7 +69,7 @@ def find_holes(im: np.ndarray) -> np.ndarray:
     labels, n = ndimage.label(rest)
     if n == 0:
         return holes
-    luminance = im.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    luminance = luma(im)
     h, w = black.shape
     for i, box in enumerate(ndimage.find_objects(labels), start=1):
         region = labels[box] == i
@@ -114,7 +116,7 @@ def find_jpeg_holes(im: np.ndarray, quality: int) -> np.ndarray:
     dark = core | ndimage.binary_dilation(core, iterations=2) & line_dark  # and the brighter smear beside it
     dark &= ~ndimage.binary_dilation(lines)
     candidates = find_holes(np.where(dark[..., None], 0, np.maximum(im, 1)).astype(np.uint8))
-    luminance = im.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    luminance = luma(im)
     square = np.ones((RECT_SIDE, RECT_SIDE), bool)
     border = np.ones_like(dark)
     border[3:-3, 3:-3] = False

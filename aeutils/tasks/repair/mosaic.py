@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aeutils.images import central_window
+from aeutils.images import central_window, luma
 
 # dB: the least gap that is a mosaic. On validation faces (8 per source, `scripts/mosaic_gate.py`,
 # 2026-12-05) photos without a mosaic (clean, noisy, blurred; lossless or saved at quality 30-95)
@@ -24,7 +24,6 @@ from aeutils.images import central_window
 MOSAIC_GATE = 3.3
 FACTORS = range(2, 17)  # block sides looked for: those the mosaic model trained on
 MOSAIC_PROBE = 1024  # the mosaic is looked for in a central window of this side (bounded time and memory)
-LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def _offset_residuals(rows: np.ndarray, factor: int) -> np.ndarray:
@@ -47,7 +46,7 @@ def mosaic_gaps(im: np.ndarray) -> dict[int, float]:
     uint8 (H, W, 3) image better than at the median other offset}, the lesser of the two axes (a
     mosaic's blocks are square): about 0-2 dB for a photo, 4-50 for a mosaic of that side or a
     divisor of it."""
-    y = central_window(im, MOSAIC_PROBE).astype(np.float64) @ LUMA
+    y = luma(central_window(im, MOSAIC_PROBE))
     gaps = {}
     for factor in FACTORS:
         if min(y.shape) < 2 * factor:

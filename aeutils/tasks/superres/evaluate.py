@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from aeutils import checkpoint, config, metrics, tb
 from aeutils.datasets import sources
-from aeutils.images import to_uint8
+from aeutils.images import luma, to_uint8
 from aeutils.models.sr import SRResNet
 from aeutils.tasks.superres.data import downscale, eval_images
 from aeutils.tasks.superres.generators import FINAL_CHECKPOINT, load_generator_weights, upscale_tiled
@@ -27,7 +27,7 @@ from aeutils.tasks.superres.losses import feature_distance, feature_encoder
 
 def gradient_magnitude(im_u8: np.ndarray) -> float:
     """Mean gradient magnitude (forward differences) of the luma of an 8-bit RGB image."""
-    y = np.asarray(im_u8, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
+    y = luma(im_u8)
     gx, gy = np.diff(y, axis=1)[:-1, :], np.diff(y, axis=0)[:, :-1]
     return float(np.sqrt(gx ** 2 + gy ** 2).mean())
 
