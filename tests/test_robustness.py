@@ -351,14 +351,15 @@ def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
 
 
 def test_the_noise_model_runs_only_where_noise_is_found(tmp_path, capsys):
-    """`--damage noise` gates as the default does: a photo whose noise estimate is under NOISE_GATE is
-    written unchanged with a one-line note; a noisy one goes through the model."""
+    """`--damage noise` gates as the default does: a photo whose noise estimate is below NOISE_RAMP is
+    written unchanged with a one-line note, a lightly noisy one gets part of the model's correction (said
+    on stderr), a noisy one all of it."""
     model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=1, progress=False)
     ship = tmp_path / "repair-noise.pt"
     zoo.save_shipped(ship, "repair", repair.wide_hparams("smoke").arch, model, {"val": summary["best"]},
                      damage="noise", strengths="wide")
     smooth = np.broadcast_to(np.linspace(40, 200, 96)[None, :, None], (96, 96, 3))
-    for sigma, name in ((0, "clean.png"), (20, "noisy.png")):
+    for sigma, name in ((0, "clean.png"), (4, "light.png"), (20, "noisy.png")):
         noisy = smooth + np.random.default_rng(0).normal(0, sigma, (96, 96, 3)) if sigma else smooth
         Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8)).save(tmp_path / name)
         args = ["repair", str(tmp_path / name), str(tmp_path / f"out-{name}"), "--damage", "noise", "--model",
@@ -367,6 +368,7 @@ def test_the_noise_model_runs_only_where_noise_is_found(tmp_path, capsys):
         err = capsys.readouterr().err
         same = np.array_equal(np.asarray(Image.open(tmp_path / f"out-{name}")), np.asarray(Image.open(tmp_path / name)))
         assert ("no noise found" in err and same) if not sigma else "no noise found" not in err
+        assert ("of the model's correction applied" in err) == (sigma == 4)
 
 
 def test_holes_in_a_jpeg_file_are_found_and_filled_and_a_clean_jpeg_is_left_with_a_note(tmp_path, capsys):
@@ -580,7 +582,7 @@ def test_noise_estimate_separates_clean_from_noisy_photos_and_reads_a_central_wi
     face = to_tensor(sample_faces()["grace_hopper"])  # a real photo: the fixtures are fine texture everywhere
     clean = to_uint8(damage.sweep_damage("noise", face, None).image)
     noisy = to_uint8(damage.sweep_damage("noise", face, 5 / 255, seed=1).image)
-    assert repair.estimate_noise(clean) < repair.NOISE_GATE <= repair.estimate_noise(noisy)
+    assert repair.estimate_noise(clean) < repair.NOISE_RAMP[0] < repair.estimate_noise(noisy)
     monkeypatch.setattr(infer, "NOISE_PROBE", 64)
     big = np.zeros((300, 200, 3), np.uint8)
     big[118:182, 68:132] = np.random.default_rng(0).integers(0, 256, (64, 64, 3))  # noise in the centre only
@@ -626,11 +628,12 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
     face = to_tensor(sample_faces()["grace_hopper"])[:, :192, :192]  # a real photo, in one tile
     clean = to_uint8(damage.sweep_damage("noise", face, None).image)
     noisy = to_uint8(damage.sweep_damage("noise", face, 15 / 255, seed=2).image)
+    coarse = to_uint8(damage.jpeg_roundtrip(face, 30))  # the stand-in JPEG model leaves it as it is
     soft, blurred = (to_uint8(damage.sweep_damage("blur", face, s, seed=2).image) for s in (1.0, 3.0))
     level = round(blur_estimate.blur_sigma(blurred) / 3, 2)
     assert blur_estimate.blur_sigma(soft) < repair.BLUR_GATE <= blur_estimate.blur_sigma(blurred)
     for im, params, expected in [(clean, {"quality": None}, []), (clean, {"quality": 95}, []),
-                                 (clean, {"quality": 30}, [("jpeg", 0.7)]),
+                                 (coarse, {"quality": 30}, [("jpeg", 0.7)]),
                                  (noisy, {"quality": None}, [("noise", 0.0)]),
                                  (noisy, {"quality": 50}, [("jpeg", 0.5), ("noise", 0.0)]),
                                  (soft, {"quality": None}, []), (blurred, {"quality": None}, [("blur", level)]),
@@ -665,6 +668,33 @@ def test_auto_repair_denoises_a_noisy_jpeg_as_the_file_is():
     noisy = to_uint8(damage.sweep_damage("noise", face, 25 / 255, seed=2).image)
     out, done = auto(noisy, {"quality": 50})
     assert seen == [round(float(noisy.mean()) / 255, 2)] and np.array_equal(out, noisy) and len(done) == 2
+
+
+def test_the_default_applies_a_share_of_the_noise_correction_that_grows_with_the_noise_found(monkeypatch):
+    """Light noise gets part of the noise model's correction (on textured faces all of it went too far):
+    none below the ramp, a linear share across it, all of it above; the share is said in what was done.
+    Noise read after the JPEG model, which hides part of it, has a lower ramp."""
+    seen = []
+
+    class Brighten(torch.nn.Module):  # a noise model whose correction is +40 levels everywhere
+        told = None
+
+        def forward(self, x):
+            seen.append(1)
+            return x[:, :3] + 40 / 255
+
+    low, high = repair.NOISE_RAMP
+    assert repair.noise_share(repair.NOISE_RAMP_DEBLOCKED[1], deblocked=True) == 1.0
+    assert repair.noise_share(repair.NOISE_RAMP_DEBLOCKED[1]) == 0.0 < repair.NOISE_RAMP_DEBLOCKED[1] < low
+    photo = np.full((64, 64, 3), 100, np.uint8)
+    auto = repair.AutoRepair(Brighten(), Brighten(), None)
+    for estimate, share in ((low, 0.0), ((3 * low + high) / 4, 0.25), (high, 1.0), (2 * high, 1.0)):
+        assert repair.noise_share(estimate) == pytest.approx(share)
+        monkeypatch.setattr(infer, "estimate_noise", lambda im, e=estimate: e)
+        seen.clear()
+        out, done = auto(photo, {"quality": 90})
+        assert len(seen) == len(done) == (share > 0) and np.all(out == 100 + round(40 * share))
+        assert not done or f"{share:.0%} of the model's correction" in done[0]
 
 
 @pytest.mark.slow

@@ -24,14 +24,16 @@ from aeutils.tasks.repair.hparams import TOLD
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     JPEG_LEAVE_ABOVE,
-    NOISE_GATE,
+    NOISE_RAMP,
     SHIPPED,
     AutoRepair,
+    blend,
     blur_repairable,
     estimate_noise,
     leave_as_is,
     load_model,
     model_for,
+    noise_share,
     repair_known,
 )
 from aeutils.tasks.repair.mosaic import find_mosaic
@@ -45,12 +47,12 @@ def register(sub) -> None:
                          "images are processed in tiles.")
     p.add_argument("--damage", choices=[AUTO, *damage.KINDS, damage.BLIND], default=None,
                    help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
-                   f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is at "
-                   f"least {255 * NOISE_GATE:g} levels, then blur where a lossless photo measures a blur of at "
-                   f"least {BLUR_GATE:g} px; a photo where a mosaic is found goes through the mosaic model "
-                   "alone; otherwise leave the photo as it is (light blur and holes need --damage). blind: the "
-                   "blind study model (the default with --model). For blocks, squares and grid "
-                   "without --mask, the holes are found in the image: pure-black lines and "
+                   f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is above "
+                   f"{255 * NOISE_RAMP[0]:g} levels (all of the model's correction from {255 * NOISE_RAMP[1]:g}), "
+                   f"then blur where a lossless photo measures a blur of at least {BLUR_GATE:g} px; a photo where a "
+                   "mosaic is found goes through the mosaic model alone; otherwise leave the photo as it is (light "
+                   "blur and holes need --damage). blind: the blind study model (the default with --model). For "
+                   "blocks, squares and grid without --mask, the holes are found in the image: pure-black lines and "
                    "rectangles with sharp edges (not dark hair or the black corners of a rotated photo); "
                    "in a JPEG file, near-black ones")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
@@ -95,10 +97,16 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
     the JPEG's quality or the blur's sigma, a hole damage its mask (given, or found in the image) and
     whether the file is a JPEG (whose holes it fills from another classical fill: `repair.prefill`)."""
     params = {"quality": jpeg_quality(raw)}  # a JPEG file's (None for a lossless one)
-    if kind == "noise" and (sigma := estimate_noise(arr)) < NOISE_GATE:  # as the default gates it
-        print(f"{src}: no noise found (estimated sigma {255 * sigma:.1f} levels, under {255 * NOISE_GATE:g}): "
-              "written unchanged", file=sys.stderr)
-        return arr.copy()
+    if kind == "noise":  # as the default does: a share of the model's correction growing with the noise found
+        sigma = estimate_noise(arr)
+        if not (share := noise_share(sigma)):
+            print(f"{src}: no noise found (estimated sigma {255 * sigma:.1f} levels, at most "
+                  f"{255 * NOISE_RAMP[0]:g}): written unchanged", file=sys.stderr)
+            return arr.copy()
+        if share < 1:
+            print(f"{src}: light noise (estimated sigma {255 * sigma:.1f} levels): {share:.0%} of the model's "
+                  "correction applied", file=sys.stderr)
+        return blend(arr, repair_known(model, arr, params, **tiling), share)
     if kind == "pixelate" and not find_mosaic(arr):  # as the default gates it
         print(f"{src}: no mosaic found: written unchanged", file=sys.stderr)
         return arr.copy()

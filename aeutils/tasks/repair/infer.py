@@ -28,11 +28,19 @@ from aeutils.tiles import tiled
 JPEG_LEAVE_ABOVE = 60
 SHIPPED = "repair-blind"
 # The command's default without --damage (`AutoRepair`): what the file itself and a noise estimate can
-# tell. The noise model runs where `estimate_noise` reads at least NOISE_GATE: the lowest gate that left
-# no cell of validation faces worse than its input (`scripts/noise_gate.py`, 2026-12-05: 8 faces per
-# source, noise sigma 0-50, lossless or saved at quality 30-95; 2 levels left CelebA at sigma 2 0.15 dB
-# worse). Noiseless files, lossless or JPEG, read at most 0.74 levels there; lossless sigma 5 2.97-5.42.
-NOISE_GATE = 2.5 / 255
+# tell. The noise model's correction is applied in a share that grows with `estimate_noise` (`noise_share`):
+# none below a ramp's first level, all of it from its second. On textured faces with light noise the
+# model's correction points the right way but goes too far, so a part of it still gains where all of it
+# loses. Chosen on validation (`scripts/noise_gate.py`, 2026-12-06: 24 faces per source, noise sigma 0-50,
+# lossless or saved at quality 30-95): the ramps with the most summed gain that left no cell worse than
+# its input. NOISE_RAMP for a file as it is (lossless, or a JPEG the JPEG model leaves): every
+# all-or-nothing gate from 0 to 4 levels left a CelebA cell worse there (the 2.5 levels chosen before on
+# 8 faces per source: sigma 2 lossless by 0.33 dB, sigma 5 at quality 90 by 0.12). NOISE_RAMP_DEBLOCKED
+# where the JPEG model has run (quality up to JPEG_LEAVE_ABOVE) and the noise is read after it: there the
+# noise model replaces a model that changes the photo anyway, and every ramp tried from 1 level up
+# gained at least 0.42 dB in every cell; the lowest gained the most (a JPEG hides part of the noise).
+NOISE_RAMP = (3.0 / 255, 5.0 / 255)
+NOISE_RAMP_DEBLOCKED = (1.0 / 255, 2.0 / 255)
 NOISE_PATCH, NOISE_QUANTILE = 32, 10  # the noise is read in patches of this side, at this percentile of them
 NOISE_PROBE = 1024  # the noise is estimated on a central window of this side (bounded time and memory)
 # The blur model runs by default where the photo as given (before the JPEG and noise models, which
@@ -119,11 +127,11 @@ class AutoRepair:
     """The default repair for a photo whose damage is unknown, built only from models that never make a
     photo worse: a JPEG file of quality up to JPEG_LEAVE_ABOVE goes through the told JPEG model; a photo
     where a mosaic is then found (`mosaic.find_mosaic`) through the mosaic model; else the noise model
-    runs where the estimated noise is at least NOISE_GATE (replacing the JPEG model: it runs on the file
-    as it is), and then the told blur model where a lossless photo as given measures a blur
-    (`blur_estimate.blur_sigma`) of at least BLUR_GATE. Anything else (a clean or softly blurred photo,
-    a high-quality JPEG) comes back unchanged. The blind model is not used: it made photos up to 20 dB
-    worse than their input."""
+    runs where the estimated noise is high enough, a share of its correction growing with the estimate
+    (`noise_share`; replacing the JPEG model: it runs on the file as it is), and then the told blur model
+    where a lossless photo as given measures a blur (`blur_estimate.blur_sigma`) of at least BLUR_GATE.
+    Anything else (a clean or softly blurred photo, a high-quality JPEG) comes back unchanged. The blind
+    model is not used: it made photos up to 20 dB worse than their input."""
 
     def __init__(self, jpeg: nn.Module, noise: nn.Module, blur: nn.Module | None = None,
                  pixelate: nn.Module | None = None):
@@ -150,15 +158,15 @@ class AutoRepair:
             return (repair_known(self.pixelate, unblocked, params, **tiling),
                     done + [f"a mosaic of {factor} px blocks"])
         sigma = estimate_noise(unblocked)
-        if sigma >= NOISE_GATE:
+        if share := noise_share(sigma, deblocked=not leave_as_is(quality)):
             # from the file as it is: the noise model takes a JPEG's blocks too (it trained on noisy
-            # photos saved as JPEGs). On validation (`scripts/noise_gate.py`: 8 faces per source, noise
-            # saved at quality 30-60) it gained more than after the JPEG model in 16 of the 19 cells
-            # where noise was found (up to 2.1 dB more), 0.03-0.06 dB less in the other 3.
-            im = repair_known(self.noise, im, {}, **tiling)
-            done.append(f"noise (estimated sigma {255 * sigma:.1f} levels)")
-        else:
-            im = unblocked
+            # photos saved as JPEGs). On validation (`scripts/noise_gate.py`, noise saved at quality
+            # 30-60) it gained more than after the JPEG model in 16 of the 19 cells where a gate of 2.5
+            # levels found noise (8 faces per source); the lower ramp also finds faces whose texture
+            # reads as light noise, where after the JPEG model gains more (ahead in 17 of 45 cells).
+            unblocked = blend(unblocked, repair_known(self.noise, im, {}, **tiling), share)
+            done.append(f"noise (estimated sigma {255 * sigma:.1f} levels; {share:.0%} of the model's correction)")
+        im = unblocked
         if blur >= BLUR_GATE:
             im = repair_known(self.blur, im, {"sigma": blur}, **tiling)
             done.append(f"blur (estimated sigma {blur:.2f} px)")
@@ -192,6 +200,21 @@ def estimate_noise(im: np.ndarray) -> float:
     patches = np.abs(diagonal).reshape(h // NOISE_PATCH, half, w // NOISE_PATCH, half, 3)
     spread = np.median(patches.transpose(0, 2, 1, 3, 4).reshape(-1, half * half, 3), axis=1) / 0.6745
     return float(np.percentile(spread.mean(axis=1), NOISE_QUANTILE))
+
+
+def noise_share(sigma: float, deblocked: bool = False) -> float:
+    """The share of the noise model's correction to apply where `estimate_noise` reads `sigma`: on a file
+    as it is (NOISE_RAMP), or read after the JPEG model (`deblocked`: NOISE_RAMP_DEBLOCKED)."""
+    low, high = NOISE_RAMP_DEBLOCKED if deblocked else NOISE_RAMP
+    return float(np.clip((sigma - low) / (high - low), 0.0, 1.0))
+
+
+def blend(before: np.ndarray, after: np.ndarray, share: float) -> np.ndarray:
+    """`share` of the way from one uint8 image to another (all of it: `after` itself)."""
+    if share >= 1:
+        return after
+    mixed = before.astype(np.float32) + share * (after.astype(np.float32) - before)
+    return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
 
 
 def leave_as_is(quality: int | None) -> bool:
