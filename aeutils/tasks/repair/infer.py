@@ -165,7 +165,8 @@ class AutoRepair:
             # levels found noise (8 faces per source); the lower ramp also finds faces whose texture
             # reads as light noise, where after the JPEG model gains more (ahead in 17 of 45 cells).
             unblocked = blend(unblocked, repair_known(self.noise, im, {}, **tiling), share)
-            done.append(f"noise (estimated sigma {255 * sigma:.1f} levels; {share:.0%} of the model's correction)")
+            part = f"; {share:.0%} of the model's correction" if share < 1 else ""
+            done.append(f"noise (estimated sigma {255 * sigma:.1f} levels{part})")
         im = unblocked
         if blur >= BLUR_GATE:
             im = repair_known(self.blur, im, {"sigma": blur}, **tiling)
