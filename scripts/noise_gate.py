@@ -32,7 +32,7 @@ from aeutils import metrics
 from aeutils.datasets import damage, photos
 from aeutils.images import to_uint8
 from aeutils.tasks import repair
-from aeutils.tasks.repair.infer import blend
+from aeutils.tasks.repair.infer import blend, ramp
 
 SIGMAS = [0, 2, 3, 5, 7, 10, 15, 25, 50]  # 8-bit levels
 QUALITIES = [None, 95, 90, 80, 70, 60, 50, 40, 30]
@@ -66,10 +66,6 @@ def measure(faces: dict, auto: repair.AutoRepair) -> list[dict]:
     return rows
 
 
-def share(estimate: float, start: float, width: float) -> float:
-    return float(estimate >= start) if not width else float(np.clip((estimate - start) / width, 0, 1))
-
-
 def cells(rows: list[dict], gain) -> dict:
     """{(source, sigma, quality): mean of gain(row)} over the faces."""
     out = defaultdict(list)
@@ -79,7 +75,7 @@ def cells(rows: list[dict], gain) -> dict:
 
 
 def ramp_cells(rows: list[dict], start: float, width: float) -> dict:
-    return cells(rows, lambda r: r["gains"][int(np.abs(SHARES - share(r["estimate"], start, width)).argmin())])
+    return cells(rows, lambda r: r["gains"][int(np.abs(SHARES - ramp(r["estimate"], start, start + width)).argmin())])
 
 
 def main() -> None:

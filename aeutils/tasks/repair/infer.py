@@ -206,8 +206,14 @@ def estimate_noise(im: np.ndarray) -> float:
 def noise_share(sigma: float, deblocked: bool = False) -> float:
     """The share of the noise model's correction to apply where `estimate_noise` reads `sigma`: on a file
     as it is (NOISE_RAMP), or read after the JPEG model (`deblocked`: NOISE_RAMP_DEBLOCKED)."""
-    low, high = NOISE_RAMP_DEBLOCKED if deblocked else NOISE_RAMP
-    return float(np.clip((sigma - low) / (high - low), 0.0, 1.0))
+    return ramp(sigma, *(NOISE_RAMP_DEBLOCKED if deblocked else NOISE_RAMP))
+
+
+def ramp(x: float, low: float, high: float) -> float:
+    """0 up to `low`, 1 from `high`, linear between (where they are equal, a step at `low`)."""
+    if high <= low:
+        return float(x >= low)
+    return float(np.clip((x - low) / (high - low), 0.0, 1.0))
 
 
 def blend(before: np.ndarray, after: np.ndarray, share: float) -> np.ndarray:
