@@ -533,7 +533,7 @@ def test_a_keep_mean_correction_adds_no_colour_cast(told_jpeg):
 def test_the_wide_jpeg_model_is_told_the_quality_in_its_fourth_channel(told_jpeg, face):
     _, ship = told_jpeg
     model = repair.load_model(str(ship))[0]
-    assert model.told == "jpeg" and repair.load_model("repair-noise")[0].told is None
+    assert model.told == "jpeg" and repair.load_model("repair-pixelate")[0].told is None
     seen = []
     model.register_forward_pre_hook(lambda m, args: seen.append(float(args[0][0, 3].mean())))
     d = damage.sweep_damage("jpeg", face, 20)
@@ -573,8 +573,8 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
     for bad in ("101", "7.5"):
         assert cli.main([*args, str(tmp / "photo.jpg"), str(tmp / "d.png"), "--strength", bad]) == 2
         assert "1-100" in capsys.readouterr().err
-    noise = ["--strength", "50", "--damage", "noise"]
-    assert cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), *noise]) == 2
+    mosaic = ["--strength", "4", "--damage", "pixelate"]
+    assert cli.main(["repair", str(tmp / "photo.jpg"), str(tmp / "d.png"), *mosaic]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
@@ -776,6 +776,56 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
     finally:
         infer.repair_array = real_repair
     assert seen == [pytest.approx(0.5), pytest.approx(estimate / 3)] and not (tmp_path / "d.png").exists()
+
+
+def test_the_noise_model_is_told_the_noise_it_estimates(tmp_path, capsys):
+    """The wide noise model reads the noise's sigma / (75 / 255) in its fourth channel: the estimate
+    the command reads in the photo (`repair.estimate_noise`), as each training crop was told its own,
+    never a sigma given (`--strength`: the true sigma reads higher wherever noise clips). Started from a
+    model whose fourth channel only ever held zeros, it starts as that model; a file that says its
+    fourth channel holds a mask is read untold."""
+    model, _ = repair.train_wide("noise", "smoke", tmp_path / "run", steps=2, progress=False)
+    assert model.told == "noise"
+    arch = repair.wide_arch("noise", "smoke")
+    ship, plain = tmp_path / "repair-noise.pt", tmp_path / "plain.pt"
+    zoo.save_shipped(ship, "repair", arch, model, {}, damage="noise", inputs=repair.INPUTS_TOLD["noise"],
+                     strengths="wide")
+    zoo.save_shipped(plain, "repair", arch, model, {}, damage="noise", inputs=repair.INPUTS, strengths="wide")
+    assert repair.load_model(str(ship))[0].told == "noise" and repair.load_model(str(plain))[0].told is None
+    started, _ = _start(arch, tmp_path / "run2", str(plain), "noise")
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        as_shipped = repair.load_model(str(plain))[0](torch.cat([x[:, :3], torch.zeros_like(x[:, 3:])], 1))
+        assert torch.allclose(started.eval()(x), as_shipped, atol=1e-6)
+    crops = photos.PhotoCrops([FaceImages(smoke_images(n=2, size=64, seed=0))], 32)
+    _, inp = repair.WidePairs(crops, "noise")[0]
+    level = damage.told_level("noise", {"sigma": repair.estimate_noise(to_uint8(inp[:3]))})
+    assert torch.allclose(inp[3], torch.full_like(inp[3], level))
+    assert damage.told_level("noise", {"sigma": 100 / 255}) == 1.0 and damage.told_level("noise", {}) == 0.0
+
+    face = to_tensor(sample_faces()["grace_hopper"])
+    noisy = to_uint8(damage.sweep_damage("noise", face, 25 / 255, seed=1).image)
+    Image.fromarray(noisy).save(tmp_path / "noisy.png")
+    seen = []
+    real_repair = infer.repair_array
+
+    def spy(*args, **kw):
+        seen.append(kw.get("level"))
+        return real_repair(*args, **kw)
+
+    args = ["repair", "--damage", "noise", "--model", str(ship), "--no-progress"]
+    infer.repair_array = spy
+    try:
+        assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "a.png")]) == 0
+        repair.repair_known(repair.load_model(str(ship))[0], noisy, {"sigma": 25 / 255})  # a sweep's truth
+        assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "b.png"), "--strength", "25"]) == 2
+        err = capsys.readouterr().err
+        assert "--strength is read with --damage blur or jpeg only" in err and len(err.strip().splitlines()) == 1
+    finally:
+        infer.repair_array = real_repair
+    estimate = repair.estimate_noise(noisy)
+    assert seen == [pytest.approx(estimate * 255 / 75)] * 2 and 15 < 255 * estimate < 25
+    assert not (tmp_path / "b.png").exists()
 
 
 def test_blur_estimate_is_low_and_reads_a_central_window(face, monkeypatch):

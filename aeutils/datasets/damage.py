@@ -159,7 +159,8 @@ def apply(kind: str, x: torch.Tensor, seed: int | None = None,
 # Every strength a user meets, as fractions of draws: (probability of no damage at all, then the
 # range). Light damage is drawn as often as heavy, since that is where a model most easily does harm.
 WIDE = {
-    "noise": dict(none=0.1, sigma=[(0.45, 0 / 255, 20 / 255), (0.45, 0 / 255, 75 / 255)], jpeg_after=0.2),
+    # Noise is then saved, in some draws, as a JPEG of a quality in a range: (share of draws, lowest, highest + 1).
+    "noise": dict(none=0.1, sigma=[(0.45, 0 / 255, 20 / 255), (0.45, 0 / 255, 75 / 255)], jpeg_after=(0.35, 30, 96)),
     "blur": dict(none=0.1, sigma=[(0.45, 0.0, 1.2), (0.45, 0.0, 3.0)]),
     "jpeg": dict(none=0.1, quality=[(0.45, 40, 96), (0.45, 5, 96)]),
     "pixelate": dict(none=0.1, factor=[(0.45, 2, 6), (0.45, 2, 17)]),
@@ -218,7 +219,7 @@ def sweep_damage(kind: str, x: torch.Tensor, strength, seed: int = 0) -> Damaged
 
 def draw_wide(kind: str, x: torch.Tensor, rng: np.random.Generator) -> Damaged:
     """Damage `x` with `kind` at a strength drawn from `WIDE` (none included). Noise is followed, in
-    a fifth of draws, by a JPEG of quality 60-95, as a phone or a website saves a noisy photo."""
+    some draws (`jpeg_after`), by a JPEG, as a phone or a website saves a noisy photo."""
     spec = WIDE[kind]
     if rng.random() < spec["none"]:
         return Damaged(_quantize(x.float()), None, kind, {})
@@ -228,23 +229,28 @@ def draw_wide(kind: str, x: torch.Tensor, rng: np.random.Generator) -> Damaged:
     _, lo, hi = ranges[int(rng.choice(len(ranges), p=weights / weights.sum()))]
     value = rng.uniform(lo, hi) if isinstance(lo, float) else int(rng.integers(lo, hi))
     d = apply(kind, x, rng=rng, **{name: value})
-    if rng.random() < spec.get("jpeg_after", 0.0):
-        q = int(rng.integers(60, 96))
+    share, lowest, above = spec.get("jpeg_after", (0.0, 0, 0))
+    if rng.random() < share:
+        q = int(rng.integers(lowest, above))
         d = Damaged(jpeg_roundtrip(d.image, q), None, kind, dict(d.params, quality=q))
     return d
 
 
 BLUR_TOLD_MAX = 3.0  # the blur sigma a told model reads as its strongest (1.0)
+NOISE_TOLD_MAX = 75 / 255  # the noise sigma a told model reads as its strongest (1.0)
 
 
 def told_level(kind: str, params: dict) -> float:
     """How strong the damage is, as a wide model told it reads it in its fourth channel (0 = none):
-    a JPEG's (100 - quality) / 100 (0 for an image never saved as a JPEG), a blur's sigma / 3."""
+    a JPEG's (100 - quality) / 100 (0 for an image never saved as a JPEG), a blur's sigma / 3, a
+    noise's sigma / (75 / 255)."""
     if kind == "jpeg":
         quality = params.get("quality")
         return 0.0 if quality is None else (100 - quality) / 100
     if kind == "blur":
         return min(params.get("sigma") or 0.0, BLUR_TOLD_MAX) / BLUR_TOLD_MAX
+    if kind == "noise":
+        return min(params.get("sigma") or 0.0, NOISE_TOLD_MAX) / NOISE_TOLD_MAX
     raise ValueError(f"no told strength for {kind!r}")
 
 

@@ -15,6 +15,7 @@ from aeutils.tasks.repair.data import WidePairs
 from aeutils.tasks.repair.evaluate import evaluate, markdown_table, save_results
 from aeutils.tasks.repair.figures import BEST, damage_figure, example_figure, val_curves
 from aeutils.tasks.repair.hparams import (
+    INPUTS,
     INPUTS_TOLD,
     JPEG_TRAIN,
     JPEG_VAL,
@@ -57,7 +58,7 @@ from aeutils.tasks.repair.train import (
 )
 
 __all__ = [
-    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_LEAVE_ABOVE", "JPEG_TRAIN",
+    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_LEAVE_ABOVE", "JPEG_TRAIN",
     "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_RAMP", "NOISE_RAMP_DEBLOCKED", "TASK", "WIDE_SCALE",
     "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures", "damage_figure", "estimate_noise",
     "evaluate", "example_figure", "find_mosaic", "leave_as_is", "load", "load_model", "main", "mark_told",

@@ -20,7 +20,6 @@ from aeutils.errors import UserError
 from aeutils.images import jpeg_quality, open_image, save_image, to_rgb
 from aeutils.options import positive_float
 from aeutils.tasks.repair.holes import holes_in
-from aeutils.tasks.repair.hparams import TOLD
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     JPEG_LEAVE_ABOVE,
@@ -39,6 +38,9 @@ from aeutils.tasks.repair.infer import (
 from aeutils.tasks.repair.mosaic import find_mosaic
 
 AUTO = "auto"  # the command's default without --damage (`AutoRepair`)
+# The damages whose strength a user may give (`--strength`). The noise model is told the noise the command
+# estimates, as it was in training: a true sigma reads higher than the estimate wherever noise clips.
+GIVEN = ("blur", "jpeg")
 
 
 def register(sub) -> None:
@@ -80,8 +82,8 @@ def check_strength(kind: str, strength: float | None) -> None:
     BLUR_TOLD_MAX, what the model was trained on) with --damage blur, and nothing else."""
     if strength is None:
         return
-    if kind not in TOLD:
-        raise UserError(f"--strength is read with --damage {' or '.join(sorted(TOLD))} only")
+    if kind not in GIVEN:
+        raise UserError(f"--strength is read with --damage {' or '.join(GIVEN)} only")
     if kind == "jpeg" and (strength != int(strength) or strength > 100):
         raise UserError(f"--strength with --damage jpeg is a JPEG quality, a whole number 1-100, not {strength:g}")
     if kind == "blur" and strength > damage.BLUR_TOLD_MAX:

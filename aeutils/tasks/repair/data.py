@@ -12,7 +12,7 @@ from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, face_split
 from aeutils.images import to_uint8
 from aeutils.tasks.repair.hparams import told
-from aeutils.tasks.repair.infer import prefill
+from aeutils.tasks.repair.infer import estimate_noise, prefill
 
 
 def prefilled_input(im: torch.Tensor, mask: torch.Tensor, jpeg: bool = False) -> torch.Tensor:
@@ -75,7 +75,9 @@ class WidePairs(Dataset):
             return clean, prefilled_input(im, d.mask, jpeg=bool(self.saved_as))
         strength = None
         if told(self.kind, "wide"):
-            strength = torch.full_like(clean[:1], damage.told_level(self.kind, d.params))
+            # noise: told what the command reads in the file, not the sigma drawn (a JPEG after hides part of it)
+            params = {"sigma": estimate_noise(to_uint8(d.image))} if self.kind == "noise" else d.params
+            strength = torch.full_like(clean[:1], damage.told_level(self.kind, params))
         return clean, damage.model_input(d.image, strength)
 
 

@@ -118,8 +118,11 @@ JPEG_TRAIN, JPEG_VAL = (30, 95), 75
 # is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`), a blur's sigma
 # comes from the user (`--strength`). Not told, one JPEG model smoothed quality-95 photos by up to 9 dB
 # to gain 2 dB at quality 10, and blind blur models either stayed the identity or sharpened soft
-# photos 11-17 dB worse than their input (measured on validation, 2026-12-02).
-TOLD = {"jpeg", "blur"}
+# photos 11-17 dB worse than their input (measured on validation, 2026-12-02). Noise is told the
+# estimate the command reads (`repair.estimate_noise`), as FFDNet is told a noise level, so that light
+# noise on a textured face need not be smoothed like heavy noise; the shipped model reads it only
+# weakly so far (docs/repair.md, "The told noise model").
+TOLD = {"jpeg", "blur", "noise"}
 # Damages that keep each channel's mean (JPEG every block's DC, a mosaic every block's mean, a Gaussian
 # blur every channel's): their wide model's correction is made zero-mean (`keep_mean`), so it cannot add
 # a colour cast (measured without it: the told JPEG model added up to 3.9 levels at quality 5, the
@@ -127,7 +130,8 @@ TOLD = {"jpeg", "blur"}
 KEEP_MEAN = {"jpeg", "pixelate", "blur"}
 INPUTS = "RGB in [0, 1] + hole mask (1 = missing; zeros if none/unknown)"
 INPUTS_TOLD = {"jpeg": "RGB in [0, 1] + the JPEG's (100 - quality) / 100 as a constant map (0: never saved as a JPEG)",
-               "blur": "RGB in [0, 1] + the blur's Gaussian sigma / 3 as a constant map (0: sharp)"}
+               "blur": "RGB in [0, 1] + the blur's Gaussian sigma / 3 as a constant map (0: sharp)",
+               "noise": "RGB in [0, 1] + the noise's estimated sigma / (75 / 255) as a constant map (0: none)"}
 
 
 def wide_arch(kind: str, profile: str) -> dict:

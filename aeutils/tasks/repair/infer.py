@@ -17,7 +17,7 @@ from aeutils.benchmark import baselines, blur_estimate
 from aeutils.datasets import damage
 from aeutils.images import central_window, to_uint8
 from aeutils.models.repair import build
-from aeutils.tasks.repair.hparams import told
+from aeutils.tasks.repair.hparams import INPUTS, told
 from aeutils.tasks.repair.mosaic import find_mosaic
 from aeutils.tiles import tiled
 
@@ -31,16 +31,16 @@ SHIPPED = "repair-blind"
 # tell. The noise model's correction is applied in a share that grows with `estimate_noise` (`noise_share`):
 # none below a ramp's first level, all of it from its second. On textured faces with light noise the
 # model's correction points the right way but goes too far, so a part of it still gains where all of it
-# loses. Chosen on validation (`scripts/noise_gate.py`, 2026-12-06: 24 faces per source, noise sigma 0-50,
-# lossless or saved at quality 30-95): the ramps with the most summed gain that left no cell worse than
-# its input. NOISE_RAMP for a file as it is (lossless, or a JPEG the JPEG model leaves): every
-# all-or-nothing gate from 0 to 4 levels left a CelebA cell worse there (the 2.5 levels chosen before on
-# 8 faces per source: sigma 2 lossless by 0.33 dB, sigma 5 at quality 90 by 0.12). NOISE_RAMP_DEBLOCKED
+# loses. Chosen on validation (`scripts/noise_gate.py`: 24 faces per source, noise sigma 0-50, lossless
+# or saved at quality 30-95) for the model told its noise (2026-12-06): the ramps with the most summed
+# gain that left no cell worse than its input. NOISE_RAMP for a file as it is (lossless, or a JPEG the
+# JPEG model leaves): every all-or-nothing gate from 0 to 4 levels left a CelebA cell worse there, and
+# 3-5 levels (the ramp of the model before) two lossless CelebA cells by 0.01 dB. NOISE_RAMP_DEBLOCKED
 # where the JPEG model has run (quality up to JPEG_LEAVE_ABOVE) and the noise is read after it: there the
-# noise model replaces a model that changes the photo anyway, and every ramp tried from 1 level up
-# gained at least 0.42 dB in every cell; the lowest gained the most (a JPEG hides part of the noise).
-NOISE_RAMP = (3.0 / 255, 5.0 / 255)
-NOISE_RAMP_DEBLOCKED = (1.0 / 255, 2.0 / 255)
+# noise model replaces a model that changes the photo anyway, and every ramp tried gained at least
+# 0.40 dB in every cell; this one the most (a JPEG hides part of the noise).
+NOISE_RAMP = (3.0 / 255, 6.0 / 255)
+NOISE_RAMP_DEBLOCKED = (0.5 / 255, 1.0 / 255)
 NOISE_PATCH, NOISE_QUANTILE = 32, 10  # the noise is read in patches of this side, at this percentile of them
 NOISE_PROBE = 1024  # the noise is estimated on a central window of this side (bounded time and memory)
 # The blur model runs by default where the photo as given (before the JPEG and noise models, which
@@ -105,7 +105,8 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
 def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarray | None = None,
                  **tiling) -> np.ndarray:
     """`repair_array` given what a file can say of its damage (`params`: a JPEG's quality, none for a
-    lossless image; a blur's sigma): the command's repair, the robustness sweep's `run`, the demo's.
+    lossless image; a blur's sigma; a noise model is told its photo's `estimate_noise`): the command's
+    repair, the robustness sweep's `run`, the demo's.
     A hole model fills the holes of a JPEG file from Telea's fill (`prefill`)."""
     level = None
     kind = getattr(model, "told", None)
@@ -113,6 +114,8 @@ def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarra
         if kind == "jpeg" and leave_as_is(params.get("quality")) or kind == "blur" and not (
                 params.get("sigma") and blur_repairable(params.get("quality"))):
             return im.copy()
+        if kind == "noise":  # told its estimate, as in training: the true sigma reads higher (clipping)
+            params = dict(params, sigma=estimate_noise(im))
         level = damage.told_level(kind, params)
     return repair_array(model, im, mask, level=level, jpeg=params.get("quality") is not None, **tiling)
 
@@ -246,10 +249,12 @@ def model_for(kind: str, jpeg: bool = False) -> str:
 
 def load(ck: dict) -> nn.Module:
     """A shipped repair model from its file's dict (`zoo.load_shipped`) in eval mode, marked with the
-    damage whose strength it is told (`mark_told`)."""
+    damage whose strength it is told (`mark_told`), unless the file says its fourth channel holds a
+    hole mask (`INPUTS`: a model of a TOLD damage trained before it was told)."""
     model = build(ck["arch"])
     model.load_state_dict(ck["state_dict"])
-    return mark_told(model, ck.get("damage"), ck.get("strengths", "study")).eval()
+    reads_level = ck.get("inputs") != INPUTS
+    return mark_told(model, ck.get("damage"), ck.get("strengths", "study") if reads_level else None).eval()
 
 
 def load_model(name_or_path: str) -> tuple[nn.Module, dict]:

@@ -11,6 +11,7 @@ from aeutils.datasets import damage, photos
 from aeutils.models.repair import build
 from aeutils.tasks.repair.evaluate import markdown_table
 from aeutils.tasks.repair.hparams import INPUTS, JPEG_VAL, study_hparams, told, wide_hparams
+from aeutils.tasks.repair.infer import load
 
 
 def model_card(weights: Path, results: dict, name: str) -> str:
@@ -115,6 +116,11 @@ def wide_model_card(weights: Path, record: dict) -> str:
         told_text = ("It is given the hole mask (`--mask`, or without one the holes found from the damage); the "
                      "holes are first filled by biharmonic inpainting (in a JPEG file by Telea's), which it refines, "
                      "and known pixels are kept.")
+    elif load(ck).told == "noise":
+        told_text = ("It is told the noise's Gaussian sigma that `aeutils repair` estimates in the photo's flattest "
+                     "patches (`repair.estimate_noise`), as each training crop was told its own estimate, and so is it "
+                     "in the sweep below; not a sigma the user gives: the true sigma reads higher than the estimate "
+                     "wherever noise clips.")
     elif told(kind, ck.get("strengths")) and kind == "jpeg":
         told_text = ("It is told the quality the photo was saved at, read from the JPEG file's quantization "
                      "tables (`images.jpeg_quality`) or given with `--strength`; a lossless file counts as never "
