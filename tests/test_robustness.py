@@ -45,6 +45,17 @@ def test_wide_draws_cover_none_to_heavy(face, kind):
     assert min(scores) < 28 and np.median(scores) > min(scores) + 3  # light draws as well as heavy ones
 
 
+def test_wide_noise_is_saved_as_a_jpeg_in_some_draws_at_every_quality_of_its_range(face):
+    """Most users' noisy photos are JPEGs: `jpeg_after` saves a share of the noisy draws at a quality
+    drawn from its range, and says so in the params (what the JPEG model of the command would read)."""
+    share, lowest, above = damage.WIDE["noise"]["jpeg_after"]
+    rng = np.random.default_rng(0)
+    qualities = [damage.draw_wide("noise", face, rng).params.get("quality") for _ in range(400)]
+    saved = [q for q in qualities if q is not None]
+    assert abs(len(saved) / len(qualities) - share * (1 - damage.WIDE["noise"]["none"])) < 0.06
+    assert lowest <= min(saved) < lowest + 10 and above - 10 <= max(saved) < above
+
+
 @pytest.mark.parametrize("kind", damage.HOLE_KINDS)
 def test_wide_holes_range_from_a_few_pixels_to_a_third_of_the_face(kind):
     x = to_tensor(smoke_images(1, size=96, seed=5)[0])
