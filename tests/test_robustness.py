@@ -1,6 +1,7 @@
 """Repair that holds up on any photo: damage at a given or wide strength, photo-like training
 crops, validation sources, the robustness sweep and its verdict, the wide trainer, TensorBoard's host."""
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -23,6 +24,17 @@ from conftest import needs_celeba
 @pytest.fixture(scope="module")
 def face():
     return to_tensor(smoke_images(1, size=64, seed=5)[0])
+
+
+@contextmanager
+def levels_told():
+    """The fourth-channel level of every `repair_array` call made inside (None: a model not told)."""
+    seen, real = [], infer.repair_array
+    infer.repair_array = lambda *args, **kw: seen.append(kw.get("level")) or real(*args, **kw)
+    try:
+        yield seen
+    finally:
+        infer.repair_array = real
 
 
 def test_given_strength_is_used_and_zero_strength_is_the_identity(face):
@@ -561,23 +573,13 @@ def test_repair_reads_the_quality_from_the_jpeg_file_or_strength(told_jpeg, face
     tmp, ship = told_jpeg
     Image.fromarray(to_uint8(face)).save(tmp / "photo.jpg", quality=30)
     Image.fromarray(to_uint8(face)).save(tmp / "photo.png")
-    seen = []
-    real_repair = infer.repair_array
-
-    def spy(*args, **kw):
-        seen.append(kw.get("level"))
-        return real_repair(*args, **kw)
-
-    infer.repair_array = spy
-    try:
-        args = ["repair", "--damage", "jpeg", "--model", str(ship), "--no-progress"]
+    args = ["repair", "--damage", "jpeg", "--model", str(ship), "--no-progress"]
+    with levels_told() as seen:
         assert cli.main([*args, str(tmp / "photo.jpg"), str(tmp / "a.png")]) == 0
         assert cli.main([*args, str(tmp / "photo.png"), str(tmp / "b.png")]) == 0
         assert "not a JPEG file" in capsys.readouterr().err
         assert cli.main([*args, "--strength", "10", str(tmp / "photo.png"), str(tmp / "c.png")]) == 0
         assert cli.main([*args, "--strength", "95", str(tmp / "photo.png"), str(tmp / "e.png")]) == 0
-    finally:
-        infer.repair_array = real_repair
     assert seen == [pytest.approx(0.7), pytest.approx(0.9)]  # the lossless and quality-95 files are left as is
     for left in ("b.png", "e.png"):
         assert np.array_equal(np.asarray(Image.open(tmp / left)), to_uint8(face))
@@ -758,16 +760,8 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
     assert damage.told_level("blur", d.params) == pytest.approx(0.5)
     estimate = blur_estimate.blur_sigma(heavy)
     assert 0.5 < estimate < 3.0 and blur_estimate.blur_sigma(sharp) == 0
-    seen = []
-    real_repair = infer.repair_array
-
-    def spy(*args, **kw):
-        seen.append(kw.get("level"))
-        return real_repair(*args, **kw)
-
     args = ["repair", "--damage", "blur", "--model", str(ship), "--no-progress"]
-    infer.repair_array = spy
-    try:
+    with levels_told() as seen:
         assert cli.main([*args, str(tmp_path / "soft.png"), str(tmp_path / "a.png"), "--strength", "1.5"]) == 0
         assert cli.main([*args, str(tmp_path / "heavy.png"), str(tmp_path / "b.png")]) == 0
         err = capsys.readouterr().err
@@ -784,8 +778,6 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
         assert cli.main([*args, str(tmp_path / "soft.png"), str(tmp_path / "d.png"), "--strength", "4"]) == 2
         err = capsys.readouterr().err
         assert "up to 3" in err and len(err.strip().splitlines()) == 1
-    finally:
-        infer.repair_array = real_repair
     assert seen == [pytest.approx(0.5), pytest.approx(estimate / 3)] and not (tmp_path / "d.png").exists()
 
 
@@ -817,23 +809,13 @@ def test_the_noise_model_is_told_the_noise_it_estimates(tmp_path, capsys):
     face = to_tensor(sample_faces()["grace_hopper"])
     noisy = to_uint8(damage.sweep_damage("noise", face, 25 / 255, seed=1).image)
     Image.fromarray(noisy).save(tmp_path / "noisy.png")
-    seen = []
-    real_repair = infer.repair_array
-
-    def spy(*args, **kw):
-        seen.append(kw.get("level"))
-        return real_repair(*args, **kw)
-
     args = ["repair", "--damage", "noise", "--model", str(ship), "--no-progress"]
-    infer.repair_array = spy
-    try:
+    with levels_told() as seen:
         assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "a.png")]) == 0
         repair.repair_known(repair.load_model(str(ship))[0], noisy, {"sigma": 25 / 255})  # a sweep's truth
         assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "b.png"), "--strength", "25"]) == 2
         err = capsys.readouterr().err
         assert "--strength is read with --damage blur or jpeg only" in err and len(err.strip().splitlines()) == 1
-    finally:
-        infer.repair_array = real_repair
     estimate = repair.estimate_noise(noisy)
     assert seen == [pytest.approx(estimate * 255 / 75)] * 2 and 15 < 255 * estimate < 25
     assert not (tmp_path / "b.png").exists()

@@ -12,7 +12,7 @@ from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, face_split
 from aeutils.images import to_uint8
 from aeutils.tasks.repair.hparams import told
-from aeutils.tasks.repair.infer import estimate_noise, prefill
+from aeutils.tasks.repair.infer import noise_level, prefill
 
 
 def prefilled_input(im: torch.Tensor, mask: torch.Tensor, jpeg: bool = False) -> torch.Tensor:
@@ -74,10 +74,9 @@ class WidePairs(Dataset):
                 im = damage.jpeg_roundtrip(im, int(rng.integers(self.saved_as[0], self.saved_as[1] + 1)))
             return clean, prefilled_input(im, d.mask, jpeg=bool(self.saved_as))
         strength = None
-        if told(self.kind, "wide"):
-            # noise: told what the command reads in the file, not the sigma drawn (a JPEG after hides part of it)
-            params = {"sigma": estimate_noise(to_uint8(d.image))} if self.kind == "noise" else d.params
-            strength = torch.full_like(clean[:1], damage.told_level(self.kind, params))
+        if told(self.kind, "wide"):  # noise: what the command will read in the file, not the sigma drawn
+            level = noise_level(to_uint8(d.image)) if self.kind == "noise" else damage.told_level(self.kind, d.params)
+            strength = torch.full_like(clean[:1], level)
         return clean, damage.model_input(d.image, strength)
 
 

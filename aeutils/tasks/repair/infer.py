@@ -105,7 +105,7 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
 def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarray | None = None,
                  **tiling) -> np.ndarray:
     """`repair_array` given what a file can say of its damage (`params`: a JPEG's quality, none for a
-    lossless image; a blur's sigma; a noise model is told its photo's `estimate_noise`): the command's
+    lossless image; a blur's sigma; a noise model is told its photo's `noise_level`): the command's
     repair, the robustness sweep's `run`, the demo's.
     A hole model fills the holes of a JPEG file from Telea's fill (`prefill`)."""
     level = None
@@ -114,9 +114,7 @@ def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarra
         if kind == "jpeg" and leave_as_is(params.get("quality")) or kind == "blur" and not (
                 params.get("sigma") and blur_repairable(params.get("quality"))):
             return im.copy()
-        if kind == "noise":  # told its estimate, as in training: the true sigma reads higher (clipping)
-            params = dict(params, sigma=estimate_noise(im))
-        level = damage.told_level(kind, params)
+        level = noise_level(im) if kind == "noise" else damage.told_level(kind, params)
     return repair_array(model, im, mask, level=level, jpeg=params.get("quality") is not None, **tiling)
 
 
@@ -163,10 +161,9 @@ class AutoRepair:
         sigma = estimate_noise(unblocked)
         if share := noise_share(sigma, deblocked=not leave_as_is(quality)):
             # from the file as it is: the noise model takes a JPEG's blocks too (it trained on noisy
-            # photos saved as JPEGs). On validation (`scripts/noise_gate.py`, noise saved at quality
-            # 30-60) it gained more than after the JPEG model in 16 of the 19 cells where a gate of 2.5
-            # levels found noise (8 faces per source); the lower ramp also finds faces whose texture
-            # reads as light noise, where after the JPEG model gains more (ahead in 17 of 45 cells).
+            # photos saved as JPEGs). On validation (`scripts/noise_gate.py`, 24 faces per source, noise
+            # saved at quality 30-60) it gained more than after the JPEG model in 30 of the 45 cells where
+            # the ramp finds noise (2026-12-06, the told model).
             unblocked = blend(unblocked, repair_known(self.noise, im, {}, **tiling), share)
             part = f"; {share:.0%} of the model's correction" if share < 1 else ""
             done.append(f"noise (estimated sigma {255 * sigma:.1f} levels{part})")
@@ -204,6 +201,13 @@ def estimate_noise(im: np.ndarray) -> float:
     patches = np.abs(diagonal).reshape(h // NOISE_PATCH, half, w // NOISE_PATCH, half, 3)
     spread = np.median(patches.transpose(0, 2, 1, 3, 4).reshape(-1, half * half, 3), axis=1) / 0.6745
     return float(np.percentile(spread.mean(axis=1), NOISE_QUANTILE))
+
+
+def noise_level(im: np.ndarray) -> float:
+    """What the noise model reads in its fourth channel for a uint8 (H, W, 3) image, in training as in
+    use: its `estimate_noise`, not a true sigma, which reads higher wherever noise clips and than what a
+    JPEG after the noise leaves (`damage.told_level`)."""
+    return damage.told_level("noise", {"sigma": estimate_noise(im)})
 
 
 def noise_share(sigma: float, deblocked: bool = False) -> float:

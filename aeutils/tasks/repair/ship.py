@@ -10,7 +10,7 @@ from aeutils.benchmark import robustness
 from aeutils.datasets import damage, photos
 from aeutils.models.repair import build
 from aeutils.tasks.repair.evaluate import markdown_table
-from aeutils.tasks.repair.hparams import INPUTS, JPEG_VAL, study_hparams, told, wide_hparams
+from aeutils.tasks.repair.hparams import INPUTS, JPEG_VAL, study_hparams, wide_hparams
 from aeutils.tasks.repair.infer import load
 
 
@@ -107,7 +107,7 @@ def wide_model_card(weights: Path, record: dict) -> str:
         soft = f" and a fourth, those {n_val} blurred by {photos.SOFT_SIGMA:g} px (`photos.softened`)"
     norm = "with" if ck["arch"].get("norm", True) else "without"
     given = name if ref == "input" else "mask"
-    told_text = "It is not told the strength."
+    told_text, told_kind = "It is not told the strength.", load(ck).told
     if jpeg:
         told_text = ("It is the model for **JPEG files** (a lossless file's holes go to `repair-" + kind + "`): "
                      "given the hole mask (`--mask`), the holes are first filled by Telea's inpainting "
@@ -116,16 +116,16 @@ def wide_model_card(weights: Path, record: dict) -> str:
         told_text = ("It is given the hole mask (`--mask`, or without one the holes found from the damage); the "
                      "holes are first filled by biharmonic inpainting (in a JPEG file by Telea's), which it refines, "
                      "and known pixels are kept.")
-    elif load(ck).told == "noise":
+    elif told_kind == "noise":
         told_text = ("It is told the noise's Gaussian sigma that `aeutils repair` estimates in the photo's flattest "
                      "patches (`repair.estimate_noise`), as each training crop was told its own estimate, and so is it "
                      "in the sweep below; not a sigma the user gives: the true sigma reads higher than the estimate "
                      "wherever noise clips.")
-    elif told(kind, ck.get("strengths")) and kind == "jpeg":
+    elif told_kind == "jpeg":
         told_text = ("It is told the quality the photo was saved at, read from the JPEG file's quantization "
                      "tables (`images.jpeg_quality`) or given with `--strength`; a lossless file counts as never "
                      "compressed.")
-    elif told(kind, ck.get("strengths")):
+    elif told_kind == "blur":
         told_text = (f"It is told the blur's Gaussian sigma in pixels (`--strength SIGMA`, up to "
                      f"{damage.BLUR_TOLD_MAX:g}); the sweep below gives it the true sigma, as it gives the baselines.")
     return f"""# {weights.stem}
