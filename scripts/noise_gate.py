@@ -1,5 +1,4 @@
-"""Choose the default repair's noise ramps (`repair.AutoRepair`, `repair.NOISE_RAMP`, `NOISE_RAMP_DEBLOCKED`)
-on validation faces.
+"""Choose the default repair's noise ramps (`repair.AutoRepair`, `repair.NOISE_RAMPS`) on validation faces.
 
 The default applies a share of the noise model's correction that grows with `repair.estimate_noise`:
 none below a ramp's first level, all of it from its second. Too low and the model smooths a textured
@@ -11,19 +10,23 @@ noise of each sigma in SIGMAS, kept lossless or saved at each quality in QUALITI
 estimate (after the told JPEG model where the default runs it) and the gain of each share of the noise
 model's correction (run on the file as it is, blended with what the default returns without it), then
 prints:
-- per candidate ramp (an all-or-nothing gate where both levels are equal), for the files read as they
-  are (lossless, or above JPEG_LEAVE_ABOVE: NOISE_RAMP) and those read after the JPEG model
-  (NOISE_RAMP_DEBLOCKED): the summed gain of the default over their cells (source, sigma, quality; the
-  mean over its faces), its worst cell and the cells it would leave worse than their input;
+- per candidate ramp (an all-or-nothing gate where both levels are equal), for each kind of file with a
+  ramp of its own (`repair.noise_ramp`: lossless files, JPEG files above JPEG_LEAVE_ABOVE read as they
+  are, JPEG files read after the JPEG model): the summed gain of the default over their cells (source,
+  sigma, quality; the mean over its faces), its worst cell and the cells it would leave worse than their
+  input, with the correction limited as shipped (`repair.NOISE_LIMITS` times the estimate);
+- per limit of the correction (LIMITS), the ramp with the most summed gain that left no cell worse;
 - for files up to JPEG_LEAVE_ABOVE where the shipped ramp finds noise: the noise model's gain from the
   file as it is against that after the JPEG model, per cell.
 
-    python scripts/noise_gate.py --per-source 24
+    python scripts/noise_gate.py --per-source 24 [--rows rows.json]
 """
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,13 +35,16 @@ from aeutils import metrics
 from aeutils.datasets import damage, photos
 from aeutils.images import to_uint8
 from aeutils.tasks import repair
-from aeutils.tasks.repair.infer import blend, ramp
+from aeutils.tasks.repair.infer import blend, limit_change, ramp
 
 SIGMAS = [0, 2, 3, 5, 7, 10, 15, 25, 50]  # 8-bit levels
 QUALITIES = [None, 95, 90, 80, 70, 60, 50, 40, 30]
 SHARES = np.round(np.linspace(0, 1, 21), 2)  # the shares measured; a ramp's share is read at the nearest
 STARTS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4]  # candidate ramps, 8-bit levels: from START to START + WIDTH
 WIDTHS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 4]
+LIMITS = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, None]  # candidate limits of the correction, times the estimate (None: none)
+FILES = {"lossless": "lossless files", "jpeg": f"JPEG files above quality {repair.JPEG_LEAVE_ABOVE}, read as they are",
+         "deblocked": "JPEG files read after the JPEG model"}
 
 
 def measure(faces: dict, auto: repair.AutoRepair) -> list[dict]:
@@ -58,12 +64,25 @@ def measure(faces: dict, auto: repair.AutoRepair) -> list[dict]:
                     before = score(im)
                     unblocked = im if repair.leave_as_is(q) else repair.repair_known(auto.jpeg, im, {"quality": q})
                     denoised = repair.repair_known(auto.noise, im, {})
-                    row = dict(source=source, sigma=sigma, q=q, estimate=255 * repair.estimate_noise(unblocked),
-                               gains=[score(blend(unblocked, denoised, s)) - before for s in SHARES])
+                    estimate = repair.estimate_noise(unblocked)
+                    limits = [None] if unblocked is not im else LIMITS  # a limit only where the estimate reads im
+                    gains = {}
+                    for limit in limits:
+                        limited = denoised if limit is None else limit_change(im, denoised, limit * estimate)
+                        gains[label(limit)] = [score(blend(unblocked, limited, s)) - before for s in SHARES]
+                    row = dict(source=source, sigma=sigma, q=q, estimate=255 * estimate, gains=gains)
                     if unblocked is not im:
                         row["after"] = score(repair.repair_known(auto.noise, unblocked, {})) - before
                     rows.append(row)
     return rows
+
+
+def label(limit: float | None) -> str:
+    return "none" if limit is None else f"{limit:g}"
+
+
+def limit_text(limit: float | None) -> str:
+    return "no limit" if limit is None else f"correction limited to {limit:g} x the estimate"
 
 
 def cells(rows: list[dict], gain) -> dict:
@@ -74,36 +93,52 @@ def cells(rows: list[dict], gain) -> dict:
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
-def ramp_cells(rows: list[dict], start: float, width: float) -> dict:
-    return cells(rows, lambda r: r["gains"][int(np.abs(SHARES - ramp(r["estimate"], start, start + width)).argmin())])
+def ramp_cells(rows: list[dict], start: float, width: float, limit: float | None) -> dict:
+    return cells(rows, lambda r: r["gains"][label(limit)][
+        int(np.abs(SHARES - ramp(r["estimate"], start, start + width)).argmin())])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--per-source", type=int, default=24, help="validation faces per source")
+    p.add_argument("--rows", type=Path, default=None,
+                   help="JSON file of the measured rows: read if it exists (to try other candidates without "
+                   "measuring again), else written")
     args = p.parse_args()
     torch.set_num_threads(1)
-    rows = measure(photos.validation_faces("cpu", args.per_source), repair.AutoRepair.shipped())
+    if args.rows and args.rows.is_file():
+        rows = json.loads(args.rows.read_text())
+    else:
+        rows = measure(photos.validation_faces("cpu", args.per_source), repair.AutoRepair.shipped())
+        if args.rows:
+            args.rows.write_text(json.dumps(rows))
     clean = [r["estimate"] for r in rows if r["sigma"] == 0]
     light = [r["estimate"] for r in rows if r["sigma"] == 5 and r["q"] is None]
     print(f"estimate: noiseless files (lossless or JPEG) at most {max(clean):.2f} levels; lossless sigma 5 "
           f"{min(light):.2f}-{max(light):.2f}")
-    for deblocked, files in ((False, "files as they are"), (True, "files read after the JPEG model")):
-        group = [r for r in rows if repair.leave_as_is(r["q"]) != deblocked]
-        ramp = repair.NOISE_RAMP_DEBLOCKED if deblocked else repair.NOISE_RAMP
-        shipped = "-".join(f"{255 * level:g}" for level in ramp)
-        print(f"\n{files} (shipped ramp {shipped} levels)")
-        for start in STARTS:
-            for width in WIDTHS:
-                c = ramp_cells(group, start, width)
-                worse = {f"{s} sigma {n} q{q}": round(v, 2) for (s, n, q), v in c.items() if v < 0}
-                print(f"  ramp {start:g}-{start + width:g} levels: summed gain {sum(c.values()):.1f} dB, worst cell "
-                      f"{min(c.values()):+.3f}; worse than the input: {worse or 'none'}")
-    low = 255 * repair.NOISE_RAMP_DEBLOCKED[0]
+    for kind, files in FILES.items():
+        group = [r for r in rows if repair.noise_ramp(r["q"], deblocked=not repair.leave_as_is(r["q"])) == kind]
+        shipped_limit = repair.NOISE_LIMITS.get(kind)
+        shipped = "-".join(f"{255 * level:g}" for level in repair.NOISE_RAMPS[kind])
+        print(f"\n{files} (NOISE_RAMPS[{kind!r}], shipped {shipped} levels, {limit_text(shipped_limit)})")
+        for limit in [None] if kind == "deblocked" else LIMITS:
+            safe = []
+            for start in STARTS:
+                for width in WIDTHS:
+                    c = ramp_cells(group, start, width, limit)
+                    worse = {f"{s} sigma {n} q{q}": round(v, 2) for (s, n, q), v in c.items() if v < 0}
+                    safe += [(sum(c.values()), start, width)] * (not worse)
+                    if limit == shipped_limit:
+                        print(f"  ramp {start:g}-{start + width:g} levels: summed gain {sum(c.values()):.1f} dB, "
+                              f"worst cell {min(c.values()):+.3f}; worse than the input: {worse or 'none'}")
+            total, start, width = max(safe)
+            print(f"  {limit_text(limit)}: best ramp with no cell worse {start:g}-{start + width:g} levels, summed "
+                  f"gain {total:.1f} dB")
+    low = 255 * repair.NOISE_RAMPS["deblocked"][0]
     found = [r for r in rows if "after" in r and r["estimate"] > low]
     print(f"\nJPEG files up to quality {repair.JPEG_LEAVE_ABOVE} where noise is found (estimate above {low:g} "
           "levels): noise model from the file as it is / after the JPEG model, mean gain (dB) of the faces found")
-    raw, after = cells(found, lambda r: r["gains"][-1]), cells(found, lambda r: r["after"])
+    raw, after = cells(found, lambda r: r["gains"]["none"][-1]), cells(found, lambda r: r["after"])
     for key in sorted(raw, key=str):
         print(f"  {key[0]} sigma {key[1]} q{key[2]}: {raw[key]:+.2f} / {after[key]:+.2f}")
     print(f"  from the file as it is ahead in {sum(raw[k] > after[k] for k in raw)} of {len(raw)} cells")

@@ -374,7 +374,7 @@ def test_shipped_noise_model_never_harms_a_photo_through_the_cli(tmp_path):
 
 
 def test_the_noise_model_runs_only_where_noise_is_found(tmp_path, capsys):
-    """`--damage noise` gates as the default does: a photo whose noise estimate is below NOISE_RAMP is
+    """`--damage noise` gates as the default does: a photo whose noise estimate is below its ramp is
     written unchanged with a one-line note, a lightly noisy one gets part of the model's correction (said
     on stderr), a noisy one all of it."""
     model, summary = repair.train_wide("noise", "smoke", tmp_path / "run", steps=1, progress=False)
@@ -382,7 +382,8 @@ def test_the_noise_model_runs_only_where_noise_is_found(tmp_path, capsys):
     zoo.save_shipped(ship, "repair", repair.wide_hparams("smoke").arch, model, {"val": summary["best"]},
                      damage="noise", strengths="wide")
     smooth = np.broadcast_to(np.linspace(40, 200, 96)[None, :, None], (96, 96, 3))
-    for sigma, name in ((0, "clean.png"), (4, "light.png"), (20, "noisy.png")):
+    light = 255 * sum(repair.NOISE_RAMPS["lossless"]) / 2  # half-way up the ramp of a lossless file
+    for sigma, name in ((0, "clean.png"), (light, "light.png"), (20, "noisy.png")):
         noisy = smooth + np.random.default_rng(0).normal(0, sigma, (96, 96, 3)) if sigma else smooth
         Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8)).save(tmp_path / name)
         args = ["repair", str(tmp_path / name), str(tmp_path / f"out-{name}"), "--damage", "noise", "--model",
@@ -391,7 +392,7 @@ def test_the_noise_model_runs_only_where_noise_is_found(tmp_path, capsys):
         err = capsys.readouterr().err
         same = np.array_equal(np.asarray(Image.open(tmp_path / f"out-{name}")), np.asarray(Image.open(tmp_path / name)))
         assert ("no noise found" in err and same) if not sigma else "no noise found" not in err
-        assert ("of the model's correction applied" in err) == (sigma == 4)
+        assert ("of the model's correction applied" in err) == (sigma == light)
 
 
 def test_holes_in_a_jpeg_file_are_found_and_filled_and_a_clean_jpeg_is_left_with_a_note(tmp_path, capsys):
@@ -595,7 +596,7 @@ def test_noise_estimate_separates_clean_from_noisy_photos_and_reads_a_central_wi
     face = to_tensor(sample_faces()["grace_hopper"])  # a real photo: the fixtures are fine texture everywhere
     clean = to_uint8(damage.sweep_damage("noise", face, None).image)
     noisy = to_uint8(damage.sweep_damage("noise", face, 5 / 255, seed=1).image)
-    assert repair.estimate_noise(clean) < repair.NOISE_RAMP[0] < repair.estimate_noise(noisy)
+    assert repair.estimate_noise(clean) < repair.NOISE_RAMPS["lossless"][0] < repair.estimate_noise(noisy)
     monkeypatch.setattr(infer, "NOISE_PROBE", 64)
     big = np.zeros((300, 200, 3), np.uint8)
     big[118:182, 68:132] = np.random.default_rng(0).integers(0, 256, (64, 64, 3))  # noise in the centre only
@@ -696,18 +697,27 @@ def test_the_default_applies_a_share_of_the_noise_correction_that_grows_with_the
             seen.append(1)
             return x[:, :3] + 40 / 255
 
-    low, high = repair.NOISE_RAMP
-    assert repair.noise_share(repair.NOISE_RAMP_DEBLOCKED[1], deblocked=True) == 1.0
-    assert repair.noise_share(repair.NOISE_RAMP_DEBLOCKED[1]) == 0.0 < repair.NOISE_RAMP_DEBLOCKED[1] < low
+    deblocked = repair.NOISE_RAMPS["deblocked"][1]
+    assert repair.noise_share(deblocked, "deblocked") == 1.0
+    assert repair.noise_share(deblocked, "jpeg") == 0.0 < deblocked < repair.NOISE_RAMPS["jpeg"][0]
+    assert [repair.noise_ramp(q) for q in (None, 90, 30)] == ["lossless", "jpeg", "jpeg"]
+    assert repair.noise_ramp(30, deblocked=True) == "deblocked"
     photo = np.full((64, 64, 3), 100, np.uint8)
     auto = repair.AutoRepair(Brighten(), Brighten(), None)
-    for estimate, share in ((low, 0.0), ((3 * low + high) / 4, 0.25), (high, 1.0), (2 * high, 1.0)):
-        assert repair.noise_share(estimate) == pytest.approx(share)
-        monkeypatch.setattr(infer, "estimate_noise", lambda im, e=estimate: e)
-        seen.clear()
-        out, done = auto(photo, {"quality": 90})
-        assert len(seen) == len(done) == (share > 0) and np.all(out == 100 + round(40 * share))
-        assert (f"{share:.0%} of the model's correction" in "".join(done)) == (0 < share < 1)
+    for kind, params in (("jpeg", {"quality": 90}), ("lossless", {"quality": None})):
+        low, high = repair.NOISE_RAMPS[kind]
+        for estimate, share in ((low, 0.0), ((3 * low + high) / 4, 0.25), (high, 1.0), (2 * high, 1.0)):
+            assert repair.noise_share(estimate, kind) == pytest.approx(share)
+            monkeypatch.setattr(infer, "estimate_noise", lambda im, e=estimate: e)
+            seen.clear()
+            out, done = auto(photo, params)
+            limit = repair.NOISE_LIMITS.get(kind)  # the change limited to this many times the noise found
+            change = 40 if limit is None else min(40, round(255 * limit * estimate))
+            assert len(seen) == len(done) == (share > 0) and np.all(out == 100 + round(change * share))
+            assert (f"{share:.0%} of the model's correction" in "".join(done)) == (0 < share < 1)
+    assert np.all(repair.denoise(Brighten(), photo, 2 / 255, "lossless") == 100 + 2 * repair.NOISE_LIMITS["lossless"])
+    assert all(np.all(repair.denoise(Brighten(), photo, 2 / 255, kind) == 140) for kind in ("jpeg", "deblocked")
+               if kind not in repair.NOISE_LIMITS)
 
 
 @pytest.mark.slow
@@ -717,7 +727,7 @@ def test_the_default_repair_leaves_clean_photos_and_removes_noise_through_the_cl
     import subprocess
     import sys
 
-    face = to_tensor(smoke_images(1, size=128, seed=11)[0])
+    face = to_tensor(sample_faces()["grace_hopper"])  # a real photo: the fixtures read as lightly noisy
     gt = to_uint8(damage.sweep_damage("noise", face, None).image)
     noisy = to_uint8(damage.sweep_damage("noise", face, 15 / 255, seed=3).image)
     Image.fromarray(gt).save(tmp_path / "clean.png")
@@ -851,7 +861,7 @@ def test_shipped_blur_model_repairs_without_strength_through_the_cli(tmp_path):
     import subprocess
     import sys
 
-    x = to_tensor(smoke_images(1, size=128, seed=11)[0])
+    x = to_tensor(sample_faces()["grace_hopper"])  # a real photo: the fixtures read as lightly noisy
     gt = to_uint8(x)
     for sigma in (None, 3.0):
         inp = to_uint8(damage.sweep_damage("blur", x, sigma, seed=0).image)

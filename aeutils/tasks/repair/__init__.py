@@ -29,16 +29,18 @@ from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     JPEG_FILL_RADIUS,
     JPEG_LEAVE_ABOVE,
-    NOISE_RAMP,
-    NOISE_RAMP_DEBLOCKED,
+    NOISE_LIMITS,
+    NOISE_RAMPS,
     AutoRepair,
     blur_repairable,
+    denoise,
     estimate_noise,
     leave_as_is,
     load,
     load_model,
     mark_told,
     model_for,
+    noise_ramp,
     noise_share,
     prefill,
     repair_array,
@@ -59,12 +61,12 @@ from aeutils.tasks.repair.train import (
 
 __all__ = [
     "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_LEAVE_ABOVE", "JPEG_TRAIN",
-    "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_RAMP", "NOISE_RAMP_DEBLOCKED", "TASK", "WIDE_SCALE",
-    "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures", "damage_figure", "estimate_noise",
+    "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_LIMITS", "NOISE_RAMPS", "TASK", "WIDE_SCALE", "WidePairs",
+    "blind_model", "blur_repairable", "card", "compare_architectures", "damage_figure", "denoise", "estimate_noise",
     "evaluate", "example_figure", "find_mosaic", "leave_as_is", "load", "load_model", "main", "mark_told",
-    "markdown_table", "model_card", "model_for", "mosaic_gaps", "noise_share", "prefill", "repair_array",
-    "repair_known", "run_told", "save_results", "specialist_models", "study_hparams", "train_model", "train_wide",
-    "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
+    "markdown_table", "model_card", "model_for", "mosaic_gaps", "noise_ramp", "noise_share", "prefill",
+    "repair_array", "repair_known", "run_told", "save_results", "specialist_models", "study_hparams", "train_model",
+    "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

@@ -23,15 +23,17 @@ from aeutils.tasks.repair.holes import holes_in
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     JPEG_LEAVE_ABOVE,
-    NOISE_RAMP,
+    NOISE_RAMPS,
     SHIPPED,
     AutoRepair,
     blend,
     blur_repairable,
+    denoise,
     estimate_noise,
     leave_as_is,
     load_model,
     model_for,
+    noise_ramp,
     noise_share,
     repair_known,
 )
@@ -50,7 +52,7 @@ def register(sub) -> None:
     p.add_argument("--damage", choices=[AUTO, *damage.KINDS, damage.BLIND], default=None,
                    help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
                    f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is above "
-                   f"{255 * NOISE_RAMP[0]:g} levels (all of the model's correction from {255 * NOISE_RAMP[1]:g}), "
+                   f"{ramp_text('lossless')} in a lossless file, {ramp_text('jpeg')} in a JPEG, "
                    f"then blur where a lossless photo measures a blur of at least {BLUR_GATE:g} px; a photo where a "
                    "mosaic is found goes through the mosaic model alone; otherwise leave the photo as it is (light "
                    "blur and holes need --damage). blind: the blind study model (the default with --model). For "
@@ -67,6 +69,12 @@ def register(sub) -> None:
                    f"up to {damage.BLUR_TOLD_MAX:g} (default: a low estimate from the photo)")
     p.add_argument("--tile", type=int, default=256, help="tile side in pixels (bounds memory)")
     p.set_defaults(func=run)
+
+
+def ramp_text(kind: str) -> str:
+    """A noise ramp (`NOISE_RAMPS`) as --help words it."""
+    low, high = (255 * level for level in NOISE_RAMPS[kind])
+    return f"{low:g} levels (all of the model's correction from {high:g})"
 
 
 def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
@@ -100,15 +108,15 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
     whether the file is a JPEG (whose holes it fills from another classical fill: `repair.prefill`)."""
     params = {"quality": jpeg_quality(raw)}  # a JPEG file's (None for a lossless one)
     if kind == "noise":  # as the default does: a share of the model's correction growing with the noise found
-        sigma = estimate_noise(arr)
-        if not (share := noise_share(sigma)):
+        sigma, ramp = estimate_noise(arr), noise_ramp(params["quality"])
+        if not (share := noise_share(sigma, ramp)):
             print(f"{src}: no noise found (estimated sigma {255 * sigma:.1f} levels, at most "
-                  f"{255 * NOISE_RAMP[0]:g}): written unchanged", file=sys.stderr)
+                  f"{255 * NOISE_RAMPS[ramp][0]:g}): written unchanged", file=sys.stderr)
             return arr.copy()
         if share < 1:
             print(f"{src}: light noise (estimated sigma {255 * sigma:.1f} levels): {share:.0%} of the model's "
                   "correction applied", file=sys.stderr)
-        return blend(arr, repair_known(model, arr, params, **tiling), share)
+        return blend(arr, denoise(model, arr, sigma, ramp, **tiling), share)
     if kind == "pixelate" and not find_mosaic(arr):  # as the default gates it
         print(f"{src}: no mosaic found: written unchanged", file=sys.stderr)
         return arr.copy()

@@ -31,16 +31,17 @@ SHIPPED = "repair-blind"
 # tell. The noise model's correction is applied in a share that grows with `estimate_noise` (`noise_share`):
 # none below a ramp's first level, all of it from its second. On textured faces with light noise the
 # model's correction points the right way but goes too far, so a part of it still gains where all of it
-# loses. Chosen on validation (`scripts/noise_gate.py`: 24 faces per source, noise sigma 0-50, lossless
-# or saved at quality 30-95) for the model told its noise (2026-12-06): the ramps with the most summed
-# gain that left no cell worse than its input. NOISE_RAMP for a file as it is (lossless, or a JPEG the
-# JPEG model leaves): every all-or-nothing gate from 0 to 4 levels left a CelebA cell worse there, and
-# 3-5 levels (the ramp of the model before) two lossless CelebA cells by 0.01 dB. NOISE_RAMP_DEBLOCKED
-# where the JPEG model has run (quality up to JPEG_LEAVE_ABOVE) and the noise is read after it: there the
-# noise model replaces a model that changes the photo anyway, and every ramp tried gained at least
-# 0.40 dB in every cell; this one the most (a JPEG hides part of the noise).
-NOISE_RAMP = (3.0 / 255, 6.0 / 255)
-NOISE_RAMP_DEBLOCKED = (0.5 / 255, 1.0 / 255)
+# loses. One ramp per kind of file (`noise_ramp`), as each hides noise and texture differently: a lossless
+# file, a JPEG read as it is, and a JPEG read after the JPEG model (up to JPEG_LEAVE_ABOVE), where the noise
+# model replaces a model that changes the photo anyway. In a lossless file the correction is also limited
+# per pixel to NOISE_LIMITS times the noise found (`denoise`): Gaussian noise rarely strays past 3-4 sigma,
+# while what the model smooths away of a textured face with light noise (hair, a beard, skin pores) can. (In
+# a JPEG the estimate reads only part of the noise, and a limit cut the noise removed.) Chosen together on
+# validation (`scripts/noise_gate.py`: 24 faces per source, noise sigma 0-50, lossless or saved at quality
+# 30-95) for the model told its noise (2026-12-06): per kind, the limit (1-4 sigma or none) and ramp with
+# the most summed gain that left no cell worse than its input.
+NOISE_RAMPS = {"lossless": (1.5 / 255, 4.0 / 255), "jpeg": (2.5 / 255, 5.0 / 255), "deblocked": (0.5 / 255, 1.0 / 255)}
+NOISE_LIMITS = {"lossless": 4.0}  # kinds without one: no limit
 NOISE_PATCH, NOISE_QUANTILE = 32, 10  # the noise is read in patches of this side, at this percentile of them
 NOISE_PROBE = 1024  # the noise is estimated on a central window of this side (bounded time and memory)
 # The blur model runs by default where the photo as given (before the JPEG and noise models, which
@@ -159,12 +160,14 @@ class AutoRepair:
             return (repair_known(self.pixelate, unblocked, params, **tiling),
                     done + [f"a mosaic of {factor} px blocks"])
         sigma = estimate_noise(unblocked)
-        if share := noise_share(sigma, deblocked=not leave_as_is(quality)):
+        kind = noise_ramp(quality, deblocked=not leave_as_is(quality))
+        if share := noise_share(sigma, kind):
             # from the file as it is: the noise model takes a JPEG's blocks too (it trained on noisy
             # photos saved as JPEGs). On validation (`scripts/noise_gate.py`, 24 faces per source, noise
-            # saved at quality 30-60) it gained more than after the JPEG model in 30 of the 45 cells where
-            # the ramp finds noise (2026-12-06, the told model).
-            unblocked = blend(unblocked, repair_known(self.noise, im, {}, **tiling), share)
+            # saved at quality 30-60) it gained more that way at sigma 15-50, less at lighter noise, and
+            # more in all: 332.5 dB summed over the cells, 329.2 at most with it run after the JPEG model
+            # where the estimate reads under 2-15 levels (2026-12-06, the told model).
+            unblocked = blend(unblocked, denoise(self.noise, im, sigma, kind, **tiling), share)
             part = f"; {share:.0%} of the model's correction" if share < 1 else ""
             done.append(f"noise (estimated sigma {255 * sigma:.1f} levels{part})")
         im = unblocked
@@ -210,10 +213,29 @@ def noise_level(im: np.ndarray) -> float:
     return damage.told_level("noise", {"sigma": estimate_noise(im)})
 
 
-def noise_share(sigma: float, deblocked: bool = False) -> float:
-    """The share of the noise model's correction to apply where `estimate_noise` reads `sigma`: on a file
-    as it is (NOISE_RAMP), or read after the JPEG model (`deblocked`: NOISE_RAMP_DEBLOCKED)."""
-    return ramp(sigma, *(NOISE_RAMP_DEBLOCKED if deblocked else NOISE_RAMP))
+def noise_ramp(quality: int | None, deblocked: bool = False) -> str:
+    """Which of NOISE_RAMPS applies to a file of JPEG `quality` (None: lossless), its noise read after the
+    JPEG model or not (`deblocked`)."""
+    return "deblocked" if deblocked else "lossless" if quality is None else "jpeg"
+
+
+def noise_share(sigma: float, kind: str) -> float:
+    """The share of the noise model's correction to apply where `estimate_noise` reads `sigma` in a file of
+    this `noise_ramp` kind."""
+    return ramp(sigma, *NOISE_RAMPS[kind])
+
+
+def denoise(model: nn.Module, im: np.ndarray, sigma: float, kind: str, **tiling) -> np.ndarray:
+    """The noise model's output on a uint8 photo whose `estimate_noise` reads `sigma` in a file of this
+    `noise_ramp` kind, its correction limited per pixel to NOISE_LIMITS[kind] * sigma where it has one."""
+    out = repair_known(model, im, {}, **tiling)
+    return out if kind not in NOISE_LIMITS else limit_change(im, out, NOISE_LIMITS[kind] * sigma)
+
+
+def limit_change(before: np.ndarray, after: np.ndarray, limit: float) -> np.ndarray:
+    """`after` (uint8) with its change from `before` limited to `limit` ([0, 1] units) per pixel."""
+    change = np.clip(after.astype(np.float32) - before, -255 * limit, 255 * limit)
+    return np.clip(np.round(before + change), 0, 255).astype(np.uint8)
 
 
 def ramp(x: float, low: float, high: float) -> float:
