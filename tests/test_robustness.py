@@ -805,7 +805,7 @@ def test_the_noise_model_is_told_the_noise_it_estimates(tmp_path, capsys):
                      strengths="wide")
     zoo.save_shipped(plain, "repair", arch, model, {}, damage="noise", inputs=repair.INPUTS, strengths="wide")
     assert repair.load_model(str(ship))[0].told == "noise" and repair.load_model(str(plain))[0].told is None
-    started, _ = _start(arch, tmp_path / "run2", str(plain), "noise")
+    started, _ = _start(arch, tmp_path / "run2", str(plain), reads_level=True)
     x = torch.rand(1, 4, 32, 32)
     with torch.no_grad():
         as_shipped = repair.load_model(str(plain))[0](torch.cat([x[:, :3], torch.zeros_like(x[:, 3:])], 1))

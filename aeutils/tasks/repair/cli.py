@@ -108,15 +108,15 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
     whether the file is a JPEG (whose holes it fills from another classical fill: `repair.prefill`)."""
     params = {"quality": jpeg_quality(raw)}  # a JPEG file's (None for a lossless one)
     if kind == "noise":  # as the default does: a share of the model's correction growing with the noise found
-        sigma, ramp = estimate_noise(arr), noise_ramp(params["quality"])
-        if not (share := noise_share(sigma, ramp)):
+        sigma, files = estimate_noise(arr), noise_ramp(params["quality"])
+        if not (share := noise_share(sigma, files)):
             print(f"{src}: no noise found (estimated sigma {255 * sigma:.1f} levels, at most "
-                  f"{255 * NOISE_RAMPS[ramp][0]:g}): written unchanged", file=sys.stderr)
+                  f"{255 * NOISE_RAMPS[files][0]:g}): written unchanged", file=sys.stderr)
             return arr.copy()
         if share < 1:
             print(f"{src}: light noise (estimated sigma {255 * sigma:.1f} levels): {share:.0%} of the model's "
                   "correction applied", file=sys.stderr)
-        return blend(arr, denoise(model, arr, sigma, ramp, **tiling), share)
+        return blend(arr, denoise(model, arr, sigma, files, **tiling), share)
     if kind == "pixelate" and not find_mosaic(arr):  # as the default gates it
         print(f"{src}: no mosaic found: written unchanged", file=sys.stderr)
         return arr.copy()

@@ -67,10 +67,10 @@ def _hole_step(model: nn.Module, batch) -> dict:
     return {"loss": mse, "psnr": -10 * torch.log10(mse.detach())}
 
 
-def _start(arch: dict, run_dir: Path, init: str | None, told_kind: str | None = None) -> tuple[nn.Module, str | None]:
+def _start(arch: dict, run_dir: Path, init: str | None, reads_level: bool = False) -> tuple[nn.Module, str | None]:
     """A new model of `arch`, with the weights of shipped model `init` unless the run resumes; and the
-    init to record (None on resume: the first session's record is kept, see train.fit). A model told
-    the strength of `told_kind` started from one whose fourth channel held only zeros (`INPUTS`, no
+    init to record (None on resume: the first session's record is kept, see train.fit). A model that
+    `reads_level` (a told damage) started from one whose fourth channel held only zeros (`INPUTS`, no
     mask) starts with that channel's weights zero: it begins as `init` and learns to read the level."""
     model = build(arch)
     if not init or (Path(run_dir) / "last.pt").exists():
@@ -83,7 +83,7 @@ def _start(arch: dict, run_dir: Path, init: str | None, told_kind: str | None = 
     if weights_of(ck["arch"]) != weights_of(arch):
         raise UserError(f"--init {init}: its architecture {ck['arch']} is not {arch}")
     model.load_state_dict(start.state_dict())
-    if told_kind and ck.get("inputs") == INPUTS:
+    if reads_level and ck.get("inputs") == INPUTS:
         with torch.no_grad():
             first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
             first.weight[:, 3:] = 0
@@ -156,7 +156,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     hp = replace(hp, **overrides)
     arch = wide_arch(kind, profile)
     train.seed_all(seed)
-    model, started_from = _start(arch, run_dir, init, kind if told(kind, "wide") else None)
+    model, started_from = _start(arch, run_dir, init, told(kind, "wide"))
     mark_told(model, kind, "wide")
     crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=hp.scale)
     loader = DataLoader(WidePairs(crops, kind, JPEG_TRAIN if jpeg else None), batch_size=hp.batch, shuffle=True,
