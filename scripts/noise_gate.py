@@ -117,7 +117,7 @@ def main() -> None:
     print(f"estimate: noiseless files (lossless or JPEG) at most {max(clean):.2f} levels; lossless sigma 5 "
           f"{min(light):.2f}-{max(light):.2f}")
     for kind, files in FILES.items():
-        group = [r for r in rows if repair.noise_ramp(r["q"], deblocked=not repair.leave_as_is(r["q"])) == kind]
+        group = [r for r in rows if repair.noise_ramp(r["q"]) == kind]
         shipped_limit = repair.NOISE_LIMITS.get(kind)
         shipped = "-".join(f"{255 * level:g}" for level in repair.NOISE_RAMPS[kind])
         print(f"\n{files} (NOISE_RAMPS[{kind!r}], shipped {shipped} levels, {limit_text(shipped_limit)})")

@@ -26,15 +26,12 @@ from aeutils.tasks.repair.infer import (
     NOISE_RAMPS,
     SHIPPED,
     AutoRepair,
-    blend,
     blur_repairable,
-    denoise,
     estimate_noise,
     leave_as_is,
     load_model,
     model_for,
     noise_ramp,
-    noise_share,
     repair_known,
 )
 from aeutils.tasks.repair.mosaic import find_mosaic
@@ -52,13 +49,14 @@ def register(sub) -> None:
     p.add_argument("--damage", choices=[AUTO, *damage.KINDS, damage.BLIND], default=None,
                    help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
                    f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is above "
-                   f"{ramp_text('lossless')} in a lossless file, {ramp_text('jpeg')} in a JPEG, "
-                   f"then blur where a lossless photo measures a blur of at least {BLUR_GATE:g} px; a photo where a "
-                   "mosaic is found goes through the mosaic model alone; otherwise leave the photo as it is (light "
-                   "blur and holes need --damage). blind: the blind study model (the default with --model). For "
-                   "blocks, squares and grid without --mask, the holes are found in the image: pure-black lines and "
-                   "rectangles with sharp edges (not dark hair or the black corners of a rotated photo); "
-                   "in a JPEG file, near-black ones")
+                   f"{ramp_text('lossless')} in a lossless file, {ramp_text('jpeg')} in a JPEG, and "
+                   f"{ramp_text('deblocked')} in a JPEG after undoing its artifacts; then blur where a lossless "
+                   f"photo measures a blur of at least {BLUR_GATE:g} px; a photo where a mosaic is found goes "
+                   "through the mosaic model alone; otherwise leave the photo as it is (light blur and holes need "
+                   "--damage). noise: the default's JPEG and noise steps alone. blind: the blind study model (the "
+                   "default with --model). For blocks, squares and grid without --mask, the holes are found in "
+                   "the image: pure-black lines and rectangles with sharp edges (not dark hair or the black "
+                   "corners of a rotated photo); in a JPEG file, near-black ones")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
                    f"if shipped, else {SHIPPED}; for a JPEG file's holes repair-DAMAGE-jpeg if shipped)")
@@ -75,6 +73,15 @@ def ramp_text(kind: str) -> str:
     """A noise ramp (`NOISE_RAMPS`) as --help words it."""
     low, high = (255 * level for level in NOISE_RAMPS[kind])
     return f"{low:g} levels (all of the model's correction from {high:g})"
+
+
+def nothing_found(kind: str, arr: np.ndarray, quality: int | None) -> str:
+    """Why the default (`kind` auto) or --damage noise wrote a photo unchanged."""
+    if kind == AUTO:
+        return ("no JPEG artifacts, noise, blur or mosaic found, written unchanged (light blur and holes need "
+                "--damage; a JPEG's blur stays)")
+    sigma, low = 255 * estimate_noise(arr), 255 * NOISE_RAMPS[noise_ramp(quality)][0]
+    return f"no noise found (estimated sigma {sigma:.1f} levels, at most {low:g}): written unchanged"
 
 
 def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
@@ -101,22 +108,11 @@ def check_strength(kind: str, strength: float | None) -> None:
 
 def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image, arr: np.ndarray,
                  tiling: dict) -> np.ndarray:
-    """`aeutils repair --damage KIND` on one photo: the noise model only where noise is found (run on
-    every file, it smoothed textured faces with light or no noise: docs/repair.md), the mosaic model
-    only where a mosaic is found (it altered clean photos), a told model gets
+    """`aeutils repair --damage KIND` on one photo, for any damage but noise (`AutoRepair`'s): the mosaic
+    model only where a mosaic is found (it altered clean photos), a told model gets
     the JPEG's quality or the blur's sigma, a hole damage its mask (given, or found in the image) and
     whether the file is a JPEG (whose holes it fills from another classical fill: `repair.prefill`)."""
     params = {"quality": jpeg_quality(raw)}  # a JPEG file's (None for a lossless one)
-    if kind == "noise":  # as the default does: a share of the model's correction growing with the noise found
-        sigma, files = estimate_noise(arr), noise_ramp(params["quality"])
-        if not (share := noise_share(sigma, files)):
-            print(f"{src}: no noise found (estimated sigma {255 * sigma:.1f} levels, at most "
-                  f"{255 * NOISE_RAMPS[files][0]:g}): written unchanged", file=sys.stderr)
-            return arr.copy()
-        if share < 1:
-            print(f"{src}: light noise (estimated sigma {255 * sigma:.1f} levels): {share:.0%} of the model's "
-                  "correction applied", file=sys.stderr)
-        return blend(arr, denoise(model, arr, sigma, files, **tiling), share)
     if kind == "pixelate" and not find_mosaic(arr):  # as the default gates it
         print(f"{src}: no mosaic found: written unchanged", file=sys.stderr)
         return arr.copy()
@@ -162,14 +158,20 @@ def run(args) -> int:
     def model_name(jpeg: bool) -> str:  # a JPEG file's holes have a model of their own where shipped
         return AUTO if kind == AUTO else args.model or model_for(kind, jpeg)
 
+    def automatic(quality: int | None) -> AutoRepair:
+        """The default, or with --damage noise its JPEG and noise steps alone: the noise model only where noise
+        is found (run on every file, it smoothed textured faces with light or no noise: docs/repair.md), read
+        after the JPEG model in a JPEG of quality up to JPEG_LEAVE_ABOVE (whose blocks hide it)."""
+        return load(AUTO) if kind == AUTO else AutoRepair(load("repair-jpeg"), load(model_name(quality is not None)))
+
     def one(src: Path, dst: Path) -> None:
         raw = open_image(src)
         arr = np.asarray(to_rgb(raw))
         tiling = dict(tile=args.tile, overlap=min(32, args.tile // 8), progress=batch.tile_progress(args))
-        if kind == AUTO:
-            out, done = load(AUTO)(arr, {"quality": jpeg_quality(raw)}, **tiling)
-            print(f"{src}: " + (f"undid {' and '.join(done)}" if done else "no JPEG artifacts, noise, blur or mosaic "
-                                "found, written unchanged (light blur and holes need --damage; a JPEG's blur stays)"),
+        if kind in (AUTO, "noise"):
+            quality = jpeg_quality(raw)
+            out, done = automatic(quality)(arr, {"quality": quality}, **tiling)
+            print(f"{src}: " + (f"undid {' and '.join(done)}" if done else nothing_found(kind, arr, quality)),
                   file=sys.stderr)
         else:
             out = _repair_kind(load(model_name(jpeg_quality(raw) is not None)), kind, args, src, raw, arr, tiling)

@@ -160,7 +160,7 @@ class AutoRepair:
             return (repair_known(self.pixelate, unblocked, params, **tiling),
                     done + [f"a mosaic of {factor} px blocks"])
         sigma = estimate_noise(unblocked)
-        kind = noise_ramp(quality, deblocked=not leave_as_is(quality))
+        kind = noise_ramp(quality)
         if share := noise_share(sigma, kind):
             # from the file as it is: the noise model takes a JPEG's blocks too (it trained on noisy
             # photos saved as JPEGs). On validation (`scripts/noise_gate.py`, 24 faces per source, noise
@@ -213,10 +213,10 @@ def noise_level(im: np.ndarray) -> float:
     return damage.told_level("noise", {"sigma": estimate_noise(im)})
 
 
-def noise_ramp(quality: int | None, deblocked: bool = False) -> str:
-    """Which of NOISE_RAMPS applies to a file of JPEG `quality` (None: lossless), its noise read after the
-    JPEG model or not (`deblocked`)."""
-    return "deblocked" if deblocked else "lossless" if quality is None else "jpeg"
+def noise_ramp(quality: int | None) -> str:
+    """Which of NOISE_RAMPS applies to a file of JPEG `quality` (None: lossless): up to JPEG_LEAVE_ABOVE its
+    noise is read after the JPEG model (`AutoRepair`)."""
+    return "lossless" if quality is None else "jpeg" if leave_as_is(quality) else "deblocked"
 
 
 def noise_share(sigma: float, kind: str) -> float:
