@@ -42,7 +42,7 @@ def load(spec: str) -> torch.nn.Module:
         ck = checkpoint.load(path)
         model = build(json.loads(ck["hparams"]["arch"]))
         train.load_weights(model, ck["model"], path)
-        return repair.mark_told(model, ck["hparams"].get("kinds"), ck["hparams"].get("strengths")).eval()
+        return repair.mark(model, ck["hparams"].get("kinds"), ck["hparams"].get("strengths")).eval()
     return zoo.load(spec, task="repair")
 
 

@@ -92,6 +92,28 @@ def test_wide_hole_pairs_are_prefilled_and_show_their_mask():
     assert torch.allclose(inp[:3, ~mask], clean[:, ~mask], atol=0.5 / 255)  # known pixels as they were
 
 
+def test_the_wide_hole_models_run_as_a_flip_self_ensemble():
+    """A wide squares or grid model's fill is the mean of its fill of the photo and of the mirrored photo
+    (mirrored back); blocks, told and study models run once; known pixels are kept either way."""
+    ramp = torch.linspace(0, 0.2, 64)  # a "model" that adds a left-to-right ramp: mirrored, its mean is added
+
+    class Ramp(torch.nn.Module):
+        def forward(self, x):
+            return x[:, :3] + ramp
+
+    photo = np.full((64, 64, 3), 100, np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 10:30] = True
+    for kind, strengths, mirrored in (("grid", "wide", True), ("blocks", "wide", False), ("squares", "study", False)):
+        model = repair.mark(Ramp(), kind, strengths)
+        assert model.mirrored == mirrored
+        added = np.round(255 * (ramp.mean() if mirrored else ramp[10:30])).numpy()
+        out = repair.repair_array(model, photo, mask)
+        assert np.array_equal(out[~mask], photo[~mask]) and np.abs(out[20:40, 10:30, 0] - 100 - added).max() <= 1
+    shipped = ("repair-grid", "repair-squares-jpeg", "repair-blocks", "repair-noise", "repair-blind")
+    assert [repair.load_model(name)[0].mirrored for name in shipped] == [True, True, False, False, False]
+
+
 def test_a_wide_hole_model_s_loss_weighs_a_small_hole_as_much_as_a_large_one():
     from aeutils.tasks.repair.train import _hole_step
 

@@ -17,7 +17,7 @@ from aeutils.benchmark import baselines, blur_estimate
 from aeutils.datasets import damage
 from aeutils.images import central_window, to_uint8
 from aeutils.models.repair import build
-from aeutils.tasks.repair.hparams import INPUTS, told
+from aeutils.tasks.repair.hparams import INPUTS, mirrored, told
 from aeutils.tasks.repair.mosaic import find_mosaic
 from aeutils.tiles import tiled
 
@@ -96,7 +96,7 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
             m = torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None, None]
         else:
             m = None if level is None else torch.full((1, 1, bottom - top, right - left), float(level))
-        return torch.from_numpy(to_uint8(model(damage.model_input(x, m))[0])).permute(2, 0, 1)[None]
+        return torch.from_numpy(to_uint8(forward(model, damage.model_input(x, m))[0])).permute(2, 0, 1)[None]
     out = np.ascontiguousarray(tiled(window, h, w, step, overlap, progress=progress)[0].permute(1, 2, 0).numpy())
     if mask is not None:
         out = np.where(mask[..., None], out, im)
@@ -258,11 +258,22 @@ def leave_as_is(quality: int | None) -> bool:
     return quality is None or quality > JPEG_LEAVE_ABOVE
 
 
-def mark_told(model: nn.Module, kind: str | None, strengths: str | None) -> nn.Module:
-    """Record on `model` (`model.told`) the damage whose strength it reads in its fourth channel: a
-    wide model of a TOLD damage, as its file's metadata or its run's hparams say; else None."""
+def mark(model: nn.Module, kind: str | None, strengths: str | None) -> nn.Module:
+    """Record on `model` how it is run, as its file's metadata or its run's hparams say: `model.told`, the
+    damage whose strength it reads in its fourth channel (a wide model of a TOLD damage; else None), and
+    `model.mirrored`, whether it runs as a flip self-ensemble (`hparams.mirrored`)."""
     model.told = kind if told(kind, strengths) else None
+    model.mirrored = mirrored(kind, strengths)
     return model
+
+
+def forward(model: nn.Module, inp: torch.Tensor) -> torch.Tensor:
+    """The model's output for an input batch; for a `mirrored` model, the mean of it and of its output on
+    the mirrored input, mirrored back."""
+    out = model(inp)
+    if getattr(model, "mirrored", False):
+        out = (out + model(inp.flip(-1)).flip(-1)) / 2
+    return out
 
 
 def model_for(kind: str, jpeg: bool = False) -> str:
@@ -275,12 +286,14 @@ def model_for(kind: str, jpeg: bool = False) -> str:
 
 def load(ck: dict) -> nn.Module:
     """A shipped repair model from its file's dict (`zoo.load_shipped`) in eval mode, marked with the
-    damage whose strength it is told (`mark_told`), unless the file says its fourth channel holds a
-    hole mask (`INPUTS`: a model of a TOLD damage trained before it was told)."""
+    damage whose strength it is told and whether it is mirrored (`mark`); told nothing where the file says
+    its fourth channel holds a hole mask (`INPUTS`: a model of a TOLD damage trained before it was told)."""
     model = build(ck["arch"])
     model.load_state_dict(ck["state_dict"])
-    reads_level = ck.get("inputs") != INPUTS
-    return mark_told(model, ck.get("damage"), ck.get("strengths", "study") if reads_level else None).eval()
+    model = mark(model, ck.get("damage"), ck.get("strengths", "study"))
+    if ck.get("inputs") == INPUTS:  # its fourth channel holds a hole mask, not a strength
+        model.told = None
+    return model.eval()
 
 
 def load_model(name_or_path: str) -> tuple[nn.Module, dict]:

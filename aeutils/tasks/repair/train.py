@@ -38,7 +38,7 @@ from aeutils.tasks.repair.hparams import (
     wide_arch,
     wide_hparams,
 )
-from aeutils.tasks.repair.infer import SHIPPED, load_model, mark_told, repair_array, repair_known, run_told
+from aeutils.tasks.repair.infer import SHIPPED, load_model, mark, repair_array, repair_known, run_told
 
 LOSS = "MSE of what the command returns (known pixels kept where a mask is given: only holes count)"
 HOLE_LOSS = "each crop's MSE inside its holes, averaged over crops (small holes count as much as large ones)"
@@ -157,7 +157,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     arch = wide_arch(kind, profile)
     train.seed_all(seed)
     model, started_from = _start(arch, run_dir, init, told(kind, "wide"))
-    mark_told(model, kind, "wide")
+    mark(model, kind, "wide")
     crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=hp.scale)
     loader = DataLoader(WidePairs(crops, kind, JPEG_TRAIN if jpeg else None), batch_size=hp.batch, shuffle=True,
                         drop_last=True)
