@@ -62,9 +62,11 @@ def measure(faces: dict, auto: repair.AutoRepair) -> list[dict]:
                 for q in QUALITIES:
                     im = to_uint8(noisy if q is None else damage.jpeg_roundtrip(noisy, q))
                     before = score(im)
-                    unblocked = im if repair.leave_as_is(q) else repair.repair_known(auto.jpeg, im, {"quality": q})
+                    unblocked = read = im  # as the default runs the JPEG model (`repair.AutoRepair`)
+                    if not repair.leave_as_is(q):
+                        unblocked, read = repair.repair_known(auto.jpeg, im, {"quality": q}, once=True)
                     denoised = repair.repair_known(auto.noise, im, {})
-                    estimate = repair.estimate_noise(unblocked)
+                    estimate = repair.estimate_noise(read)
                     limits = [None] if unblocked is not im else LIMITS  # a limit only where the estimate reads im
                     gains = {}
                     for limit in limits:

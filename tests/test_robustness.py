@@ -92,9 +92,10 @@ def test_wide_hole_pairs_are_prefilled_and_show_their_mask():
     assert torch.allclose(inp[:3, ~mask], clean[:, ~mask], atol=0.5 / 255)  # known pixels as they were
 
 
-def test_the_wide_hole_models_run_as_a_flip_self_ensemble():
+def test_the_wide_hole_and_jpeg_models_run_as_a_flip_self_ensemble():
     """A wide squares or grid model's fill is the mean of its fill of the photo and of the mirrored photo
-    (mirrored back); blocks, told and study models run once; known pixels are kept either way."""
+    (mirrored back); blocks, told and study models run once; known pixels are kept either way. `once` also
+    gives the output run once (where the default reads a JPEG's noise)."""
     ramp = torch.linspace(0, 0.2, 64)  # a "model" that adds a left-to-right ramp: mirrored, its mean is added
 
     class Ramp(torch.nn.Module):
@@ -108,10 +109,26 @@ def test_the_wide_hole_models_run_as_a_flip_self_ensemble():
         model = repair.mark(Ramp(), kind, strengths)
         assert model.mirrored == mirrored
         added = np.round(255 * (ramp.mean() if mirrored else ramp[10:30])).numpy()
-        out = repair.repair_array(model, photo, mask)
+        out, once = repair.repair_array(model, photo, mask, once=True)
         assert np.array_equal(out[~mask], photo[~mask]) and np.abs(out[20:40, 10:30, 0] - 100 - added).max() <= 1
-    shipped = ("repair-grid", "repair-squares-jpeg", "repair-blocks", "repair-noise", "repair-blind")
-    assert [repair.load_model(name)[0].mirrored for name in shipped] == [True, True, False, False, False]
+        assert np.array_equal(out, repair.repair_array(model, photo, mask))
+        assert np.abs(once[20:40, 10:30, 0] - 100 - np.round(255 * ramp[10:30]).numpy()).max() <= 1
+    shipped = ("repair-grid", "repair-squares-jpeg", "repair-jpeg", "repair-blocks", "repair-noise", "repair-blind")
+    assert [repair.load_model(name)[0].mirrored for name in shipped] == [True, True, True, False, False, False]
+
+
+def test_only_a_blur_model_trained_on_jpeg_files_runs_on_one():
+    """The lossless blur model sharpens a JPEG's blocks with its blur: a JPEG file is left to the model
+    trained on them (`--jpeg`), which `model_for` picks where it is shipped."""
+    lossless, for_jpeg = (repair.mark(torch.nn.Identity(), "blur", "wide", jpeg) for jpeg in (False, True))
+    assert repair.blur_repairable(None, lossless) and not repair.blur_repairable(90, lossless)
+    assert repair.blur_repairable(90, for_jpeg) and repair.blur_repairable(None, for_jpeg)
+    photo = np.full((32, 32, 3), 90, np.uint8)
+    out = repair.repair_known(lossless, photo, {"quality": 90, "sigma": 2.0})
+    assert out is not photo and np.array_equal(out, photo)  # a copy, as it was
+    jpeg_file = repair.model_for("blur", jpeg=True)
+    assert jpeg_file.endswith("-jpeg") == (config.WEIGHTS_DIR / "repair-blur-jpeg.pt").is_file()
+    assert repair.model_for("blur") == "repair-blur" and repair.model_for("noise", jpeg=True) == "repair-noise"
 
 
 def test_a_wide_hole_model_s_loss_weighs_a_small_hole_as_much_as_a_large_one():
@@ -604,7 +621,7 @@ def test_the_wide_jpeg_model_is_told_the_quality_in_its_fourth_channel(told_jpeg
     d = damage.sweep_damage("jpeg", face, 20)
     repair.repair_known(model, to_uint8(d.image), d.params)
     repair.repair_known(model, to_uint8(face), {})
-    assert seen == [pytest.approx(0.8)]  # the lossless image is returned as it is
+    assert seen == [pytest.approx(0.8)] * 2  # both passes of its flip self-ensemble; the lossless image as it is
     assert np.array_equal(repair.repair_known(model, to_uint8(face), {"quality": 90}), to_uint8(face))
     crops = photos.PhotoCrops([FaceImages(smoke_images(n=2, size=64, seed=0))], 32)
     clean, inp = repair.WidePairs(crops, "jpeg")[0]
@@ -671,15 +688,18 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
     calls = []
 
     class Recorder(torch.nn.Module):  # stands in for a model: records what repair_known gave it
-        def __init__(self, name):
+        def __init__(self, name, for_jpeg=False):
             super().__init__()
-            self.name, self.told = name, name if name in ("jpeg", "blur") else None
+            self.name, self.for_jpeg = name, for_jpeg
+            self.told = name.split("-")[0] if name.startswith(("jpeg", "blur")) else None
 
         def forward(self, x):
             calls.append((self.name, round(float(x[0, 3].mean()), 2)))
             return x[:, :3]
 
     auto = repair.AutoRepair(Recorder("jpeg"), Recorder("noise"), Recorder("blur"))
+    with_jpeg_blur = repair.AutoRepair(Recorder("jpeg"), Recorder("noise"), Recorder("blur"),
+                                       blur_jpeg=Recorder("blur-jpeg", for_jpeg=True))
     face = to_tensor(sample_faces()["grace_hopper"])[:, :192, :192]  # a real photo, in one tile
     clean = to_uint8(damage.sweep_damage("noise", face, None).image)
     noisy = to_uint8(damage.sweep_damage("noise", face, 15 / 255, seed=2).image)
@@ -698,6 +718,13 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
         assert calls == expected and len(done) == len(expected)
         if not expected:
             assert np.array_equal(out, im)
+    # with a blur model for JPEG files: it takes a JPEG's blur where the JPEG model does not run
+    for im, params, expected in [(blurred, {"quality": 90}, [("blur-jpeg", level)]),
+                                 (blurred, {"quality": None}, [("blur", level)]), (soft, {"quality": 90}, []),
+                                 (coarse, {"quality": 30}, [("jpeg", 0.7)])]:
+        calls.clear()
+        out, done = with_jpeg_blur(im, params)
+        assert calls == expected and len(done) == len(expected)
 
 
 def test_auto_repair_denoises_a_noisy_jpeg_as_the_file_is():

@@ -118,7 +118,7 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
         return arr.copy()
     if model.told == "blur":
         params["sigma"] = args.strength
-        if not blur_repairable(params["quality"]):
+        if not blur_repairable(params["quality"], model):
             print(f"{src}: a JPEG file (quality {params['quality']}): the blur model would sharpen its blocks with "
                   "the blur; written unchanged", file=sys.stderr)
         elif args.strength is None:

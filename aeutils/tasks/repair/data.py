@@ -56,7 +56,7 @@ class WidePairs(Dataset):
     strength drawn over everything a user meets, none included (`damage.draw_wide`). Holes are known
     (a hole model always has its mask: given, or found) and prefilled, as the command does. `saved_as`:
     (lowest, highest) quality: the damaged crop saved as a JPEG of a quality drawn between them, for
-    the hole models of JPEG files (whose holes the command fills from Telea's fill: `prefill`)."""
+    the models of JPEG files (whose holes the command fills from Telea's fill: `prefill`)."""
 
     def __init__(self, crops: photos.PhotoCrops, kind: str, saved_as: tuple[int, int] | None = None):
         self.crops, self.kind, self.saved_as = crops, kind, saved_as
@@ -68,16 +68,16 @@ class WidePairs(Dataset):
         clean = self.crops[i]
         rng = np.random.default_rng(int(torch.randint(2**62, ())))
         d = damage.draw_wide(self.kind, clean, rng)
+        im = d.image
+        if self.saved_as:
+            im = damage.jpeg_roundtrip(im, int(rng.integers(self.saved_as[0], self.saved_as[1] + 1)))
         if d.mask is not None:
-            im = d.image
-            if self.saved_as:
-                im = damage.jpeg_roundtrip(im, int(rng.integers(self.saved_as[0], self.saved_as[1] + 1)))
             return clean, prefilled_input(im, d.mask, jpeg=bool(self.saved_as))
         strength = None
         if told(self.kind, "wide"):  # noise: what the command will read in the file, not the sigma drawn
-            level = noise_level(to_uint8(d.image)) if self.kind == "noise" else damage.told_level(self.kind, d.params)
+            level = noise_level(to_uint8(im)) if self.kind == "noise" else damage.told_level(self.kind, d.params)
             strength = torch.full_like(clean[:1], level)
-        return clean, damage.model_input(d.image, strength)
+        return clean, damage.model_input(im, strength)
 
 
 def fixed_cases(split: str, profile: str, kinds: list[str], n: int, per_kind: bool = True, seed: int = 0):

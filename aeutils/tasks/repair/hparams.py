@@ -114,6 +114,9 @@ WIDE_SCALE = dict.fromkeys(damage.HOLE_KINDS, (0.5, 2.0))
 # not serve both: fine-tuned on crops half saved as JPEGs, the grid and blocks models gained on JPEG
 # files and fell behind the biharmonic fill on lossless ones (2026-12-05).
 JPEG_TRAIN, JPEG_VAL = (30, 95), 75
+# The damages with a model for JPEG files (`--jpeg`): the holes, and blur, whose lossless model sharpens a
+# JPEG's blocks with the blur (`infer.blur_repairable`).
+JPEG_KINDS = (*damage.HOLE_KINDS, "blur")
 # Damages whose wide model is told the strength in its fourth channel (`damage.told_level`), as FBCNN
 # is told a JPEG's quality: a JPEG file's own tables give it (`images.jpeg_quality`), a blur's sigma
 # comes from the user (`--strength`). Not told, one JPEG model smoothed quality-95 photos by up to 9 dB
@@ -149,12 +152,14 @@ def told(kind: str | None, strengths: str | None) -> bool:
     return strengths == "wide" and kind in TOLD
 
 
-# The wide hole models run as a flip self-ensemble (`mirrored`). On validation faces (24 per source and 24
-# softened, 2026-12-06) the mean of a model's fill and its fill of the mirrored photo (mirrored back) was
-# ahead of its fill alone in every cell for squares (+0.06 dB on average over the cells; the model for JPEG
-# files at quality 75: +0.07) and in all but one for grid lines (+0.19; at quality 75 +0.02, one cell -0.01);
-# for blocks it gained +0.03 / +0.04 on average but lost up to 0.04 dB in a cell of each: blocks run once.
-MIRRORED = ("squares", "grid")
+# The wide squares, grid and JPEG models run as a flip self-ensemble (`mirrored`). On validation faces (24 per source
+# and 24 softened, 2026-12-06) the mean of a model's fill and its fill of the mirrored photo (mirrored back) was ahead
+# of its fill alone in every cell for squares (+0.06 dB on average over the cells; the model for JPEG files at quality
+# 75: +0.07) and in all but one for grid lines (+0.19; at quality 75 +0.02, one cell -0.01); for blocks it gained
+# +0.03 / +0.04 on average but lost up to 0.04 dB in a cell of each: blocks run once. The JPEG model too: on
+# validation (24 faces per source, told the quality) it gained +0.02 to +0.11 dB in every cell of quality 5-50 (the
+# default reads a photo's noise and mosaic on its output run once, `AutoRepair`).
+MIRRORED = ("squares", "grid", "jpeg")
 
 
 def mirrored(kind: str | None, strengths: str | None) -> bool:

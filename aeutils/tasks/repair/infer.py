@@ -17,7 +17,7 @@ from aeutils.benchmark import baselines, blur_estimate
 from aeutils.datasets import damage
 from aeutils.images import central_window, to_uint8
 from aeutils.models.repair import build
-from aeutils.tasks.repair.hparams import INPUTS, mirrored, told
+from aeutils.tasks.repair.hparams import INPUTS, JPEG_KINDS, mirrored, told
 from aeutils.tasks.repair.mosaic import find_mosaic
 from aeutils.tiles import tiled
 
@@ -75,13 +75,14 @@ def prefill(im: np.ndarray, mask: np.ndarray, jpeg: bool = False) -> np.ndarray:
 @torch.no_grad()
 def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = None, tile: int = 256,
                  overlap: int = 32, progress: bool = False, level: float | None = None,
-                 jpeg: bool = False) -> np.ndarray:
+                 jpeg: bool = False, once: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Repair an 8-bit image (H, W, 3) of any size in tiles: each `tile`-sized window is run with
     `overlap` pixels of context on every side and only its centre is kept, so memory is bounded by
     the tile, not the image. `mask`: bool (H, W), True = hole; holes are prefilled (`prefill`) in each
     window, as in training, the mask goes in as the fourth channel, and known pixels are kept.
     `level`: for a model told the strength (TOLD), its fourth channel (`damage.told_level`).
-    `jpeg`: the image is a JPEG file (`prefill`). Returns uint8 (H, W, 3)."""
+    `jpeg`: the image is a JPEG file (`prefill`). Returns uint8 (H, W, 3); with `once`, also the model's
+    output run once (`forward`), the same where it is not `mirrored`."""
     model.eval()
     h, w = im.shape[:2]
     step = max(tile - 2 * overlap, 16)
@@ -96,15 +97,17 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
             m = torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None, None]
         else:
             m = None if level is None else torch.full((1, 1, bottom - top, right - left), float(level))
-        return torch.from_numpy(to_uint8(forward(model, damage.model_input(x, m))[0])).permute(2, 0, 1)[None]
-    out = np.ascontiguousarray(tiled(window, h, w, step, overlap, progress=progress)[0].permute(1, 2, 0).numpy())
+        outs = forward(model, damage.model_input(x, m), once)
+        return torch.stack([torch.from_numpy(to_uint8(out)).permute(2, 0, 1) for out in outs])
+    outs = [np.ascontiguousarray(out.permute(1, 2, 0).numpy())
+            for out in tiled(window, h, w, step, overlap, progress=progress)]
     if mask is not None:
-        out = np.where(mask[..., None], out, im)
-    return out
+        outs = [np.where(mask[..., None], out, im) for out in outs]
+    return tuple(outs) if once else outs[0]
 
 
 def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarray | None = None,
-                 **tiling) -> np.ndarray:
+                 **tiling) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """`repair_array` given what a file can say of its damage (`params`: a JPEG's quality, none for a
     lossless image; a blur's sigma; a noise model is told its photo's `noise_level`): the command's
     repair, the robustness sweep's `run`, the demo's.
@@ -113,8 +116,8 @@ def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarra
     kind = getattr(model, "told", None)
     if kind:
         if kind == "jpeg" and leave_as_is(params.get("quality")) or kind == "blur" and not (
-                params.get("sigma") and blur_repairable(params.get("quality"))):
-            return im.copy()
+                params.get("sigma") and blur_repairable(params.get("quality"), model)):
+            return (im.copy(), im.copy()) if tiling.get("once") else im.copy()
         level = noise_level(im) if kind == "noise" else damage.told_level(kind, params)
     return repair_array(model, im, mask, level=level, jpeg=params.get("quality") is not None, **tiling)
 
@@ -131,35 +134,44 @@ class AutoRepair:
     where a mosaic is then found (`mosaic.find_mosaic`) through the mosaic model; else the noise model
     runs where the estimated noise is high enough, a share of its correction growing with the estimate
     (`noise_share`; replacing the JPEG model: it runs on the file as it is), and then the told blur model
-    where a lossless photo as given measures a blur (`blur_estimate.blur_sigma`) of at least BLUR_GATE.
-    Anything else (a clean or softly blurred photo, a high-quality JPEG) comes back unchanged. The blind
-    model is not used: it made photos up to 20 dB worse than their input."""
+    where the photo as given measures a blur (`blur_estimate.blur_sigma`) of at least BLUR_GATE: a lossless
+    one, or with `blur_jpeg` (the blur model for JPEG files) a JPEG above JPEG_LEAVE_ABOVE. Anything else (a
+    clean or softly blurred photo, a high-quality JPEG) comes back unchanged. The blind model is not used: it
+    made photos up to 20 dB worse than their input."""
 
     def __init__(self, jpeg: nn.Module, noise: nn.Module, blur: nn.Module | None = None,
-                 pixelate: nn.Module | None = None):
-        self.jpeg, self.noise, self.blur, self.pixelate = jpeg, noise, blur, pixelate
+                 pixelate: nn.Module | None = None, blur_jpeg: nn.Module | None = None):
+        self.jpeg, self.noise, self.blur, self.pixelate, self.blur_jpeg = jpeg, noise, blur, pixelate, blur_jpeg
 
     @classmethod
     def shipped(cls) -> AutoRepair:
-        return cls(*(load_model(f"repair-{kind}")[0] for kind in ("jpeg", "noise", "blur", "pixelate")))
+        models = [load_model(f"repair-{kind}")[0] for kind in ("jpeg", "noise", "blur", "pixelate")]
+        blur_jpeg = model_for("blur", jpeg=True)
+        return cls(*models, blur_jpeg=load_model(blur_jpeg)[0] if blur_jpeg.endswith("-jpeg") else None)
 
     def __call__(self, im: np.ndarray, params: dict, **tiling) -> tuple[np.ndarray, list[str]]:
         """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality)."""
         done = []
         quality = params.get("quality")
-        blur = blur_estimate.blur_sigma(im) if self.blur is not None and blur_repairable(quality) else 0.0
+        deblur = self.blur if quality is None else self.blur_jpeg
+        runs = deblur is not None and blur_repairable(quality, deblur) and leave_as_is(quality)
+        blur = blur_estimate.blur_sigma(im) if runs else 0.0
         unblocked = im
+        unblocked = read = im
         if not leave_as_is(quality):
-            unblocked = repair_known(self.jpeg, im, params, **tiling)
+            # `read`: the JPEG model's output run once, where the gates below read the photo. Its flip
+            # self-ensemble (`forward`) is smoother and reads less noise: with the estimate read on it,
+            # noisy validation cells lost up to 0.27 dB; read once, none lost (`scripts/noise_gate.py`).
+            unblocked, read = repair_known(self.jpeg, im, params, once=True, **tiling)
             done.append(f"JPEG artifacts of quality {quality}")
         # A mosaic is looked for after the JPEG model: a coarse JPEG's own 8-px blocks read like a small
         # mosaic's (`mosaic.mosaic_gaps` up to 8.8 dB on validation photos without one saved at quality
         # 5; at most 2.1 after it), while mosaics of 2-16 px saved at 50-60 still measure at least 3.6 dB
         # after it (`scripts/mosaic_gate.py`).
-        if self.pixelate is not None and (factor := find_mosaic(unblocked)):
+        if self.pixelate is not None and (factor := find_mosaic(read)):
             return (repair_known(self.pixelate, unblocked, params, **tiling),
                     done + [f"a mosaic of {factor} px blocks"])
-        sigma = estimate_noise(unblocked)
+        sigma = estimate_noise(read)
         kind = noise_ramp(quality)
         if share := noise_share(sigma, kind):
             # from the file as it is: the noise model takes a JPEG's blocks too (it trained on noisy
@@ -172,18 +184,18 @@ class AutoRepair:
             done.append(f"noise (estimated sigma {255 * sigma:.1f} levels{part})")
         im = unblocked
         if blur >= BLUR_GATE:
-            im = repair_known(self.blur, im, {"sigma": blur}, **tiling)
+            im = repair_known(deblur, im, {"sigma": blur, "quality": quality}, **tiling)
             done.append(f"blur (estimated sigma {blur:.2f} px)")
         return im, done
 
 
-def blur_repairable(quality: int | None) -> bool:
-    """Whether the told blur model may run on a file: a lossless one, not a JPEG of any quality, whose
-    blocks and ringing it sharpens with the blur. On validation faces blurred by 1-3 px and saved at
-    quality 70-95 (`python scripts/blur_estimate.py --jpeg`), told the true sigma it was worse than its
-    input in most cells (VoxCeleb2 in every one, by up to 10 dB), and told the low estimate the
-    default would tell it, up to 0.18 dB worse a cell."""
-    return quality is None
+def blur_repairable(quality: int | None, model: nn.Module) -> bool:
+    """Whether a told blur model may run on a file: a lossless one, or a JPEG of any quality for the model
+    trained on JPEG files (`for_jpeg`); the lossless model sharpens a JPEG's blocks and ringing with the
+    blur. On validation faces blurred by 1-3 px and saved at quality 70-95 (`python scripts/blur_estimate.py
+    --jpeg`), told the true sigma it was worse than its input in most cells (VoxCeleb2 in every one, by up to
+    10 dB), and told the low estimate the default would tell it, up to 0.18 dB worse a cell."""
+    return quality is None or getattr(model, "for_jpeg", False)
 
 
 def estimate_noise(im: np.ndarray) -> float:
@@ -258,29 +270,30 @@ def leave_as_is(quality: int | None) -> bool:
     return quality is None or quality > JPEG_LEAVE_ABOVE
 
 
-def mark(model: nn.Module, kind: str | None, strengths: str | None) -> nn.Module:
+def mark(model: nn.Module, kind: str | None, strengths: str | None, for_jpeg: bool = False) -> nn.Module:
     """Record on `model` how it is run, as its file's metadata or its run's hparams say: `model.told`, the
-    damage whose strength it reads in its fourth channel (a wide model of a TOLD damage; else None), and
-    `model.mirrored`, whether it runs as a flip self-ensemble (`hparams.mirrored`)."""
+    damage whose strength it reads in its fourth channel (a wide model of a TOLD damage; else None),
+    `model.mirrored`, whether it runs as a flip self-ensemble (`hparams.mirrored`), and `model.for_jpeg`,
+    whether it trained on JPEG files (`--jpeg`)."""
     model.told = kind if told(kind, strengths) else None
     model.mirrored = mirrored(kind, strengths)
+    model.for_jpeg = for_jpeg
     return model
 
 
-def forward(model: nn.Module, inp: torch.Tensor) -> torch.Tensor:
+def forward(model: nn.Module, inp: torch.Tensor, once: bool = False) -> torch.Tensor:
     """The model's output for an input batch; for a `mirrored` model, the mean of it and of its output on
-    the mirrored input, mirrored back."""
-    out = model(inp)
-    if getattr(model, "mirrored", False):
-        out = (out + model(inp.flip(-1)).flip(-1)) / 2
-    return out
+    the mirrored input, mirrored back. `once`: the output run once (not mirrored) follows along the batch."""
+    first = model(inp)
+    out = (first + model(inp.flip(-1)).flip(-1)) / 2 if getattr(model, "mirrored", False) else first
+    return torch.cat([out, first]) if once else out
 
 
 def model_for(kind: str, jpeg: bool = False) -> str:
-    """The shipped model for a damage: in a JPEG file (`jpeg`) a hole damage's `repair-KIND-jpeg` where
-    shipped (trained on JPEG files' holes: `--jpeg`), else its specialist `repair-KIND` where shipped,
+    """The shipped model for a damage: in a JPEG file (`jpeg`) its `repair-KIND-jpeg` where shipped (a hole
+    damage's or blur's, trained on JPEG files: `--jpeg`), else its specialist `repair-KIND` where shipped,
     else the blind one."""
-    names = [f"repair-{kind}-jpeg"] * (jpeg and kind in damage.HOLE_KINDS) + [f"repair-{kind}"]
+    names = [f"repair-{kind}-jpeg"] * (jpeg and kind in JPEG_KINDS) + [f"repair-{kind}"]
     return next((name for name in names if (config.WEIGHTS_DIR / f"{name}.pt").is_file()), SHIPPED)
 
 
@@ -290,7 +303,7 @@ def load(ck: dict) -> nn.Module:
     its fourth channel holds a hole mask (`INPUTS`: a model of a TOLD damage trained before it was told)."""
     model = build(ck["arch"])
     model.load_state_dict(ck["state_dict"])
-    model = mark(model, ck.get("damage"), ck.get("strengths", "study"))
+    model = mark(model, ck.get("damage"), ck.get("strengths", "study"), bool(ck.get("saved_as")))
     if ck.get("inputs") == INPUTS:  # its fourth channel holds a hole mask, not a strength
         model.told = None
     return model.eval()

@@ -28,6 +28,7 @@ from aeutils.tasks.repair.data import RepairPairs, WidePairs, fixed_cases
 from aeutils.tasks.repair.hparams import (
     INPUTS,
     INPUTS_TOLD,
+    JPEG_KINDS,
     JPEG_TRAIN,
     JPEG_VAL,
     MODELS,
@@ -144,11 +145,11 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     PSNR among the checkpoints that never make a photo worse, nor for holes its fill worse
     (`robustness.summary`'s `select`).
     `init`: a shipped model of the same architecture to start from; ignored when the run resumes.
-    `jpeg`: a hole model for JPEG files, trained on crops saved as JPEGs (JPEG_TRAIN) and chosen on
-    validation faces saved at JPEG_VAL, against Telea's fill."""
+    `jpeg`: a model for JPEG files (JPEG_KINDS), trained on crops saved as JPEGs (JPEG_TRAIN) and chosen
+    on validation faces saved at JPEG_VAL (a hole model against Telea's fill)."""
     holes = kind in damage.HOLE_KINDS
-    if jpeg and not holes:
-        raise UserError(f"--jpeg trains a hole model ({', '.join(damage.HOLE_KINDS)}) for JPEG files, not {kind}")
+    if jpeg and kind not in JPEG_KINDS:
+        raise UserError(f"--jpeg trains a model for JPEG files of {', '.join(JPEG_KINDS)}, not {kind}")
     saved_as = JPEG_VAL if jpeg else None
     hp = wide_hparams(profile)
     hp = replace(hp, lr=hp.lr * WIDE_LR_SCALE.get(kind, 1.0), scale=WIDE_SCALE.get(kind, hp.scale),
@@ -157,7 +158,7 @@ def train_wide(kind: str, profile: str, run_dir: Path, steps: int | None = None,
     arch = wide_arch(kind, profile)
     train.seed_all(seed)
     model, started_from = _start(arch, run_dir, init, told(kind, "wide"))
-    mark(model, kind, "wide")
+    mark(model, kind, "wide", jpeg)
     crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=hp.scale)
     loader = DataLoader(WidePairs(crops, kind, JPEG_TRAIN if jpeg else None), batch_size=hp.batch, shuffle=True,
                         drop_last=True)
@@ -246,9 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strengths", choices=["study", "wide"], default="study",
                    help="study: the original's damage ranges and aligned faces (notebook 09); wide: every "
                    f"strength from none to heavy on photo-like crops ({', '.join(damage.WIDE)} only)")
-    p.add_argument("--jpeg", action="store_true", help="with --strengths wide and a hole damage: the model for "
-                   f"JPEG files (repair-DAMAGE-jpeg): crops saved as JPEGs of quality {JPEG_TRAIN[0]}-{JPEG_TRAIN[1]}, "
-                   f"their holes filled by Telea's fill, chosen on validation faces saved at quality {JPEG_VAL}")
+    p.add_argument("--jpeg", action="store_true", help=f"with --strengths wide and a damage of "
+                   f"{', '.join(JPEG_KINDS)}: the model for JPEG files (repair-DAMAGE-jpeg): crops saved as JPEGs of "
+                   f"quality {JPEG_TRAIN[0]}-{JPEG_TRAIN[1]} (holes filled by Telea's fill), chosen on validation "
+                   f"faces saved at quality {JPEG_VAL}")
     p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--init", default=None, help="start from a shipped repair model of the same architecture "
                    "(name or .pt), e.g. repair-blind to specialise it on one damage")
@@ -272,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         model, summary = train_wide(args.damage, profile, run_dir, args.steps, args.minutes, not args.no_progress,
                                     init=args.init, jpeg=args.jpeg, **overrides)
     elif args.jpeg:
-        raise UserError("--jpeg trains a wide hole model: give --strengths wide")
+        raise UserError("--jpeg trains a wide model: give --strengths wide")
     else:
         run_dir = args.run_dir or config.RUNS_DIR / f"repair-{args.arch}-{args.damage}-{profile}"
         arch = MODELS[args.arch][profile]
