@@ -102,16 +102,16 @@ def main() -> None:
                    "N validation faces per source, run even above repair.JPEG_LEAVE_ABOVE (what chose it)")
     p.add_argument("--saved-as", type=int, metavar="QUALITY", help="save every damaged photo as a JPEG of "
                    "this quality, as most users' photos are, and tell the command its quality (not with "
-                   f"jpeg or {damage.MIXED}; with --card, the card of a hole damage's model for JPEG files); "
+                   f"jpeg or {damage.MIXED}; with --card, the card of the damage's model for JPEG files); "
                    "writes KIND-qQUALITY.json/.png")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("resources/repair/robustness"))
     args = p.parse_args()
     kinds = [k for k in args.kinds.split(",") if k != "none"]
     if args.saved_as is not None and ({"jpeg", damage.MIXED} & set(kinds) or not 1 <= args.saved_as <= 95
-                                      or args.card and set(kinds) - set(damage.HOLE_KINDS)):
-        p.error(f"--saved-as takes a quality of 1-95, and not jpeg or {damage.MIXED}; with --card, hole kinds only "
-                "(the card of their model for JPEG files)")
+                                      or args.card and set(kinds) - set(repair.JPEG_KINDS)):
+        p.error(f"--saved-as takes a quality of 1-95, and not jpeg or {damage.MIXED}; with --card, "
+                f"{', '.join(repair.JPEG_KINDS)} only (the card of their model for JPEG files)")
     if args.saved_as is not None and args.card and any(not repair.model_for(k, True).endswith("-jpeg") for k in kinds):
         p.error("--card with --saved-as writes the card of repair-KIND-jpeg: train and ship it first (--jpeg)")
     torch.set_num_threads(args.threads)

@@ -17,6 +17,7 @@ from aeutils.tasks.repair.figures import BEST, damage_figure, example_figure, va
 from aeutils.tasks.repair.hparams import (
     INPUTS,
     INPUTS_TOLD,
+    JPEG_KINDS,
     JPEG_TRAIN,
     JPEG_VAL,
     MODELS,
@@ -60,13 +61,13 @@ from aeutils.tasks.repair.train import (
 )
 
 __all__ = [
-    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_LEAVE_ABOVE", "JPEG_TRAIN",
-    "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_LIMITS", "NOISE_RAMPS", "TASK", "WIDE_SCALE", "WidePairs",
-    "blind_model", "blur_repairable", "card", "compare_architectures", "damage_figure", "denoise", "estimate_noise",
-    "evaluate", "example_figure", "find_mosaic", "leave_as_is", "load", "load_model", "main", "mark",
-    "markdown_table", "model_card", "model_for", "mosaic_gaps", "noise_ramp", "noise_share", "prefill",
-    "repair_array", "repair_known", "run_told", "save_results", "specialist_models", "study_hparams", "train_model",
-    "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
+    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_KINDS",
+    "JPEG_LEAVE_ABOVE", "JPEG_TRAIN", "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_LIMITS", "NOISE_RAMPS",
+    "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures",
+    "damage_figure", "denoise", "estimate_noise", "evaluate", "example_figure", "find_mosaic", "leave_as_is",
+    "load", "load_model", "main", "mark", "markdown_table", "model_card", "model_for", "mosaic_gaps", "noise_ramp",
+    "noise_share", "prefill", "repair_array", "repair_known", "run_told", "save_results", "specialist_models",
+    "study_hparams", "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

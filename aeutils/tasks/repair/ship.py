@@ -94,7 +94,7 @@ def wide_model_card(weights: Path, record: dict) -> str:
     images = ", ".join(f"{n} {s}" for s, n in record["images_per_source"].items())
     strengths = ", ".join(robustness.label(kind, x).split(" ", 1)[1] for x in values)
     nan = float("nan")
-    jpeg = ck.get("saved_as")  # a hole model for JPEG files (`--jpeg`): the qualities it trained on
+    jpeg = ck.get("saved_as")  # a model for JPEG files (`--jpeg`): the qualities it trained on
     ref = robustness.reference(kind, record.get("saved_as"))
     chosen = "on mean PSNR"
     if "select" in val:
@@ -108,7 +108,12 @@ def wide_model_card(weights: Path, record: dict) -> str:
     norm = "with" if ck["arch"].get("norm", True) else "without"
     given = name if ref == "input" else "mask"
     told_text, told_kind = "It is not told the strength.", load(ck).told
-    if jpeg:
+    if jpeg and kind == "blur":
+        told_text = ("It is the model for **JPEG files** (a lossless file's blur goes to `repair-blur`), which the "
+                     "lossless model's sharpening of a JPEG's blocks made worse: told the blur's Gaussian sigma in "
+                     f"pixels (`--strength SIGMA`, up to {damage.BLUR_TOLD_MAX:g}, or the estimate); the sweep below "
+                     "gives it the true sigma, as it gives the baselines.")
+    elif jpeg:
         told_text = ("It is the model for **JPEG files** (a lossless file's holes go to `repair-" + kind + "`): "
                      "given the hole mask (`--mask`), the holes are first filled by Telea's inpainting "
                      "(`repair.prefill`), which it refines, and known pixels are kept.")
@@ -142,7 +147,8 @@ Repair model for **{kind}** at any strength, from none to heavy, on faces from a
   photo-like crops (`aeutils.datasets.photos.PhotoCrops`: resized {ck.get("scale") or "0.5-1"}x, anywhere in the
   image, flipped, brightness / contrast / saturation / white-balance jitter, half of them re-saved as JPEG quality
   40-95), damaged at a strength drawn by `damage.draw_wide` ({kind}: `{json.dumps(damage.WIDE[kind])}`){
-  f", then saved as a JPEG of quality {jpeg} and the holes filled by Telea's inpainting" if jpeg else ""}.
+  f", then saved as a JPEG of quality {jpeg}" if jpeg else ""}{
+  " and the holes filled by Telea's inpainting" if jpeg and kind in damage.HOLE_KINDS else ""}.
 - Checkpoint chosen on a sweep over every strength on three validation sources ({n_val} images each of
   CelebA identities 160-169, the VoxCeleb2 validation identity, even-numbered lfw-val images; never
   trained on){soft}{f", saved as JPEGs of quality {JPEG_VAL}" if jpeg else ""}, {chosen}:
