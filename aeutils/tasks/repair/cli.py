@@ -51,7 +51,8 @@ def register(sub) -> None:
                    f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is above "
                    f"{ramp_text('lossless')} in a lossless file, {ramp_text('jpeg')} in a JPEG, and "
                    f"{ramp_text('deblocked')} in a JPEG after undoing its artifacts; then blur where a lossless "
-                   f"photo measures a blur of at least {BLUR_GATE:g} px; a photo where a mosaic is found goes "
+                   f"photo, or a JPEG above quality {JPEG_LEAVE_ABOVE}, measures a blur of at least {BLUR_GATE:g} px "
+                   "(through the blur model for JPEG files); a photo where a mosaic is found goes "
                    "through the mosaic model alone; otherwise leave the photo as it is (light blur and holes need "
                    "--damage). noise: the default's JPEG and noise steps alone. blind: the blind study model (the "
                    "default with --model). For blocks, squares and grid without --mask, the holes are found in "
@@ -59,7 +60,7 @@ def register(sub) -> None:
                    "corners of a rotated photo); in a JPEG file, near-black ones")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
     p.add_argument("--model", default=None, help=f"shipped model name or .pt file (default repair-DAMAGE "
-                   f"if shipped, else {SHIPPED}; for a JPEG file's holes repair-DAMAGE-jpeg if shipped)")
+                   f"if shipped, else {SHIPPED}; for a JPEG file's holes or blur repair-DAMAGE-jpeg if shipped)")
     p.add_argument("--strength", type=positive_float, default=None, metavar="Q|SIGMA",
                    help="with --damage jpeg: the quality (1-100) the photo was saved at, if it is no longer the "
                    "JPEG file that says so (default: read from the file; a lossless file counts as never "
@@ -78,8 +79,8 @@ def ramp_text(kind: str) -> str:
 def nothing_found(kind: str, arr: np.ndarray, quality: int | None) -> str:
     """Why the default (`kind` auto) or --damage noise wrote a photo unchanged."""
     if kind == AUTO:
-        return ("no JPEG artifacts, noise, blur or mosaic found, written unchanged (light blur and holes need "
-                "--damage; a JPEG's blur stays)")
+        return ("no JPEG artifacts, noise, blur or mosaic found, written unchanged (light blur, most of a JPEG's "
+                "blur and holes need --damage)")
     sigma, low = 255 * estimate_noise(arr), 255 * NOISE_RAMPS[noise_ramp(quality)][0]
     return f"no noise found (estimated sigma {sigma:.1f} levels, at most {low:g}): written unchanged"
 
