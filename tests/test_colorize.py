@@ -150,6 +150,10 @@ def test_colorizer_shapes_any_size(head):
         assert out["logits"].shape == (2, len(cm.ab_bins()), 16, 24)
     for h, w in [(7, 50), (1, 1), (33, 17)]:
         assert cm.predict_ab(m, torch.rand(1, 1, h, w) * 100).shape == (1, 2, h, w)
+    L = torch.rand(1, 1, 32, 48) * 100  # no padding: the flip self-ensemble mirrors exactly
+    with torch.no_grad():
+        assert not torch.allclose(m(L.flip(-1))["ab"], m(L)["ab"].flip(-1), atol=1e-4)  # the network alone does not
+        assert torch.allclose(cm.predict_ab(m, L.flip(-1)), cm.predict_ab(m, L).flip(-1), atol=1e-5)
 
 
 def test_a_hue_gives_each_image_that_tint_and_keeps_its_detail():

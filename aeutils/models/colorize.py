@@ -198,11 +198,14 @@ def predict_ab(model: Colorizer, L: torch.Tensor) -> torch.Tensor:
     """ab for any size: pad L (N, 1, H, W) by edge replication to a multiple of 16 (at least 32,
     so the stride-16 features are at least 2x2), predict, crop back to (N, 2, H, W), shrunk by the
     model's `chroma`, `tint` and `hue` (see `Colorizer`). Each image is one whole picture: its tint
-    is its own mean."""
+    is its own mean. The prediction is a flip self-ensemble, the mean of the model's chroma for the
+    photo and for the mirrored photo (mirrored back): on 80 validation faces per source it saved ab
+    RMSE against gray on every source (ratio to gray 0.656 -> 0.654 CelebA, 0.730 -> 0.723 VoxCeleb2,
+    0.799 -> 0.797 lfw-val; 2026-12-06), the shipped chroma, tint and hue kept."""
     h, w = L.shape[-2:]
     ph, pw = max(32, -(-h // 16) * 16), max(32, -(-w // 16) * 16)
     x = F.pad(L, (0, pw - w, 0, ph - h), mode="replicate")
-    ab = model(x)["ab"][..., :h, :w]
+    ab = ((model(x)["ab"] + model(x.flip(-1))["ab"].flip(-1)) / 2)[..., :h, :w]
     if model.hue is None:
         return model.chroma * ab
     tint = ab.mean(dim=(-2, -1), keepdim=True)
