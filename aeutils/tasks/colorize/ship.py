@@ -142,6 +142,8 @@ def model_card(weights: Path) -> str:
 
 - Any size: the ab are predicted on a copy whose shorter side is {WORK_SIDE} px, then upsampled and
   recombined with the full-resolution L (`--work-side` changes it).
+- A flip self-ensemble (`predict_ab`, since 2026-12-06): the chroma is the mean of the model's for the
+  photo and for the mirrored photo, mirrored back; the numbers above are measured so.
 - Colours are plausible, not recovered: clothes, hair and backgrounds get muted tones{worse}.
 - It inherits {biases}, skin tones).
 
