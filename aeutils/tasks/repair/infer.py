@@ -158,7 +158,6 @@ class AutoRepair:
         deblur = self.blur if quality is None else self.blur_jpeg
         runs = deblur is not None and blur_repairable(quality, deblur) and leave_as_is(quality)
         blur = blur_estimate.blur_sigma(im) if runs else 0.0
-        unblocked = im
         unblocked = read = im
         if not leave_as_is(quality):
             # `read`: the JPEG model's output run once, where the gates below read the photo. Its flip
