@@ -85,6 +85,23 @@ def test_tiled_upscaling_matches_whole_image():
     assert np.abs(seams.astype(int) - whole.astype(int)).max() > 1
 
 
+def test_psnr_oriented_generators_run_as_a_flip_self_ensemble():
+    """An SRResNet's output for a mirrored photo is its output mirrored (the mean of the two passes); the
+    network alone is not flip-equivariant, and an SRGAN runs once."""
+    torch.manual_seed(0)
+    g = SRResNet(4, channels=8, blocks=1).eval()
+    lr = torch.rand(1, 3, 12, 15)
+    with torch.no_grad():
+        once = [superres.forward(superres.mark(g, "srgan"), x) for x in (lr, lr.flip(-1))]
+        mirrored = [superres.forward(superres.mark(g, "srresnet"), x) for x in (lr, lr.flip(-1))]
+    assert torch.equal(once[0], g(lr))
+    assert (once[1].flip(-1) - once[0]).abs().max() > 1e-3
+    assert torch.allclose(mirrored[1].flip(-1), mirrored[0], atol=1e-6)
+    assert torch.allclose(mirrored[0], (g(lr) + g(lr.flip(-1)).flip(-1)) / 2, atol=1e-6)
+    shipped = {name: zoo.load(name, task=superres.NAME).mirrored for name in ("sr-x4-srresnet", "sr-x4-srgan")}
+    assert shipped == {"sr-x4-srresnet": True, "sr-x4-srgan": False}
+
+
 def test_adversarial_losses_at_chance():
     zero = torch.zeros(4)
     assert superres.discriminator_loss(zero, zero).item() == pytest.approx(2 * np.log(2))

@@ -201,7 +201,7 @@ def predict_ab(model: Colorizer, L: torch.Tensor) -> torch.Tensor:
     is its own mean. The prediction is a flip self-ensemble, the mean of the model's chroma for the
     photo and for the mirrored photo (mirrored back): on 80 validation faces per source it saved ab
     RMSE against gray on every source (ratio to gray 0.656 -> 0.654 CelebA, 0.730 -> 0.723 VoxCeleb2,
-    0.799 -> 0.797 lfw-val; 2026-12-06), the shipped chroma, tint and hue kept."""
+    0.799 -> 0.797 lfw-val; 2026-12-06), the shipped chroma, tint and hue kept (chosen again with it since)."""
     h, w = L.shape[-2:]
     ph, pw = max(32, -(-h // 16) * 16), max(32, -(-w // 16) * 16)
     x = F.pad(L, (0, pw - w, 0, ph - h), mode="replicate")

@@ -14,7 +14,7 @@ from aeutils.task import Task
 from aeutils.tasks.superres.data import PhotoPairs, center_crop, downscale, eval_images
 from aeutils.tasks.superres.evaluate import classical_methods, evaluate_test, measure, model_method, sharpness_metrics
 from aeutils.tasks.superres.figures import plot_comparison, plot_curves, plot_samples_by_step, results_table
-from aeutils.tasks.superres.generators import load, upscale_tiled
+from aeutils.tasks.superres.generators import forward, load, mark, upscale_tiled
 from aeutils.tasks.superres.hparams import NAME, VARIANTS, SRConfig, hparams
 from aeutils.tasks.superres.losses import discriminator_loss, generator_adversarial_loss
 from aeutils.tasks.superres.ship import model_card, ship
@@ -23,7 +23,8 @@ from aeutils.tasks.superres.train import default_run_dir, main, train
 __all__ = [
     "VARIANTS", "PhotoPairs", "SRConfig", "TASK", "center_crop", "classical_methods", "default_run_dir",
     "discriminator_loss",
-    "downscale", "eval_images", "evaluate_test", "generator_adversarial_loss", "hparams", "load", "main", "measure",
+    "downscale", "eval_images", "evaluate_test", "forward", "generator_adversarial_loss", "hparams", "load", "main",
+    "mark", "measure",
     "model_card", "model_method", "plot_comparison", "plot_curves", "plot_samples_by_step", "results_table",
     "sharpness_metrics", "ship", "train", "upscale_tiled",
 ]

@@ -20,7 +20,7 @@ from aeutils.datasets import sources
 from aeutils.images import luma, to_uint8
 from aeutils.models.sr import SRResNet
 from aeutils.tasks.superres.data import downscale, eval_images
-from aeutils.tasks.superres.generators import FINAL_CHECKPOINT, load_generator_weights, upscale_tiled
+from aeutils.tasks.superres.generators import FINAL_CHECKPOINT, forward, load_generator_weights, mark, upscale_tiled
 from aeutils.tasks.superres.hparams import DEVICE_NOTE, LR_NOTE, NAME, VARIANTS, SRConfig
 from aeutils.tasks.superres.losses import feature_distance, feature_encoder
 
@@ -101,8 +101,9 @@ def photo_scores(g: SRResNet, val: dict[str, list[torch.Tensor]]) -> dict[str, f
 
 
 def model_method(model: SRResNet) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A generator as `measure` runs it: whole image, as `forward` (mirrored where the model is marked so)."""
     model.eval()
-    return lambda lr: model(lr[None])[0]
+    return lambda lr: forward(model, lr[None])[0]
 
 
 def evaluate_test(scale: int, profile: str, out_dir: Path, run_root: Path | None = None, limit: int = 100,
@@ -121,6 +122,7 @@ def evaluate_test(scale: int, profile: str, out_dir: Path, run_root: Path | None
         cfg = SRConfig(**{k: v for k, v in ck["hparams"].items() if k in SRConfig.__dataclass_fields__})
         g = SRResNet(cfg.scale, cfg.channels, cfg.blocks)
         load_generator_weights(g, run_dir / FINAL_CHECKPOINT[phase])
+        mark(g, phase)  # measured as the command runs it
         summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
         val = ck["metrics"] if phase == "srresnet" else \
             {k.removeprefix("val/"): tb.read_scalars(run_dir, k)[1][-1] for k in ("val/psnr", "val/grad_ratio")}

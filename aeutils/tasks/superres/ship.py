@@ -80,6 +80,9 @@ def model_card(weights: Path, results: dict) -> str:
                "mean PSNR {psnr:.2f} dB (PNG {png:.2f}, JPEG {jpeg:.2f}), {gain:+.2f} dB over the better of "
                "bicubic and Lanczos.".format(**info["val"]))
         terms += " VoxCeleb2 is CC BY 4.0 (Chung, Nagrani, Zisserman, Interspeech 2018)."
+    ensemble = ("\n- Run as a flip self-ensemble (`superres.forward`: the mean of its output and of its output on the "
+                "mirrored input,\n  mirrored back), also in the test numbers below; validation chose the checkpoint "
+                "run once." if g.mirrored else "")
     return f"""# {name}
 
 x{g.scale} face super-resolution, {method}.
@@ -93,7 +96,7 @@ Use: {USE.get(variant, "")}`aeutils upscale IN OUT --scale {g.scale} --model {na
 - Optimiser: Adam, lr {hp['lr']:g}, batch {hp['batch']}; {info.get('steps')} steps, {minutes:.1f} minutes of
   training ({hp['profile']} profile) on a {DEVICE_NOTE}. Started from: {hp.get('init')}.
 - Checkpoint: {chosen}
-  {val} Wall time is of a 2-core CPU shared with other jobs.
+  {val} Wall time is of a 2-core CPU shared with other jobs.{ensemble}
 - Terms: {terms}
 
 ## Test numbers
