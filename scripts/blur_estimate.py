@@ -5,10 +5,13 @@ leaves photos that are not blurred alone, and how its safety margin was chosen.
     python scripts/blur_estimate.py --choose           # + the margin (OFFSET, SLOPE) search, on validation
     python scripts/blur_estimate.py --split test       # estimate vs truth on the test images (report only)
     python scripts/blur_estimate.py --jpeg             # + the blur model for JPEG files on blurred faces saved as JPEGs
+    python scripts/blur_estimate.py --choose --jpeg    # + the margin for JPEG files, on validation
 
 `--choose` runs the shipped repair-blur told every sigma of TOLD on blurred validation faces, then picks
-the OFFSET and SLOPE that give the most mean gain over the input with no cell worse than its input, no
-face more than 0.3 dB worse, and clean faces back at 45 dB or better.
+the offset and slope (`blur_estimate.Reading`) that give the most mean gain over the input with no cell
+worse than its input, no face more than 0.3 dB worse, and clean faces back at 45 dB or better. With
+`--jpeg` it runs the blur model for JPEG files on faces blurred and saved at each of JPEG_QUALITIES, read as
+JPEG files, where clean faces must not lose either (their input is far below 45 dB).
 """
 from __future__ import annotations
 
@@ -25,6 +28,10 @@ from aeutils.tasks import repair
 
 SIGMAS = [0.0, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
 TOLD = [0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1, 1.25, 1.5, 1.75, 2, 2.5, 3]
+TOLD_JPEG = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3]  # coarser: every one runs on each face and quality
+JPEG_QUALITIES = (95, 85, 70, 50)  # the JPEG files --choose --jpeg measures
+SLOPES = (0.5, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0)
+OFFSETS = np.arange(0.0, 2.5, 0.05)
 
 
 def blurred(x: torch.Tensor, sigma: float, jpeg: int | None = None) -> np.ndarray:
@@ -41,64 +48,81 @@ def accuracy(sources: dict) -> None:
         for jpeg in (None, 70):
             cells = []
             for s in SIGMAS:
-                est = [blur_estimate.blur_sigma(blurred(x, s, jpeg)) for x in images]
+                est = [blur_estimate.blur_sigma(blurred(x, s, jpeg), jpeg=jpeg is not None) for x in images]
                 cells.append(f"{np.median(est):.2f} [{min(est):.2f}, {max(est):.2f}]")
             print(f"| {source} | {'PNG' if jpeg is None else 'JPEG q70'} | " + " | ".join(cells) + " |")
 
 
 def gate(sources: dict) -> None:
     """The largest blur_sigma on photos that are not blurred: clean, and every SWEEP strength of noise,
-    JPEG and mosaic, measured on the photo as given (what AutoRepair gates on) and, for JPEG, after the
-    JPEG model (what it would read if it measured later)."""
+    JPEG and mosaic, measured on the photo as given (what AutoRepair gates on: a JPEG file above
+    repair.JPEG_LEAVE_ABOVE read as one; below it, after the JPEG model, what it would read if it measured
+    there); and clean, noisy and pixelated photos saved at quality 95 / 85 / 70, read as JPEG files."""
     jpeg_model = repair.load_model("repair-jpeg")[0]
     worst: dict = {}
+
+    def note(row: str, source: str, im: np.ndarray, jpeg: bool = False) -> None:
+        cells = worst.setdefault(row, {})
+        cells[source] = max(cells.get(source, 0.0), blur_estimate.blur_sigma(im, jpeg))
+
     for source, images in sources.items():
         for j, x in enumerate(images):
             for kind in ("noise", "jpeg", "pixelate"):
                 for s in [None, *damage.SWEEP[kind][1]]:
                     d = damage.sweep_damage(kind, x, s, seed=j)
                     im = to_uint8(d.image)
-                    row = worst.setdefault(kind if s is not None else "clean", {})
-                    row[source] = max(row.get(source, 0.0), blur_estimate.blur_sigma(im))
-                    if kind == "jpeg" and s is not None and not repair.leave_as_is(s):
-                        after = repair.repair_known(jpeg_model, im, d.params)
-                        row = worst.setdefault("jpeg, after the JPEG model", {})
-                        row[source] = max(row.get(source, 0.0), blur_estimate.blur_sigma(after))
+                    if kind != "jpeg" or s is None:
+                        note(kind if s is not None else "clean", source, im)
+                    elif repair.leave_as_is(s):  # the default reads a JPEG file's blur only above JPEG_LEAVE_ABOVE
+                        note("jpeg above the leave-as-is quality, read as a JPEG file", source, im, jpeg=True)
+                    else:
+                        note("jpeg, after the JPEG model", source, repair.repair_known(jpeg_model, im, d.params))
+                    if kind != "jpeg":
+                        for q in (95, 85, 70):
+                            note(f"{kind if s is not None else 'clean'}, saved at 70-95", source,
+                                 to_uint8(damage.jpeg_roundtrip(d.image, q)), jpeg=True)
     print(f"\nlargest estimate on photos that are not blurred (the default's gate: {repair.BLUR_GATE} px)\n")
     print("| photo | " + " | ".join(sources) + " |\n|---|" + "---|" * len(sources))
     for kind, row in worst.items():
         print(f"| {kind} | " + " | ".join(f"{row[s]:.2f}" for s in sources) + " |")
 
 
-def choose(sources: dict) -> None:
-    """PSNR of the blur model told each TOLD sigma on each blurred face, then the OFFSET / SLOPE grid."""
-    model = repair.load_model("repair-blur")[0]
+def choose(sources: dict, jpeg: bool = False) -> None:
+    """PSNR of the blur model told each TOLD sigma on each blurred face (`jpeg`: the model for JPEG files,
+    TOLD_JPEG, the faces saved at each of JPEG_QUALITIES), then the offset / slope grid of that kind of
+    file's reading."""
+    model = repair.load_model(repair.model_for("blur", jpeg))[0]
+    told_grid = TOLD_JPEG if jpeg else TOLD
     rows = []
     for source, images in sources.items():
         for x in images:
             gt = to_uint8(x)
-            for s in SIGMAS:
-                im = blurred(x, s)
-                psnr = [min(metrics.psnr(repair.repair_known(model, im, {"sigma": t}), gt), 60.0) for t in TOLD]
-                rows.append((source, s, min(metrics.psnr(im, gt), 60.0), np.array(psnr),
-                             blur_estimate.measure(im)))
+            for q in JPEG_QUALITIES if jpeg else [None]:
+                for s in SIGMAS:
+                    im = blurred(x, s, q)
+                    psnr = [min(metrics.psnr(repair.repair_known(model, im, {"sigma": t, "quality": q}), gt), 60.0)
+                            for t in told_grid]
+                    rows.append(((source, q, s), min(metrics.psnr(im, gt), 60.0), np.array(psnr),
+                                 blur_estimate.measure(im, jpeg)))
     best = None
-    for slope in (0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0):
-        for offset in np.arange(0.8, 2.0, 0.05):
+    for slope in SLOPES:
+        for offset in OFFSETS:
             cells: dict = {}
-            for source, s, inp, psnr, m in rows:
+            for key, inp, psnr, m in rows:
                 told = float(np.clip(slope * (m - offset), 0, blur_estimate.SIGMA_MAX))
-                cells.setdefault((source, s), []).append((float(np.interp(told, TOLD, psnr)) - inp, inp))
-            gains = {k: np.mean([g for g, _ in v]) for k, v in cells.items() if k[1]}
-            clean = min(np.mean([g + i for g, i in v]) for k, v in cells.items() if not k[1])
-            worst = min(g for k, v in cells.items() if k[1] for g, _ in v)
-            if min(gains.values()) >= 0 and worst >= -0.3 and clean >= 45:
-                total = sum(gains.values())
+                cells.setdefault(key, []).append((float(np.interp(told, told_grid, psnr)) - inp, inp))
+            judged = cells if jpeg else {k: v for k, v in cells.items() if k[2]}  # a JPEG's clean faces too
+            gains = {k: np.mean([g for g, _ in v]) for k, v in judged.items()}
+            worst = min(g for v in judged.values() for g, _ in v)
+            clean = jpeg or min(np.mean([g + i for g, i in v]) for k, v in cells.items() if not k[2]) >= 45
+            if min(gains.values()) >= 0 and worst >= -0.3 and clean:
+                total = sum(g for k, g in gains.items() if k[2])
                 if best is None or total > best[0]:
                     best = (total, slope, round(offset, 2), gains)
-    print(f"\nchosen on validation: SLOPE {best[1]}, OFFSET {best[2]} (sum of mean gains {best[0]:.2f} dB)")
-    for (source, s), g in sorted(best[3].items()):
-        print(f"  {source} sigma {s:g}: {g:+.2f} dB")
+    print(f"\nchosen on validation ({'JPEG files' if jpeg else 'lossless'}): slope {best[1]}, offset {best[2]} "
+          f"(sum of mean gains {best[0]:.2f} dB)")
+    for (source, q, s), g in sorted(best[3].items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])):
+        print(f"  {source}{f' q{q}' if q else ''} sigma {s:g}: {g:+.2f} dB")
 
 
 def on_jpegs(sources: dict) -> None:
@@ -120,7 +144,7 @@ def on_jpegs(sources: dict) -> None:
                 for x in images:
                     gt, im = to_uint8(x), blurred(x, s, q)
                     before = metrics.psnr(im, gt)
-                    told = [s, blur_estimate.blur_sigma(im)]
+                    told = [s, blur_estimate.blur_sigma(im, jpeg=True)]
                     gains.append([metrics.psnr(repair.repair_array(
                         model, im, level=damage.told_level("blur", {"sigma": t})), gt) - before if t else 0.0
                         for t in told])
@@ -147,6 +171,8 @@ def main() -> None:
         if args.split != "val":
             raise SystemExit("--choose picks parameters: validation images only")
         choose({s: v[:8] for s, v in sources.items()})
+        if args.jpeg:
+            choose({s: v[:16] for s, v in sources.items()}, jpeg=True)
     if args.jpeg:
         on_jpegs({s: v[:8] for s, v in sources.items()})
 

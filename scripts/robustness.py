@@ -67,7 +67,8 @@ def run(model, im: np.ndarray, params: dict) -> np.ndarray:
     if isinstance(model, repair.AutoRepair):
         return model(im, params)[0]
     if isinstance(model, Estimated):
-        told = {"quality": params.get("quality"), "sigma": blur_estimate.blur_sigma(im)}
+        quality = params.get("quality")
+        told = {"quality": quality, "sigma": blur_estimate.blur_sigma(im, jpeg=quality is not None)}
         return repair.repair_known(model.model, im, told)
     if isinstance(model, Found):
         quality = params.get("quality")

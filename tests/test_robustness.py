@@ -706,7 +706,9 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
     coarse = to_uint8(damage.jpeg_roundtrip(face, 30))  # the stand-in JPEG model leaves it as it is
     soft, blurred = (to_uint8(damage.sweep_damage("blur", face, s, seed=2).image) for s in (1.0, 3.0))
     level = round(blur_estimate.blur_sigma(blurred) / 3, 2)
+    level_jpeg = round(blur_estimate.blur_sigma(blurred, jpeg=True) / 3, 2)  # a JPEG file is read as one
     assert blur_estimate.blur_sigma(soft) < repair.BLUR_GATE <= blur_estimate.blur_sigma(blurred)
+    assert blur_estimate.blur_sigma(soft, jpeg=True) < repair.BLUR_GATE <= 3 * level_jpeg and level_jpeg != level
     for im, params, expected in [(clean, {"quality": None}, []), (clean, {"quality": 95}, []),
                                  (coarse, {"quality": 30}, [("jpeg", 0.7)]),
                                  (noisy, {"quality": None}, [("noise", 0.0)]),
@@ -719,7 +721,7 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
         if not expected:
             assert np.array_equal(out, im)
     # with a blur model for JPEG files: it takes a JPEG's blur where the JPEG model does not run
-    for im, params, expected in [(blurred, {"quality": 90}, [("blur-jpeg", level)]),
+    for im, params, expected in [(blurred, {"quality": 90}, [("blur-jpeg", level_jpeg)]),
                                  (blurred, {"quality": None}, [("blur", level)]), (soft, {"quality": 90}, []),
                                  (coarse, {"quality": 30}, [("jpeg", 0.7)])]:
         calls.clear()
@@ -902,7 +904,8 @@ def test_the_noise_model_is_told_the_noise_it_estimates(tmp_path, capsys):
 
 def test_blur_estimate_is_low_and_reads_a_central_window(face, monkeypatch):
     """The measurement follows the blur of a fixture face; the estimate told to the model is never
-    above the truth (sharp, lossless or JPEG-saved, noisy), and reads a bounded window of a large photo."""
+    above the truth (sharp, lossless or JPEG-saved, noisy; a JPEG file read as one too), and reads a bounded
+    window of a large photo."""
     big = to_tensor(smoke_images(1, size=128, seed=5)[0])
     previous = 0.0
     for sigma in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
@@ -911,14 +914,15 @@ def test_blur_estimate_is_low_and_reads_a_central_window(face, monkeypatch):
         measured = blur_estimate.measure(im)
         assert measured > previous and 0.7 * sigma <= measured <= 1.05 * sigma + 0.5, (sigma, measured)
         previous = measured
-        for version in (im, to_uint8(damage.jpeg_roundtrip(blurred, 70)),
-                        to_uint8(damage.apply("noise", blurred, seed=2, sigma=3 / 255).image)):
+        saved = to_uint8(damage.jpeg_roundtrip(blurred, 70))
+        for version in (im, saved, to_uint8(damage.apply("noise", blurred, seed=2, sigma=3 / 255).image)):
             assert blur_estimate.blur_sigma(version) <= sigma
+        assert blur_estimate.blur_sigma(saved, jpeg=True) <= sigma
     assert blur_estimate.blur_sigma(im) > 1.0
     assert blur_estimate.blur_sigma(np.full((80, 60, 3), 128, np.uint8)) == 0.0  # no edges: no blur claimed
     monkeypatch.setattr(blur_estimate, "BLUR_PROBE", 32)
     shapes = []
-    monkeypatch.setattr(blur_estimate, "edge_sigmas", lambda im: shapes.append(im.shape) or np.zeros(0))
+    monkeypatch.setattr(blur_estimate, "edge_sigmas", lambda im, scales: shapes.append(im.shape) or np.zeros(0))
     blur_estimate.blur_sigma(np.zeros((100, 40, 3), np.uint8))
     assert shapes == [(32, 32, 3)]
 

@@ -123,7 +123,7 @@ def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image,
             print(f"{src}: a JPEG file (quality {params['quality']}): the blur model would sharpen its blocks with "
                   "the blur; written unchanged", file=sys.stderr)
         elif args.strength is None:
-            params["sigma"] = blur_estimate.blur_sigma(arr)
+            params["sigma"] = blur_estimate.blur_sigma(arr, jpeg=params["quality"] is not None)
             print(f"{src}: estimated blur sigma {params['sigma']:.2f} px (a low estimate: give --strength SIGMA "
                   "if you know it)" + ("; written unchanged" if not params["sigma"] else ""), file=sys.stderr)
     if model.told == "jpeg":

@@ -157,7 +157,7 @@ class AutoRepair:
         quality = params.get("quality")
         deblur = self.blur if quality is None else self.blur_jpeg
         runs = deblur is not None and blur_repairable(quality, deblur) and leave_as_is(quality)
-        blur = blur_estimate.blur_sigma(im) if runs else 0.0
+        blur = blur_estimate.blur_sigma(im, jpeg=quality is not None) if runs else 0.0
         unblocked = read = im
         if not leave_as_is(quality):
             # `read`: the JPEG model's output run once, where the gates below read the photo. Its flip
