@@ -1,5 +1,5 @@
-"""Finding a mosaic (`repair.find_mosaic`), and the mosaic model run only where one is found: by the
-command's default and by `--damage pixelate`."""
+"""Finding a mosaic (`repair.find_mosaic`) and its grid, the mosaic model run only where one is found: by the
+command's default and by `--damage pixelate`, and run mirrored with its input shifted onto the mosaic's grid."""
 import io
 
 import numpy as np
@@ -45,6 +45,33 @@ def test_no_mosaic_is_found_in_photos_without_one(photo):
     flat = np.full((64, 64, 3), 128, np.uint8)
     for im in (flat, clean[:3, :3], clean[:5]):  # nothing to tell a mosaic from: none
         assert repair.find_mosaic(im) is None
+
+
+def test_the_mosaic_grid_is_found_at_its_offset(photo):
+    mosaic = to_uint8(damage.apply("pixelate", photo, factor=6).image)
+    assert repair.mosaic_grid(mosaic) == (6, 0)
+    assert repair.mosaic_grid(mosaic[3:, 2:]) == (6, 4)  # cut 2 columns: blocks now start at column 4
+    assert repair.mosaic_grid(to_uint8(photo)) is None
+
+
+def test_the_mirrored_mosaic_model_sees_whole_blocks_from_its_first_column(photo):
+    """As in training, both passes of the flip self-ensemble see the mosaic's blocks start at the input's first
+    column, whatever the photo's offset and width; the columns put before them are cut from the output."""
+    seen = []
+
+    class Recorder(torch.nn.Module):  # stands in for the mosaic model: records its input, returns it
+        def forward(self, x):
+            seen.append(x[0, :3])
+            return x[:, :3]
+
+    model = repair.mark(Recorder(), "pixelate", "wide")
+    assert model.mirrored and model.mosaic
+    mosaic = to_uint8(damage.apply("pixelate", photo, factor=6).image)[:, 2:-1]  # from column 4, 189 wide
+    assert np.array_equal(repair.repair_known(model, mosaic, {}), mosaic)
+    assert len(seen) == 2 and [x.shape[-1] for x in seen] == [191, 190]
+    for x in seen:
+        runs = x[..., :x.shape[-1] // 6 * 6].reshape(3, x.shape[1], -1, 6)
+        assert torch.equal(runs, runs[..., :1].expand_as(runs))
 
 
 def test_auto_repair_runs_the_mosaic_model_where_a_mosaic_is_found_after_the_jpeg_model(photo):

@@ -152,17 +152,20 @@ def told(kind: str | None, strengths: str | None) -> bool:
     return strengths == "wide" and kind in TOLD
 
 
-# The wide squares, grid, JPEG, noise and blur models run as a flip self-ensemble (`mirrored`). On validation faces
-# (24 per source and 24 softened, 2026-12-06) the mean of a model's fill and its fill of the mirrored photo (mirrored
-# back) was ahead of its fill alone in every cell for squares (+0.06 dB on average over the cells; the model for JPEG
-# files at quality 75: +0.07) and in all but one for grid lines (+0.19; at quality 75 +0.02, one cell -0.01); for
-# blocks it gained +0.03 / +0.04 on average but lost up to 0.04 dB in a cell of each: blocks run once. On 24
+# The wide squares, grid, JPEG, noise, blur and mosaic models run as a flip self-ensemble (`mirrored`). On validation
+# faces (24 per source and 24 softened, 2026-12-06) the mean of a model's fill and its fill of the mirrored photo
+# (mirrored back) was ahead of its fill alone in every cell for squares (+0.06 dB on average over the cells; the model
+# for JPEG files at quality 75: +0.07) and in all but one for grid lines (+0.19; at quality 75 +0.02, one cell -0.01);
+# for blocks it gained +0.03 / +0.04 on average but lost up to 0.04 dB in a cell of each: blocks run once. On 24
 # validation faces per source, every strength, the JPEG model (told the quality) gained +0.02 to +0.11 dB in every
 # cell of quality 5-50, the noise model (told its estimate) +0.14 to +0.25 in every noisy cell (+0.23 on average), the
 # blur model (told the sigma) +0.06 to +0.57 in every blurred cell (+0.20). The default reads a photo's noise and
 # mosaic on the JPEG model's output run once (`AutoRepair`); its noise ramps were chosen again with both models
-# mirrored (`scripts/noise_gate.py`).
-MIRRORED = ("squares", "grid", "jpeg", "noise", "blur")
+# mirrored (`scripts/noise_gate.py`). The mosaic model too, its input and the mirrored one shifted onto the mosaic's
+# grid (`infer.forward`): on the same validation faces (every mosaic found from the photo) +0.03 dB or more in every
+# mosaic cell, +0.23 on average over all cells; mirrored without the shift, one cell lost 0.03 dB (lfw-val, 16 px
+# blocks).
+MIRRORED = ("squares", "grid", "jpeg", "noise", "blur", "pixelate")
 
 
 def mirrored(kind: str | None, strengths: str | None) -> bool:

@@ -18,7 +18,7 @@ from aeutils.datasets import damage
 from aeutils.images import central_window, to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks.repair.hparams import INPUTS, JPEG_KINDS, mirrored, told
-from aeutils.tasks.repair.mosaic import find_mosaic
+from aeutils.tasks.repair.mosaic import find_mosaic, mosaic_grid
 from aeutils.tiles import tiled
 
 # Above this quality the told JPEG model returns the photo as it is (as it does a lossless file). On
@@ -77,14 +77,16 @@ def prefill(im: np.ndarray, mask: np.ndarray, jpeg: bool = False) -> np.ndarray:
 @torch.no_grad()
 def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = None, tile: int = 256,
                  overlap: int = 32, progress: bool = False, level: float | None = None,
-                 jpeg: bool = False, once: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+                 jpeg: bool = False, once: bool = False,
+                 grid: tuple[int, int] | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Repair an 8-bit image (H, W, 3) of any size in tiles: each `tile`-sized window is run with
     `overlap` pixels of context on every side and only its centre is kept, so memory is bounded by
     the tile, not the image. `mask`: bool (H, W), True = hole; holes are prefilled (`prefill`) in each
     window, as in training, the mask goes in as the fourth channel, and known pixels are kept.
     `level`: for a model told the strength (TOLD), its fourth channel (`damage.told_level`).
-    `jpeg`: the image is a JPEG file (`prefill`). Returns uint8 (H, W, 3); with `once`, also the model's
-    output run once (`forward`), the same where it is not `mirrored`."""
+    `jpeg`: the image is a JPEG file (`prefill`). `grid`: a mosaic's (block side, first column of a block;
+    `mosaic.mosaic_grid`), onto which each window and its mirror are shifted (`forward`). Returns uint8
+    (H, W, 3); with `once`, also the model's output run once (`forward`), the same where it is not `mirrored`."""
     model.eval()
     h, w = im.shape[:2]
     step = max(tile - 2 * overlap, 16)
@@ -99,7 +101,8 @@ def repair_array(model: nn.Module, im: np.ndarray, mask: np.ndarray | None = Non
             m = torch.from_numpy(mask[top:bottom, left:right].astype(np.float32))[None, None]
         else:
             m = None if level is None else torch.full((1, 1, bottom - top, right - left), float(level))
-        outs = forward(model, damage.model_input(x, m), once)
+        shift = (0, 0) if grid is None else ((left - grid[1]) % grid[0], (grid[1] - right) % grid[0])
+        outs = forward(model, damage.model_input(x, m), once, shift)
         return torch.stack([torch.from_numpy(to_uint8(out)).permute(2, 0, 1) for out in outs])
     outs = [np.ascontiguousarray(out.permute(1, 2, 0).numpy())
             for out in tiled(window, h, w, step, overlap, progress=progress)]
@@ -121,7 +124,8 @@ def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarra
                 params.get("sigma") and blur_repairable(params.get("quality"), model)):
             return (im.copy(), im.copy()) if tiling.get("once") else im.copy()
         level = noise_level(im) if kind == "noise" else damage.told_level(kind, params)
-    return repair_array(model, im, mask, level=level, jpeg=params.get("quality") is not None, **tiling)
+    grid = mosaic_grid(im) if getattr(model, "mosaic", False) else None
+    return repair_array(model, im, mask, level=level, jpeg=params.get("quality") is not None, grid=grid, **tiling)
 
 
 def run_told(model: nn.Module, im: np.ndarray, told: dict) -> np.ndarray:
@@ -274,20 +278,31 @@ def leave_as_is(quality: int | None) -> bool:
 def mark(model: nn.Module, kind: str | None, strengths: str | None, for_jpeg: bool = False) -> nn.Module:
     """Record on `model` how it is run, as its file's metadata or its run's hparams say: `model.told`, the
     damage whose strength it reads in its fourth channel (a wide model of a TOLD damage; else None),
-    `model.mirrored`, whether it runs as a flip self-ensemble (`hparams.mirrored`), and `model.for_jpeg`,
-    whether it trained on JPEG files (`--jpeg`)."""
+    `model.mirrored`, whether it runs as a flip self-ensemble (`hparams.mirrored`), `model.mosaic`, whether
+    its input is shifted onto a mosaic's grid (`repair_known`), and `model.for_jpeg`, whether it trained on
+    JPEG files (`--jpeg`)."""
     model.told = kind if told(kind, strengths) else None
     model.mirrored = mirrored(kind, strengths)
+    model.mosaic = kind == "pixelate"
     model.for_jpeg = for_jpeg
     return model
 
 
-def forward(model: nn.Module, inp: torch.Tensor, once: bool = False) -> torch.Tensor:
-    """The model's output for an input batch; for a `mirrored` model, the mean of it and of its output on
-    the mirrored input, mirrored back. `once`: the output run once (not mirrored) follows along the batch."""
-    first = model(inp)
-    out = (first + model(inp.flip(-1)).flip(-1)) / 2 if getattr(model, "mirrored", False) else first
+def forward(model: nn.Module, inp: torch.Tensor, once: bool = False, shift: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """The model's output for an input batch; for a `mirrored` model, the mean of it and of its output on the
+    mirrored input, mirrored back. `once`: the output run once (not mirrored) follows along the batch.
+    `shift`: columns of replicated edge put before the input and before the mirrored input, cut from their
+    outputs: a mosaic's blocks then start at the first column, as in training (`repair_array`'s `grid`), in
+    the mirrored input too, where they would start wherever the photo's width left them."""
+    first = _shifted(model, inp, shift[0])
+    out = (first + _shifted(model, inp.flip(-1), shift[1]).flip(-1)) / 2 if getattr(model, "mirrored", False) else first
     return torch.cat([out, first]) if once else out
+
+
+def _shifted(model: nn.Module, x: torch.Tensor, columns: int) -> torch.Tensor:
+    if not columns:
+        return model(x)
+    return model(nn.functional.pad(x, (columns, 0, 0, 0), mode="replicate"))[..., columns:]
 
 
 def model_for(kind: str, jpeg: bool = False) -> str:

@@ -41,6 +41,14 @@ def _offset_residuals(rows: np.ndarray, factor: int) -> np.ndarray:
     return np.array(out)
 
 
+def _axis_fit(rows: np.ndarray, factor: int) -> tuple[float, int]:
+    """(dB by which `factor`-long runs at their best offset explain `rows` (n, L) better than at the median
+    other offset, that best offset)."""
+    r = _offset_residuals(rows, factor)
+    best = int(r.argmin())
+    return 10 * np.log10((np.median(np.delete(r, best)) + 1e-3) / (r[best] + 1e-3)), best
+
+
 def mosaic_gaps(im: np.ndarray) -> dict[int, float]:
     """{block side: dB by which runs of that many px at their best offset explain the luminance of a
     uint8 (H, W, 3) image better than at the median other offset}, the lesser of the two axes (a
@@ -51,12 +59,7 @@ def mosaic_gaps(im: np.ndarray) -> dict[int, float]:
     for factor in FACTORS:
         if min(y.shape) < 2 * factor:
             break
-        per_axis = []
-        for rows in (y, y.T):
-            r = _offset_residuals(rows, factor)
-            best = int(r.argmin())
-            per_axis.append(10 * np.log10((np.median(np.delete(r, best)) + 1e-3) / (r[best] + 1e-3)))
-        gaps[factor] = float(min(per_axis))
+        gaps[factor] = float(min(_axis_fit(rows, factor)[0] for rows in (y, y.T)))
     return gaps
 
 
@@ -66,3 +69,15 @@ def find_mosaic(im: np.ndarray) -> int | None:
     gaps = mosaic_gaps(im)
     factor = max(gaps, key=gaps.get, default=None)
     return factor if factor and gaps[factor] >= MOSAIC_GATE else None
+
+
+def mosaic_grid(im: np.ndarray) -> tuple[int, int] | None:
+    """(block side, the first column of a block, 0 to side - 1) of the mosaic a uint8 (H, W, 3) image shows,
+    or None: where the mosaic model's input is shifted to so its blocks start at its first column, as they
+    did in training (`infer.forward`)."""
+    factor = find_mosaic(im)
+    if factor is None:
+        return None
+    window = central_window(im, MOSAIC_PROBE)
+    left = max(0, (im.shape[1] - MOSAIC_PROBE) // 2)  # the window's first column in the image
+    return factor, (_axis_fit(luma(window), factor)[1] + left) % factor
