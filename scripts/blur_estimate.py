@@ -2,7 +2,7 @@
 leaves photos that are not blurred alone, and how its safety margin was chosen.
 
     python scripts/blur_estimate.py                    # estimate vs truth, and the default's gate, on validation
-    python scripts/blur_estimate.py --choose           # + the margin (OFFSET, SLOPE) search, on validation
+    python scripts/blur_estimate.py --choose           # + the margin (offset, slope) search, on validation
     python scripts/blur_estimate.py --split test       # estimate vs truth on the test images (report only)
     python scripts/blur_estimate.py --jpeg             # + the blur model for JPEG files on blurred faces saved as JPEGs
     python scripts/blur_estimate.py --choose --jpeg    # + the margin for JPEG files, on validation

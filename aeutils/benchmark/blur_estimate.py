@@ -96,10 +96,14 @@ def edge_sigmas(im: np.ndarray, scales: tuple[float, float]) -> np.ndarray:
     return np.sqrt(np.clip((s2**2 - r2 * s1**2) / np.maximum(r2 - 1, 1e-6), 0, 100))
 
 
+def _reading(jpeg: bool) -> Reading:
+    return READINGS["jpeg" if jpeg else "lossless"]
+
+
 def measure(im: np.ndarray, jpeg: bool = False) -> float:
     """The raw measurement (pixels; 0.5-1.4 on sharp lossless validation faces): the reading's quantile of
     `edge_sigmas` over the central BLUR_PROBE window of a uint8 (H, W, 3) image (`jpeg`: read as a JPEG file)."""
-    reading = READINGS["jpeg" if jpeg else "lossless"]
+    reading = _reading(jpeg)
     sig = edge_sigmas(central_window(im, BLUR_PROBE), reading.scales)
     return float(np.quantile(sig, reading.quantile)) if sig.size >= MIN_EDGES else 0.0
 
@@ -107,5 +111,5 @@ def measure(im: np.ndarray, jpeg: bool = False) -> float:
 def blur_sigma(im: np.ndarray, jpeg: bool = False) -> float:
     """A low estimate of the Gaussian blur sigma (pixels, 0 = sharp, at most SIGMA_MAX) of a uint8
     (H, W, 3) photo, `jpeg` if it is a JPEG file: safe to tell the blur model (see the module's notes)."""
-    reading = READINGS["jpeg" if jpeg else "lossless"]
+    reading = _reading(jpeg)
     return float(np.clip(reading.slope * (measure(im, jpeg) - reading.offset), 0.0, SIGMA_MAX))

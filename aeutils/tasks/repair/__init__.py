@@ -66,9 +66,9 @@ __all__ = [
     "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures",
     "damage_figure", "denoise", "estimate_noise", "evaluate", "example_figure", "find_mosaic", "leave_as_is",
     "load", "load_model", "main", "mark", "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid",
-    "noise_ramp",
-    "noise_share", "prefill", "repair_array", "repair_known", "run_told", "save_results", "specialist_models",
-    "study_hparams", "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
+    "noise_ramp", "noise_share", "prefill", "repair_array", "repair_known", "run_told", "save_results",
+    "specialist_models", "study_hparams", "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams",
+    "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

@@ -22,11 +22,9 @@ from aeutils.tasks.superres.train import default_run_dir, main, train
 
 __all__ = [
     "VARIANTS", "PhotoPairs", "SRConfig", "TASK", "center_crop", "classical_methods", "default_run_dir",
-    "discriminator_loss",
-    "downscale", "eval_images", "evaluate_test", "forward", "generator_adversarial_loss", "hparams", "load", "main",
-    "mark", "measure",
-    "model_card", "model_method", "plot_comparison", "plot_curves", "plot_samples_by_step", "results_table",
-    "sharpness_metrics", "ship", "train", "upscale_tiled",
+    "discriminator_loss", "downscale", "eval_images", "evaluate_test", "forward", "generator_adversarial_loss",
+    "hparams", "load", "main", "mark", "measure", "model_card", "model_method", "plot_comparison", "plot_curves",
+    "plot_samples_by_step", "results_table", "sharpness_metrics", "ship", "train", "upscale_tiled",
 ]
 
 TASK = Task(NAME, main=main, load=load, card=model_card)
