@@ -14,6 +14,7 @@ writes KIND.json and KIND.png under --out.
     python scripts/robustness.py --kinds none --jpeg-leave 24          # the JPEG model above its quality cut-off
     python scripts/robustness.py --kinds mixed                         # the default on damages that come together
     python scripts/robustness.py --kinds noise,blocks --saved-as 90    # damaged photos saved as JPEGs (KIND-q90.json)
+    python scripts/robustness.py --kinds pixelate --part 0.5 --auto    # a mosaic over half of each side only
 """
 from __future__ import annotations
 
@@ -105,6 +106,8 @@ def main() -> None:
                    "this quality, as most users' photos are, and tell the command its quality (not with "
                    f"jpeg or {damage.MIXED}; with --card, the card of the damage's model for JPEG files); "
                    "writes KIND-qQUALITY.json/.png")
+    p.add_argument("--part", type=float, metavar="SHARE", help="with --kinds pixelate: the mosaic over a box of "
+                   "this share of each side only (a face pixelated in a larger photo); writes pixelate-partNN")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("resources/repair/robustness"))
     args = p.parse_args()
@@ -113,6 +116,8 @@ def main() -> None:
                                       or args.card and set(kinds) - set(repair.JPEG_KINDS)):
         p.error(f"--saved-as takes a quality of 1-95, and not jpeg or {damage.MIXED}; with --card, "
                 f"{', '.join(repair.JPEG_KINDS)} only (the card of their model for JPEG files)")
+    if args.part is not None and (kinds != ["pixelate"] or not 0 < args.part < 1 or args.card):
+        p.error("--part takes a share between 0 and 1 with --kinds pixelate alone, and no --card")
     if args.saved_as is not None and args.card and any(not repair.model_for(k, True).endswith("-jpeg") for k in kinds):
         p.error("--card with --saved-as writes the card of repair-KIND-jpeg: train and ship it first (--jpeg)")
     torch.set_num_threads(args.threads)
@@ -138,18 +143,20 @@ def main() -> None:
             models["estimated"] = Estimated(models["model"])
         if args.found and kind in damage.HOLE_KINDS:
             models["found"] = Found(models["model"])
-        tuned = robustness.tune(kind, val, slow=args.slow, saved_as=args.saved_as)
+        tuned = robustness.tune(kind, val, slow=args.slow, saved_as=args.saved_as, part=args.part)
         results = robustness.sweep(kind, models, test, run, tuned=tuned, slow=args.slow, progress=True,
-                                   saved_as=args.saved_as)
+                                   saved_as=args.saved_as, part=args.part)
         verdicts = {name: robustness.summary(results, name, robustness.reference(kind, args.saved_as))
                     for name in models}
         record = {"kind": kind, "model": main_model, "also": [name for name in models if name != "model"],
-                  "saved_as": args.saved_as, "tuned": {str(k): v for k, v in tuned.items()},
+                  "saved_as": args.saved_as, "part": args.part, "tuned": {str(k): v for k, v in tuned.items()},
                   "images_per_source": {s: len(v) for s, v in test.items()}, "results": results,
                   "summary": verdicts, "seconds": round(time.time() - start)}
-        name = kind if args.saved_as is None else f"{kind}-q{args.saved_as}"
+        name = kind + ("" if args.part is None else f"-part{round(100 * args.part)}") + (
+            "" if args.saved_as is None else f"-q{args.saved_as}")
         (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
-        title = kind if args.saved_as is None else f"{kind}, saved as JPEG quality {args.saved_as}"
+        title = kind + ("" if args.part is None else f" over {args.part:.0%} of each side") + (
+            "" if args.saved_as is None else f", saved as JPEG quality {args.saved_as}")
         robustness.figure(title, results, args.out / f"{name}.png")
         print(f"\n## {name}: {main_model} ({record['seconds']} s)\n")
         print(robustness.markdown(results, "model"))

@@ -1,5 +1,6 @@
-"""Finding a mosaic (`repair.find_mosaic`) and its grid, the mosaic model run only where one is found: by the
-command's default and by `--damage pixelate`, and run mirrored with its input shifted onto the mosaic's grid."""
+"""Finding a mosaic (`repair.find_mosaic`) and its grid, or one over part of a photo (`repair.find_region`), the
+mosaic model run only where one is found (and there alone): by the command's default and by `--damage pixelate`,
+and run mirrored with its input shifted onto the mosaic's grid."""
 import io
 
 import numpy as np
@@ -42,9 +43,39 @@ def test_no_mosaic_is_found_in_photos_without_one(photo):
     for im in (clean, noisy, blurred):
         for quality in (None, 95, 75, 50, 30):
             assert repair.find_mosaic(saved(im, quality)) is None
+            assert repair.find_region(saved(im, quality)) is None
     flat = np.full((64, 64, 3), 128, np.uint8)
     for im in (flat, clean[:3, :3], clean[:5]):  # nothing to tell a mosaic from: none
+        assert repair.find_mosaic(im) is None and repair.find_region(im) is None
+
+
+def test_a_mosaic_over_part_of_a_photo_is_a_box_pixelated_from_its_corner(photo):
+    d = damage.apply("pixelate", photo, seed=1, factor=5, part=0.4)
+    top, left, h, w = d.params["box"]
+    assert (h, w) == (round(0.4 * 192), round(0.4 * 192)) and d.params["part"] == 0.4
+    out, clean = to_uint8(d.image), to_uint8(photo)
+    inside = np.zeros(out.shape[:2], bool)
+    inside[top:top + h, left:left + w] = True
+    assert np.array_equal(out[~inside], clean[~inside]) and not np.array_equal(out[inside], clean[inside])
+    block = out[top:top + 5, left:left + 5].reshape(-1, 3)
+    assert (block == block[0]).all()  # the box's first block is flat, from its corner
+
+
+@pytest.mark.parametrize("factor, qualities", [(3, [None]), (6, [None, 90]), (8, [None, 90])])
+def test_a_mosaic_over_part_of_a_photo_is_found_there_and_on_its_grid(photo, factor, qualities):
+    """A box of half of each side pixelated: too little for the photo-wide search, found block by block, on the
+    box's grid, and only inside the box (whole blocks of it); saved as a JPEG too, where its blocks are larger
+    than the JPEG's error (small ones in a JPEG are found less often: docs/repair.md)."""
+    d = damage.apply("pixelate", photo, seed=3, factor=factor, part=0.5)
+    top, left, h, w = d.params["box"]
+    for quality in qualities:
+        im = saved(to_uint8(d.image), quality)
         assert repair.find_mosaic(im) is None
+        region = repair.find_region(im)
+        assert (region.factor, region.top, region.left) == (factor, top % factor, left % factor)
+        rows, cols = np.nonzero(region.mask)
+        assert top <= rows.min() and rows.max() < top + h and left <= cols.min() and cols.max() < left + w
+        assert region.mask.sum() >= 0.3 * h * w  # not its flat blocks whose neighbours are flat too (dark cloth)
 
 
 def test_the_mosaic_grid_is_found_at_its_offset(photo):
@@ -72,6 +103,32 @@ def test_the_mirrored_mosaic_model_sees_whole_blocks_from_its_first_column(photo
     for x in seen:
         runs = x[..., :x.shape[-1] // 6 * 6].reshape(3, x.shape[1], -1, 6)
         assert torch.equal(runs, runs[..., :1].expand_as(runs))
+
+
+def test_a_mosaic_over_part_of_a_photo_is_repaired_there_alone_from_a_block_on(photo):
+    """The model sees the region's bounding box alone, starting on a block as in training; its output
+    is kept on the region's blocks and every other pixel comes back as it was."""
+    seen = []
+
+    class Negative(torch.nn.Module):  # stands in for the mosaic model: records its input, returns its negative
+        def forward(self, x):
+            seen.append(x[0, :3])
+            return 1 - x[:, :3]
+
+    d = damage.apply("pixelate", photo, seed=3, factor=6, part=0.5)
+    im = to_uint8(d.image)
+    region = repair.find_region(im)
+    out = repair.repair_region(repair.mark(Negative(), "pixelate", "wide"), im, region)
+    assert np.array_equal(out[~region.mask], im[~region.mask])
+    assert np.array_equal(out[region.mask], 255 - im[region.mask])
+    x = (seen[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # the first pass's input, in the photo:
+    rows, cols = np.nonzero(region.mask)
+    at = [(t, c) for t in range(max(rows.min() - 22, 0), rows.min() + 1) for c in range(max(cols.min() - 22, 0),
+                                                                                         cols.min() + 1)
+          if np.array_equal(im[t:t + x.shape[0], c:c + x.shape[1]], x)]
+    assert len(at) == 1 and (at[0][0] % 6, at[0][1] % 6) == (region.top, region.left)  # from a block on
+    assert repair.unmosaic(Negative(), to_uint8(photo)) is None
+    assert repair.unmosaic(Negative(), im)[1] == f"a mosaic of 6 px blocks over {region.mask.mean():.0%} of the photo"
 
 
 def test_auto_repair_runs_the_mosaic_model_where_a_mosaic_is_found_after_the_jpeg_model(photo):
@@ -102,13 +159,18 @@ def test_auto_repair_runs_the_mosaic_model_where_a_mosaic_is_found_after_the_jpe
 def test_the_mosaic_model_runs_only_where_a_mosaic_is_found_through_the_cli(tmp_path, capsys, photo):
     """`aeutils repair --damage pixelate` with the shipped model: a clean photo, lossless or a JPEG,
     is written unchanged with a one-line note (the model altered clean photos); a mosaic comes back
-    closer to the photo, as it does from the default."""
+    closer to the photo, as it does from the default; one over part of the photo too, the rest as it was."""
     gt = to_uint8(photo)
     mosaic = to_uint8(damage.apply("pixelate", photo, factor=6).image)
+    part = damage.apply("pixelate", photo, seed=3, factor=8, part=0.5)
+    top, left, h, w = part.params["box"]
+    outside = np.ones(gt.shape[:2], bool)
+    outside[top:top + h, left:left + w] = False
     Image.fromarray(gt).save(tmp_path / "clean.png")
     Image.fromarray(gt).save(tmp_path / "clean.jpg", quality=75)
     Image.fromarray(mosaic).save(tmp_path / "mosaic.png")
-    for name in ("clean.png", "clean.jpg", "mosaic.png"):
+    Image.fromarray(to_uint8(part.image)).save(tmp_path / "part.png")
+    for name in ("clean.png", "clean.jpg", "mosaic.png", "part.png"):
         for damage_args in (["--damage", "pixelate"], []):
             out = tmp_path / f"out-{len(damage_args)}-{name}.png"
             assert cli.main(["repair", str(tmp_path / name), str(out), *damage_args, "--no-progress"]) == 0
@@ -116,6 +178,9 @@ def test_the_mosaic_model_runs_only_where_a_mosaic_is_found_through_the_cli(tmp_
             src, res = np.asarray(Image.open(tmp_path / name).convert("RGB")), np.asarray(Image.open(out))
             if name.startswith("clean"):
                 assert np.array_equal(res, src) and "written unchanged" in err
+            elif name == "part.png":
+                assert metrics.psnr(res, gt) >= metrics.psnr(src, gt) + 0.3 and "a mosaic of 8 px blocks over" in err
+                assert np.array_equal(res[outside], src[outside])
             else:
                 assert metrics.psnr(res, gt) >= metrics.psnr(mosaic, gt) + 1.0
                 assert "no mosaic found" not in err

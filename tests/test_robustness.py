@@ -245,6 +245,22 @@ def test_a_sweep_saved_as_jpeg_tells_the_quality_and_keeps_the_mask(face):
     assert "quality" not in lossless[1]
 
 
+def test_a_sweep_of_a_mosaic_over_part_of_the_photo_tells_its_baselines_the_box(face):
+    """`part`: each mosaic covers a box of that share of each side; Lanczos, told the box, changes only it."""
+    seen = []
+    res = robustness.sweep("pixelate", {"same": None}, {"s": [face]}, lambda m, im, p: seen.append((im, p)) or im,
+                           tuned={s: {"bicubic": None, "lanczos": None} for s in damage.SWEEP["pixelate"][1]},
+                           part=0.5)
+    im, params = seen[3]  # 4 px
+    top, left, h, w = params["box"]
+    outside = np.ones(im.shape[:2], bool)
+    outside[top:top + h, left:left + w] = False
+    assert params["part"] == 0.5 and np.array_equal(im[outside], to_uint8(face)[outside])
+    out = robustness.BASELINES["pixelate"]["lanczos"][1](im, params, None)
+    assert np.array_equal(out[outside], im[outside]) and not np.array_equal(out, im)
+    assert res["s"]["x 4"]["lanczos"]["psnr"] > res["s"]["x 4"]["input"]["psnr"]
+
+
 def test_a_brightening_model_shows_a_colour_cast(face):
     def redden(model, im, params):
         out = im.astype(int)

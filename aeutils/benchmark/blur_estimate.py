@@ -50,7 +50,7 @@ class Reading:
 # scales (0, 1), (0.5, 1), (0.7, 1.5) and (1, 2) px and quantiles 0.1, 0.15 and 0.25 were compared, each with
 # its best margin: (0.7, 1.5) at 0.25 summed 6.6 dB of mean gain over the blurred cells, (0, 1) at 0.15
 # 5.2 (3.3 with the lossless margin, what JPEG files were told before).
-READINGS = {"lossless": Reading((0.0, 1.0), 0.15, 1.35, 1.5), "jpeg": Reading((0.7, 1.5), 0.25, 2.2, 3.0)}
+READINGS = {"lossless": Reading((0.0, 1.0), 0.15, 1.3, 1.5), "jpeg": Reading((0.7, 1.5), 0.25, 2.2, 3.0)}
 EDGE_TOP = 0.2  # the strongest fifth of the edge pixels are measured
 SIGMA_MAX = 3.0  # the strongest blur the estimate reports (what the blur model was trained on)
 BLUR_PROBE = 512  # only a central window of this side is read (bounded time on a large photo)

@@ -38,8 +38,8 @@ BASELINES = {
         "nlm": ([0.01, 0.02, 0.04], lambda im, p, c: baselines.denoise_nlm(im, sigma=c)),
     },
     "pixelate": {
-        "bicubic": ([None], lambda im, p, c: baselines.depixelate(im, p["factor"], "bicubic")),
-        "lanczos": ([None], lambda im, p, c: baselines.depixelate(im, p["factor"], "lanczos")),
+        "bicubic": ([None], lambda im, p, c: _depixelate(im, p, "bicubic")),
+        "lanczos": ([None], lambda im, p, c: _depixelate(im, p, "lanczos")),
     },
     # mixtures: the damage is not told (the command's default is not), so the knob is the sigma itself
     damage.MIXED: {
@@ -57,15 +57,29 @@ REFERENCE = dict.fromkeys(damage.HOLE_KINDS, "biharmonic")
 REFERENCE_JPEG = dict.fromkeys(damage.HOLE_KINDS, "telea")
 
 
-def _cases(kind: str, sources: dict[str, list[torch.Tensor]], seed: int, saved_as: int | None = None):
+def _depixelate(im: np.ndarray, p: dict, method: str) -> np.ndarray:
+    """A classical upscaling of a mosaic's blocks, told the mosaic: its block side, and for one over part of
+    the photo where its box is (the rest is kept)."""
+    if "box" not in p:
+        return baselines.depixelate(im, p["factor"], method)
+    top, left, h, w = p["box"]
+    out = im.copy()
+    out[top:top + h, left:left + w] = baselines.depixelate(im[top:top + h, left:left + w], p["factor"], method)
+    return out
+
+
+def _cases(kind: str, sources: dict[str, list[torch.Tensor]], seed: int, saved_as: int | None = None,
+           part: float | None = None):
     """(source, strength, clean uint8, damaged uint8, what the command is told) for every image and
     SWEEP strength (None = clean): the damage's parameters, and for holes the mask (bool (H, W)).
     `saved_as`: the damaged photo saved as a JPEG of this quality, as most users' photos are, and the
-    file's quality told (as the command reads it from the file)."""
+    file's quality told (as the command reads it from the file). `part`: a mosaic over a box of this share
+    of each side only (`damage.pixelate`)."""
+    extra = {} if part is None else {"part": part}
     for source, images in sources.items():
         for j, x in enumerate(images):
             for strength in [None, *strengths(kind)]:
-                d = damage.sweep_damage(kind, x, strength, seed=seed * 100_003 + j)
+                d = damage.sweep_damage(kind, x, strength, seed=seed * 100_003 + j, **extra)
                 im, told = d.image, dict(d.params)
                 if saved_as is not None:
                     im, told["quality"] = damage.jpeg_roundtrip(im, saved_as), saved_as
@@ -86,11 +100,11 @@ def reference(kind: str, saved_as: int | None = None) -> str:
 
 
 def tune(kind: str, sources: dict[str, list[torch.Tensor]], slow: bool = False, progress: bool = False,
-         saved_as: int | None = None) -> dict:
+         saved_as: int | None = None, part: float | None = None) -> dict:
     """{strength: {baseline: knob}}: each baseline's knob that gives the best mean PSNR at that
-    strength on `sources` (validation images, never the ones reported on), saved as `_cases` says."""
+    strength on `sources` (validation images, never the ones reported on), damaged as `_cases` says."""
     scores: dict = {}
-    for _, strength, gt, im, told in tqdm(list(_cases(kind, sources, 7, saved_as)), disable=not progress,
+    for _, strength, gt, im, told in tqdm(list(_cases(kind, sources, 7, saved_as, part)), disable=not progress,
                                           desc=f"tune {kind}"):
         if strength is None:
             continue
@@ -108,17 +122,17 @@ def _methods(kind: str, slow: bool) -> dict:
 
 def sweep(kind: str, models: dict[str, torch.nn.Module], sources: dict[str, list[torch.Tensor]], run,
           tuned: dict | None = None, slow: bool = False, seed: int = 0, progress: bool = False,
-          saved_as: int | None = None) -> dict:
+          saved_as: int | None = None, part: float | None = None) -> dict:
     """Mean PSNR (dB, each image capped at 60) and colour shift of the damaged input, each model
     (`run(model, uint8 image, told) -> uint8 image`, what the command does; `told` is what the user's
     file or the user tells it: the damage's parameters, e.g. a JPEG's quality, and for holes the mask)
     and, with `tuned` (see `tune`), each baseline, per source and strength: {source: {strength label:
     {method: {"psnr", "cast"}}}}; the `reference` a model must match is always there. The colour shift
     is the largest per-channel mean error over the cell's images (8-bit levels). `saved_as`: every
-    damaged photo saved as a JPEG of this quality (`_cases`)."""
+    damaged photo saved as a JPEG of this quality; `part`: a mosaic over part of it (`_cases`)."""
     rows: dict = {}
     ref = reference(kind, saved_as)
-    for source, strength, gt, im, told in tqdm(list(_cases(kind, sources, seed, saved_as)), disable=not progress,
+    for source, strength, gt, im, told in tqdm(list(_cases(kind, sources, seed, saved_as, part)), disable=not progress,
                                                desc=f"sweep {kind}"):
         outs = {"input": im} | {name: run(m, im, told) for name, m in models.items()}
         if strength is not None:

@@ -93,10 +93,21 @@ def grid_lines(x: torch.Tensor, rng: np.random.Generator, period: int | None = N
     return _with_holes(x, mask, "grid", {"period": period, "width": width})
 
 
-def pixelate(x: torch.Tensor, rng: np.random.Generator, factor: int | None = None) -> Damaged:
+def pixelate(x: torch.Tensor, rng: np.random.Generator, factor: int | None = None,
+             part: float | None = None) -> Damaged:
     """Mosaic: the mean of each f x f block (by default f = 4-8, aligned to the top-left corner) fills
-    the block; f = 1 leaves the image as it is."""
+    the block; f = 1 leaves the image as it is. `part`: only a box of that share of each side is
+    pixelated, from its own corner, placed within a tenth of each side of the centre (a face pixelated
+    in a larger photo); the params then hold the box (top, left, height, width)."""
     f = int(rng.integers(4, 9)) if factor is None else int(factor)
+    if part is not None:
+        _, h, w = x.shape
+        bh, bw = round(part * h), round(part * w)
+        top = int(np.clip((h - bh) // 2 + rng.integers(-(h // 10), h // 10 + 1), 0, h - bh))
+        left = int(np.clip((w - bw) // 2 + rng.integers(-(w // 10), w // 10 + 1), 0, w - bw))
+        out = _quantize(x)
+        out[:, top:top + bh, left:left + bw] = pixelate(x[:, top:top + bh, left:left + bw], rng, f).image
+        return Damaged(out, None, "pixelate", {"factor": f, "part": part, "box": (top, left, bh, bw)})
     _, h, w = x.shape
     ph, pw = -h % f, -w % f
     xp = torch.nn.functional.pad(x[None], (0, pw, 0, ph), mode="replicate")
@@ -202,10 +213,11 @@ MIXES = {
 }
 
 
-def sweep_damage(kind: str, x: torch.Tensor, strength, seed: int = 0) -> Damaged:
+def sweep_damage(kind: str, x: torch.Tensor, strength, seed: int = 0, **params) -> Damaged:
     """`x` damaged by `kind` at a SWEEP `strength` (None: left clean, on the 8-bit grid, with a mask
-    of no holes for a hole damage), seeded. For MIXED, `strength` names a MIXES entry, and the
-    params hold what the file tells of it: the JPEG's quality, where it was saved as one."""
+    of no holes for a hole damage), seeded; `params` go to the damage (a mosaic's `part`). For MIXED,
+    `strength` names a MIXES entry, and the params hold what the file tells of it: the JPEG's quality,
+    where it was saved as one."""
     if strength is None:
         return Damaged(_quantize(x.float()), torch.zeros_like(x[:1]) if kind in HOLE_KINDS else None, kind, {})
     if kind == MIXED:
@@ -214,7 +226,7 @@ def sweep_damage(kind: str, x: torch.Tensor, strength, seed: int = 0) -> Damaged
             x = apply(step, x, rng=rng, **{SWEEP[step][0]: value}).image
             told = {"quality": value} if step == "jpeg" else told
         return Damaged(x, None, MIXED, told)
-    return apply(kind, x, seed=seed, **{SWEEP[kind][0]: strength})
+    return apply(kind, x, seed=seed, **{SWEEP[kind][0]: strength}, **params)
 
 
 def draw_wide(kind: str, x: torch.Tensor, rng: np.random.Generator) -> Damaged:

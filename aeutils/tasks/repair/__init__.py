@@ -46,9 +46,11 @@ from aeutils.tasks.repair.infer import (
     prefill,
     repair_array,
     repair_known,
+    repair_region,
     run_told,
+    unmosaic,
 )
-from aeutils.tasks.repair.mosaic import MOSAIC_GATE, find_mosaic, mosaic_gaps, mosaic_grid
+from aeutils.tasks.repair.mosaic import MOSAIC_GATE, Region, find_mosaic, find_region, mosaic_gaps, mosaic_grid
 from aeutils.tasks.repair.ship import card, model_card, wide_model_card
 from aeutils.tasks.repair.train import (
     LOSS,
@@ -61,14 +63,14 @@ from aeutils.tasks.repair.train import (
 )
 
 __all__ = [
-    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_KINDS",
-    "JPEG_LEAVE_ABOVE", "JPEG_TRAIN", "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_LIMITS", "NOISE_RAMPS",
-    "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures",
-    "damage_figure", "denoise", "estimate_noise", "evaluate", "example_figure", "find_mosaic", "leave_as_is",
-    "load", "load_model", "main", "mark", "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid",
-    "noise_ramp", "noise_share", "prefill", "repair_array", "repair_known", "run_told", "save_results",
-    "specialist_models", "study_hparams", "train_model", "train_wide", "val_curves", "wide_arch", "wide_hparams",
-    "wide_model_card",
+    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_KINDS", "JPEG_LEAVE_ABOVE",
+    "JPEG_TRAIN", "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_LIMITS", "NOISE_RAMPS", "Region", "TASK",
+    "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures", "damage_figure",
+    "denoise", "estimate_noise", "evaluate", "example_figure", "find_mosaic", "find_region", "leave_as_is", "load",
+    "load_model", "main", "mark", "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid",
+    "noise_ramp", "noise_share", "prefill", "repair_array", "repair_known", "repair_region", "run_told",
+    "save_results", "specialist_models", "study_hparams", "train_model", "train_wide", "unmosaic", "val_curves",
+    "wide_arch", "wide_hparams", "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

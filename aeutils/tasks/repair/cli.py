@@ -33,8 +33,8 @@ from aeutils.tasks.repair.infer import (
     model_for,
     noise_ramp,
     repair_known,
+    unmosaic,
 )
-from aeutils.tasks.repair.mosaic import find_mosaic
 
 AUTO = "auto"  # the command's default without --damage (`AutoRepair`)
 # The damages whose strength a user may give (`--strength`). The noise model is told the noise the command
@@ -53,7 +53,8 @@ def register(sub) -> None:
                    f"{ramp_text('deblocked')} in a JPEG after undoing its artifacts; then blur where a lossless "
                    f"photo, or a JPEG above quality {JPEG_LEAVE_ABOVE}, measures a blur of at least {BLUR_GATE:g} px "
                    "(through the blur model for JPEG files); a photo where a mosaic is found goes "
-                   "through the mosaic model alone; otherwise leave the photo as it is (light blur and holes need "
+                   "through the mosaic model alone (a mosaic over part of it: that part alone); otherwise leave "
+                   "the photo as it is (light blur and holes need "
                    "--damage). noise: the default's JPEG and noise steps alone. blind: the blind study model (the "
                    "default with --model). For blocks, squares and grid without --mask, the holes are found in "
                    "the image: pure-black lines and rectangles with sharp edges (not dark hair or the black "
@@ -110,13 +111,15 @@ def check_strength(kind: str, strength: float | None) -> None:
 def _repair_kind(model: nn.Module, kind: str, args, src: Path, raw: Image.Image, arr: np.ndarray,
                  tiling: dict) -> np.ndarray:
     """`aeutils repair --damage KIND` on one photo, for any damage but noise (`AutoRepair`'s): the mosaic
-    model only where a mosaic is found (it altered clean photos), a told model gets
+    model only where a mosaic is found, and over part of the photo there alone (it altered clean photos;
+    `unmosaic`), a told model gets
     the JPEG's quality or the blur's sigma, a hole damage its mask (given, or found in the image) and
     whether the file is a JPEG (whose holes it fills from another classical fill: `repair.prefill`)."""
     params = {"quality": jpeg_quality(raw)}  # a JPEG file's (None for a lossless one)
-    if kind == "pixelate" and not find_mosaic(arr):  # as the default gates it
-        print(f"{src}: no mosaic found: written unchanged", file=sys.stderr)
-        return arr.copy()
+    if kind == "pixelate":  # as the default gates it
+        found = unmosaic(model, arr, **tiling)
+        print(f"{src}: " + (f"undid {found[1]}" if found else "no mosaic found: written unchanged"), file=sys.stderr)
+        return arr.copy() if found is None else found[0]
     if model.told == "blur":
         params["sigma"] = args.strength
         if not blur_repairable(params["quality"], model):
