@@ -93,11 +93,12 @@ def mosaic_grid(im: np.ndarray) -> tuple[int, int] | None:
     return factor, (_axis_fit(luma(window), factor)[1] + left) % factor
 
 
-# A block is mosaic-like where its variance is at least REGION_EVIDENCE dB below that of the blocks shifted by
-# half a block, along each axis (the mean of the two shifts, the lesser axis: flat stripes between straight edges
-# are flat along them; both with REGION_NOISE squared levels added: a JPEG's error in a flat block), and it
-# counts where most (REGION_AGREE) of its 3 x 3 neighbours whose shifted blocks vary by at least REGION_FLAT
-# squared levels along both axes (the rest are flat some way and tell nothing) are mosaic-like too. A region
+# A block is mosaic-like where its variance is at least REGION_EVIDENCE dB below the mean variance of the four
+# blocks half a block away diagonally, and at least REGION_AXIS dB below that of the two half a block across
+# and of the two half a block down (flat stripes between straight edges are flat along them and fail); every
+# variance with REGION_NOISE squared levels added (a JPEG's error in a flat block). It counts where most
+# (REGION_AGREE) of its 3 x 3 neighbours whose diagonal blocks vary by at least REGION_FLAT squared levels (the
+# rest are flat either way and tell nothing) are mosaic-like too. A region
 # covers at least REGION_MIN of the photo's window and REGION_FILL of its bounding box, and REGION_BLOCKS
 # blocks: on fewer (large blocks in a small box) the mosaic model made some validation faces up to 0.54 dB
 # worse; from 20 on, none (6 faces per source, boxes of 30% and 50% of each side, lossless and quality 90).
