@@ -100,15 +100,14 @@ def pixelate(x: torch.Tensor, rng: np.random.Generator, factor: int | None = Non
     pixelated, from its own corner, placed within a tenth of each side of the centre (a face pixelated
     in a larger photo); the params then hold the box (top, left, height, width)."""
     f = int(rng.integers(4, 9)) if factor is None else int(factor)
+    _, h, w = x.shape
     if part is not None:
-        _, h, w = x.shape
         bh, bw = round(part * h), round(part * w)
         top = int(np.clip((h - bh) // 2 + rng.integers(-(h // 10), h // 10 + 1), 0, h - bh))
         left = int(np.clip((w - bw) // 2 + rng.integers(-(w // 10), w // 10 + 1), 0, w - bw))
         out = _quantize(x)
         out[:, top:top + bh, left:left + bw] = pixelate(x[:, top:top + bh, left:left + bw], rng, f).image
         return Damaged(out, None, "pixelate", {"factor": f, "part": part, "box": (top, left, bh, bw)})
-    _, h, w = x.shape
     ph, pw = -h % f, -w % f
     xp = torch.nn.functional.pad(x[None], (0, pw, 0, ph), mode="replicate")
     small = torch.nn.functional.avg_pool2d(xp, f)
