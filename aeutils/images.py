@@ -68,11 +68,16 @@ def jpeg_quality(im: Image.Image) -> int | None:
     target = float(np.sum(tables[0]))
     best, best_gap = 100, np.inf
     for q in range(1, 101):
-        scale = 5000 / q if q < 50 else 200 - 2 * q
-        gap = abs(np.clip((_LUMA_TABLE * scale + 50) // 100, 1, 255).sum() - target)
+        gap = abs(luma_table(q).sum() - target)
         if gap < best_gap:
             best, best_gap = q, gap
     return best
+
+
+def luma_table(quality: int) -> np.ndarray:
+    """The luminance quantization steps (8, 8) libjpeg writes at `quality` (1-100): the standard's table, scaled."""
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return np.clip((_LUMA_TABLE * scale + 50) // 100, 1, 255).reshape(8, 8)
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:

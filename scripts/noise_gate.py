@@ -16,6 +16,9 @@ prints:
   sigma, quality; the mean over its faces), its worst cell and the cells it would leave worse than their
   input, with the correction limited as shipped (`repair.NOISE_LIMITS` times the estimate);
 - per limit of the correction (LIMITS), the ramp with the most summed gain that left no cell worse;
+- for JPEG files above JPEG_LEAVE_ABOVE, per candidate ramp on the noise read through the JPEG's quantization
+  (`repair.JPEG_NOISE_RAMP`, on `repair.estimate_jpeg_noise`; the larger share of it and of the first ramp
+  applies): the summed gain and the cells left worse, and the best ramp with none;
 - for files up to JPEG_LEAVE_ABOVE where the shipped ramp finds noise: the noise model's gain from the
   file as it is against that after the JPEG model, per cell.
 
@@ -42,6 +45,7 @@ QUALITIES = [None, 95, 90, 80, 70, 60, 50, 40, 30]
 SHARES = np.round(np.linspace(0, 1, 21), 2)  # the shares measured; a ramp's share is read at the nearest
 STARTS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4]  # candidate ramps, 8-bit levels: from START to START + WIDTH
 WIDTHS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 4]
+THROUGH_STARTS = [3, 4, 5, 6, 7, 8, 9, 10, 12]  # candidate ramps on the noise read through a JPEG, from START
 LIMITS = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, None]  # candidate limits of the correction, times the estimate (None: none)
 FILES = {"lossless": "lossless files", "jpeg": f"JPEG files above quality {repair.JPEG_LEAVE_ABOVE}, read as they are",
          "deblocked": "JPEG files read after the JPEG model"}
@@ -73,6 +77,8 @@ def measure(faces: dict, auto: repair.AutoRepair) -> list[dict]:
                         limited = denoised if limit is None else limit_change(im, denoised, limit * estimate)
                         gains[label(limit)] = [score(blend(unblocked, limited, s)) - before for s in SHARES]
                     row = dict(source=source, sigma=sigma, q=q, estimate=255 * estimate, gains=gains)
+                    if repair.noise_ramp(q) == "jpeg":
+                        row["through"] = 255 * repair.estimate_jpeg_noise(im, q)
                     if unblocked is not im:
                         row["after"] = score(repair.repair_known(auto.noise, unblocked, {})) - before
                     rows.append(row)
@@ -98,6 +104,16 @@ def cells(rows: list[dict], gain) -> dict:
 def ramp_cells(rows: list[dict], start: float, width: float, limit: float | None) -> dict:
     return cells(rows, lambda r: r["gains"][label(limit)][
         int(np.abs(SHARES - ramp(r["estimate"], start, start + width)).argmin())])
+
+
+def through_cells(rows: list[dict], start: float, width: float) -> dict:
+    """The cells of JPEG files above JPEG_LEAVE_ABOVE with the larger share of the shipped ramp (on
+    `estimate_noise`) and of a ramp on the noise read through the JPEG's quantization (`estimate_jpeg_noise`)."""
+    first = repair.NOISE_RAMPS["jpeg"]
+
+    def share(r: dict) -> float:
+        return max(ramp(r["estimate"] / 255, *first), ramp(r["through"], start, start + width))
+    return cells(rows, lambda r: r["gains"]["none"][int(np.abs(SHARES - share(r)).argmin())])
 
 
 def main() -> None:
@@ -136,6 +152,23 @@ def main() -> None:
             total, start, width = max(safe)
             print(f"  {limit_text(limit)}: best ramp with no cell worse {start:g}-{start + width:g} levels, summed "
                   f"gain {total:.1f} dB")
+    group = [r for r in rows if "through" in r]
+    shipped = "-".join(f"{255 * level:g}" for level in repair.JPEG_NOISE_RAMP)
+    print(f"\n{FILES['jpeg']}, also a ramp on the noise read through the JPEG (JPEG_NOISE_RAMP, shipped {shipped} "
+          "levels), whichever share is larger:")
+    safe = []
+    for start in THROUGH_STARTS:
+        for width in WIDTHS:
+            c = through_cells(group, start, width)
+            worse = [key for key, v in c.items() if v < 0]
+            safe += [(sum(c.values()), start, width)] * (not worse)
+            print(f"  ramp {start:g}-{start + width:g} levels: summed gain {sum(c.values()):.1f} dB, worst cell "
+                  f"{min(c.values()):+.3f}, {len(worse)} cells worse than the input")
+    total, start, width = max(safe)
+    low, high = (255 * level for level in repair.NOISE_RAMPS["jpeg"])
+    alone = sum(ramp_cells(group, low, high - low, None).values())
+    print(f"  best ramp with no cell worse {start:g}-{start + width:g} levels, summed gain {total:.1f} dB (the first "
+          f"ramp alone: {alone:.1f})")
     low = 255 * repair.NOISE_RAMPS["deblocked"][0]
     found = [r for r in rows if "after" in r and r["estimate"] > low]
     print(f"\nJPEG files up to quality {repair.JPEG_LEAVE_ABOVE} where noise is found (estimate above {low:g} "

@@ -13,7 +13,7 @@ from aeutils import cli, config, metrics, tb, zoo
 from aeutils.benchmark import baselines, blur_estimate, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, smoke_images
-from aeutils.images import jpeg_quality, sample_faces, to_image, to_tensor, to_uint8
+from aeutils.images import jpeg_quality, luma_table, sample_faces, to_image, to_tensor, to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks import repair
 from aeutils.tasks.repair import holes, infer
@@ -692,6 +692,27 @@ def test_noise_estimate_reads_the_flattest_patches_so_texture_is_not_noise():
     assert repair.estimate_noise(noisy) == pytest.approx(8 / 255, rel=0.15)
 
 
+def test_noise_is_read_through_a_jpeg_s_quantization(tmp_path):
+    """In a JPEG of quality 75-95 the finest detail keeps little of the noise (`estimate_noise` reads it far
+    lower), its quantized higher frequencies keep it: sigma 8 and 12 read within 15%, a clean photo under a
+    level; a photo too small for a patch reads as noiseless."""
+    rng = np.random.default_rng(1)
+    smooth = np.linspace(40, 200, 128)[None, :, None] + np.linspace(0, 30, 128)[:, None, None] + np.zeros((1, 1, 3))
+    for sigma in (0, 8, 12):
+        photo = np.clip(np.round(smooth + rng.normal(0, sigma, smooth.shape)), 0, 255).astype(np.uint8)
+        for quality in (95, 90, 75):
+            Image.fromarray(photo).save(tmp_path / "noisy.jpg", quality=quality)
+            im = np.asarray(Image.open(tmp_path / "noisy.jpg").convert("RGB"))
+            through = repair.estimate_jpeg_noise(im, quality)
+            if sigma:
+                assert through == pytest.approx(sigma / 255, rel=0.15) and repair.estimate_noise(im) < 0.8 * through
+            else:
+                assert through < 1 / 255
+    for quality in (75, 95):  # libjpeg's steps: its table halved at 75, a tenth of it at 95
+        assert luma_table(quality)[0, 0] == {75: 8, 95: 2}[quality] and luma_table(quality).shape == (8, 8)
+    assert repair.estimate_jpeg_noise(np.full((12, 300, 3), 128, np.uint8), 90) == 0.0
+
+
 def test_an_image_too_small_to_estimate_its_noise_reads_as_noiseless_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -801,6 +822,15 @@ def test_the_default_applies_a_share_of_the_noise_correction_that_grows_with_the
             change = 40 if limit is None else min(40, round(255 * limit * estimate))
             assert len(seen) == len(done) == (share > 0) and np.all(out == 100 + round(change * share))
             assert (f"{share:.0%} of the model's correction" in "".join(done)) == (0 < share < 1)
+    # in a JPEG above JPEG_LEAVE_ABOVE the noise read through its quantization takes over where it asks for more
+    monkeypatch.setattr(infer, "estimate_noise", lambda im: 0.0)
+    low, high = repair.JPEG_NOISE_RAMP
+    for through, share, quality in ((low, 0.0, 90), ((low + high) / 2, 0.5, 90), (high, 1.0, 90), (high, 0.0, None)):
+        monkeypatch.setattr(infer, "estimate_jpeg_noise", lambda im, q, t=through: t)
+        seen.clear()
+        out, done = auto(photo, {"quality": quality})
+        assert len(seen) == len(done) == (share > 0) and np.all(out == 100 + round(40 * share))
+        assert all(f"estimated sigma {255 * through:.1f} levels" in d for d in done)
     assert np.all(repair.denoise(Brighten(), photo, 2 / 255, "lossless") == 100 + 2 * repair.NOISE_LIMITS["lossless"])
     assert all(np.all(repair.denoise(Brighten(), photo, 2 / 255, kind) == 140) for kind in ("jpeg", "deblocked")
                if kind not in repair.NOISE_LIMITS)

@@ -30,6 +30,7 @@ from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     JPEG_FILL_RADIUS,
     JPEG_LEAVE_ABOVE,
+    JPEG_NOISE_RAMP,
     NOISE_LIMITS,
     NOISE_RAMPS,
     AutoRepair,
@@ -50,6 +51,7 @@ from aeutils.tasks.repair.infer import (
     run_told,
     unmosaic,
 )
+from aeutils.tasks.repair.jpeg_noise import estimate_jpeg_noise
 from aeutils.tasks.repair.mosaic import MOSAIC_GATE, Region, find_mosaic, find_region, mosaic_gaps, mosaic_grid
 from aeutils.tasks.repair.ship import card, model_card, wide_model_card
 from aeutils.tasks.repair.train import (
@@ -63,14 +65,15 @@ from aeutils.tasks.repair.train import (
 )
 
 __all__ = [
-    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_KINDS", "JPEG_LEAVE_ABOVE",
-    "JPEG_TRAIN", "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_LIMITS", "NOISE_RAMPS", "Region", "TASK",
-    "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "compare_architectures", "damage_figure",
-    "denoise", "estimate_noise", "evaluate", "example_figure", "find_mosaic", "find_region", "leave_as_is", "load",
-    "load_model", "main", "mark", "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid",
-    "noise_ramp", "noise_share", "prefill", "repair_array", "repair_known", "repair_region", "run_told",
-    "save_results", "specialist_models", "study_hparams", "train_model", "train_wide", "unmosaic", "val_curves",
-    "wide_arch", "wide_hparams", "wide_model_card",
+    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_KINDS",
+    "JPEG_LEAVE_ABOVE", "JPEG_NOISE_RAMP", "JPEG_TRAIN", "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE",
+    "NOISE_LIMITS", "NOISE_RAMPS", "Region", "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable",
+    "card", "compare_architectures", "damage_figure", "denoise", "estimate_jpeg_noise", "estimate_noise",
+    "evaluate", "example_figure", "find_mosaic", "find_region", "leave_as_is", "load", "load_model", "main", "mark",
+    "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid", "noise_ramp", "noise_share",
+    "prefill", "repair_array", "repair_known", "repair_region", "run_told", "save_results", "specialist_models",
+    "study_hparams", "train_model", "train_wide", "unmosaic", "val_curves", "wide_arch", "wide_hparams",
+    "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

@@ -23,6 +23,7 @@ from aeutils.tasks.repair.holes import holes_in
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     JPEG_LEAVE_ABOVE,
+    JPEG_NOISE_RAMP,
     NOISE_RAMPS,
     SHIPPED,
     AutoRepair,
@@ -49,7 +50,8 @@ def register(sub) -> None:
     p.add_argument("--damage", choices=[AUTO, *damage.KINDS, damage.BLIND], default=None,
                    help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
                    f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is above "
-                   f"{ramp_text('lossless')} in a lossless file, {ramp_text('jpeg')} in a JPEG, and "
+                   f"{ramp_text('lossless')} in a lossless file, {ramp_text('jpeg')} in a JPEG (or, read through its "
+                   f"quantization, {255 * JPEG_NOISE_RAMP[0]:g} levels, all from {255 * JPEG_NOISE_RAMP[1]:g}), and "
                    f"{ramp_text('deblocked')} in a JPEG after undoing its artifacts; then blur where a lossless "
                    f"photo, or a JPEG above quality {JPEG_LEAVE_ABOVE}, measures a blur of at least {BLUR_GATE:g} px "
                    "(through the blur model for JPEG files); a photo where a mosaic is found goes "
