@@ -52,7 +52,9 @@ NOISE_LIMITS = {"lossless": 4.0}  # kinds without one: no limit
 # faces; most under half a level), and from lower starts the model's whole correction made cells of such faces
 # with light noise worse, as on lossless files. Chosen on validation (`scripts/noise_gate.py`, 24 faces per
 # source, sigma 0-25 saved at quality 70-95, 2026-12-06): the ramp with the most summed gain that left no cell
-# worse than its input, 268.9 dB over 96 cells against 242.3 with the first ramp alone.
+# worse than its input, 268.9 dB over 96 cells against 242.3 with the first ramp alone. With the correction
+# limited per pixel to 1.5-4 times that estimate, no ramp starting lower left every cell as good (best: 8-9
+# again, within 0.6 dB): the textured faces lose more than their noise.
 JPEG_NOISE_RAMP = (8.0 / 255, 9.0 / 255)
 NOISE_PATCH, NOISE_QUANTILE = 32, 10  # the noise is read in patches of this side, at this percentile of them
 NOISE_PROBE = 1024  # the noise is estimated on a central window of this side (bounded time and memory)
