@@ -74,6 +74,15 @@ def jpeg_quality(im: Image.Image) -> int | None:
     return best
 
 
+def jpeg_luma_steps(im: Image.Image) -> np.ndarray | None:
+    """A JPEG file's own luminance quantization steps (8, 8), in the natural order Pillow reads them in (a
+    camera's tables need not be libjpeg's at any quality); None for any other format."""
+    tables = getattr(im, "quantization", None)
+    if not tables or 0 not in tables or len(tables[0]) != 64:
+        return None
+    return np.asarray(tables[0], np.float64).reshape(8, 8)
+
+
 def luma_table(quality: int) -> np.ndarray:
     """The luminance quantization steps (8, 8) libjpeg writes at `quality` (1-100): the standard's table, scaled."""
     scale = 5000 / quality if quality < 50 else 200 - 2 * quality

@@ -13,7 +13,7 @@ from aeutils import cli, config, metrics, tb, zoo
 from aeutils.benchmark import baselines, blur_estimate, robustness
 from aeutils.datasets import damage, photos
 from aeutils.datasets.sources import FaceImages, smoke_images
-from aeutils.images import jpeg_quality, luma_table, sample_faces, to_image, to_tensor, to_uint8
+from aeutils.images import jpeg_luma_steps, jpeg_quality, luma_table, sample_faces, to_image, to_tensor, to_uint8
 from aeutils.models.repair import build
 from aeutils.tasks import repair
 from aeutils.tasks.repair import holes, infer
@@ -713,6 +713,26 @@ def test_noise_is_read_through_a_jpeg_s_quantization(tmp_path):
     assert repair.estimate_jpeg_noise(np.full((12, 300, 3), 128, np.uint8), 90) == 0.0
 
 
+def test_noise_is_read_through_the_jpeg_file_s_own_steps_and_grid(tmp_path):
+    """A camera's tables need not be libjpeg's: on the file's own steps (`jpeg_luma_steps`) noise of sigma 8
+    saved with a flat table reads within 15%. On other steps (libjpeg's at its nearest quality), off the file's
+    8-px grid (a crop) or turned by 90 degrees, the coefficients are not multiples of the steps: no reading."""
+    rng = np.random.default_rng(2)
+    smooth = np.linspace(40, 200, 128)[None, :, None] + np.linspace(0, 30, 128)[:, None, None] + np.zeros((1, 1, 3))
+    noisy = np.clip(np.round(smooth + rng.normal(0, 8, smooth.shape)), 0, 255).astype(np.uint8)
+    Image.fromarray(noisy).save(tmp_path / "flat.jpg", qtables=[[8] * 64, [8] * 64])
+    raw = Image.open(tmp_path / "flat.jpg")
+    steps, quality, im = jpeg_luma_steps(raw), jpeg_quality(raw), np.asarray(raw.convert("RGB"))
+    assert np.array_equal(steps, np.full((8, 8), 8.0)) and jpeg_luma_steps(Image.fromarray(im)) is None
+    own = repair.estimate_jpeg_noise(im, quality, steps)
+    assert own == pytest.approx(8 / 255, rel=0.15) and repair.estimate_jpeg_noise(im, quality) == 0.0
+    Image.fromarray(noisy).save(tmp_path / "q90.jpg", quality=90)
+    im = np.asarray(Image.open(tmp_path / "q90.jpg").convert("RGB"))
+    assert repair.estimate_jpeg_noise(im, 90) > 6 / 255
+    for moved in (im[3:, 5:], im.transpose(1, 0, 2)):
+        assert repair.estimate_jpeg_noise(np.ascontiguousarray(moved), 90) == 0.0
+
+
 def test_an_image_too_small_to_estimate_its_noise_reads_as_noiseless_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -826,7 +846,7 @@ def test_the_default_applies_a_share_of_the_noise_correction_that_grows_with_the
     monkeypatch.setattr(infer, "estimate_noise", lambda im: 0.0)
     low, high = repair.JPEG_NOISE_RAMP
     for through, share, quality in ((low, 0.0, 90), ((low + high) / 2, 0.5, 90), (high, 1.0, 90), (high, 0.0, None)):
-        monkeypatch.setattr(infer, "estimate_jpeg_noise", lambda im, q, t=through: t)
+        monkeypatch.setattr(infer, "estimate_jpeg_noise", lambda im, q, steps, t=through: t)
         seen.clear()
         out, done = auto(photo, {"quality": quality})
         assert len(seen) == len(done) == (share > 0) and np.all(out == 100 + round(40 * share))

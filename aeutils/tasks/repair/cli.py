@@ -17,7 +17,7 @@ from aeutils import batch
 from aeutils.benchmark import blur_estimate
 from aeutils.datasets import damage
 from aeutils.errors import UserError
-from aeutils.images import jpeg_quality, open_image, save_image, to_rgb
+from aeutils.images import jpeg_luma_steps, jpeg_quality, open_image, save_image, to_rgb
 from aeutils.options import positive_float
 from aeutils.tasks.repair.holes import holes_in
 from aeutils.tasks.repair.infer import (
@@ -176,7 +176,7 @@ def run(args) -> int:
         tiling = dict(tile=args.tile, overlap=min(32, args.tile // 8), progress=batch.tile_progress(args))
         if kind in (AUTO, "noise"):
             quality = jpeg_quality(raw)
-            out, done = automatic(quality)(arr, {"quality": quality}, **tiling)
+            out, done = automatic(quality)(arr, {"quality": quality, "steps": jpeg_luma_steps(raw)}, **tiling)
             print(f"{src}: " + (f"undid {' and '.join(done)}" if done else nothing_found(kind, arr, quality)),
                   file=sys.stderr)
         else:

@@ -200,7 +200,8 @@ class AutoRepair:
         return cls(*models, blur_jpeg=load_model(blur_jpeg)[0] if blur_jpeg.endswith("-jpeg") else None)
 
     def __call__(self, im: np.ndarray, params: dict, **tiling) -> tuple[np.ndarray, list[str]]:
-        """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality)."""
+        """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality,
+        and where known its luma quantization steps, `images.jpeg_luma_steps`)."""
         done = []
         quality = params.get("quality")
         deblur = self.blur if quality is None else self.blur_jpeg
@@ -223,7 +224,7 @@ class AutoRepair:
         kind = noise_ramp(quality)
         share = noise_share(sigma, kind)
         if kind == "jpeg" and share < 1:  # the noise read through the JPEG's quantization, where it asks for more
-            through = estimate_jpeg_noise(im, quality)
+            through = estimate_jpeg_noise(im, quality, params.get("steps"))
             if ramp(through, *JPEG_NOISE_RAMP) > share:
                 sigma, share = through, ramp(through, *JPEG_NOISE_RAMP)
         if share:

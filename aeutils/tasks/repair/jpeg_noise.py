@@ -21,13 +21,17 @@ LOWEST = 5  # the coefficients read: u + v >= LOWEST of the 8 x 8 block (a face'
 PATCH = 2  # blocks a side of a patch
 QUANTILE = 5  # percentile of the patches' estimates
 PROBE = 512  # px: a central window of this side, on the 8-px grid (bounded time and memory)
+OFF_GRID = 0.1  # `off_grid` past which the coefficients are not the file's (read as noiseless: no estimate)
 SIGMAS = np.exp(np.linspace(np.log(0.25), np.log(40), 48))  # candidate luma sigmas, 8-bit levels
 LUMA_GAIN = float(np.sqrt(0.299 ** 2 + 0.587 ** 2 + 0.114 ** 2))  # luma sigma of independent RGB noise of sigma 1
 
 
-def estimate_jpeg_noise(im: np.ndarray, quality: int) -> float:
+def estimate_jpeg_noise(im: np.ndarray, quality: int, steps: np.ndarray | None = None) -> float:
     """Gaussian noise sigma per RGB channel, in [0, 1] units, of a uint8 (H, W, 3) photo read from a JPEG
-    file of `quality` (libjpeg's tables), read from its quantized luma DCT coefficients."""
+    file of `quality`, read from its quantized luma DCT coefficients: on the file's own luma quantization
+    `steps` (8, 8) where given (`images.jpeg_luma_steps`), else libjpeg's at that quality. Where the
+    coefficients are not multiples of those steps (`off_grid`: other steps, such as a camera's, or the photo
+    moved off the file's 8-px grid), they would read as noise: no estimate (0)."""
     h, w = im.shape[:2]
     top, left = (max(0, (n - PROBE) // 2) // 8 * 8 for n in (h, w))
     y = luma(im[top:top + PROBE, left:left + PROBE]).astype(np.float64)
@@ -36,9 +40,12 @@ def estimate_jpeg_noise(im: np.ndarray, quality: int) -> float:
     if not h or not w:
         return 0.0
     blocks = dctn(y[:h, :w].reshape(h // 8, 8, w // 8, 8), axes=(1, 3), norm="ortho").transpose(0, 2, 1, 3)
+    table = luma_table(quality) if steps is None else np.asarray(steps, np.float64)
+    if off_grid(blocks, table) > OFF_GRID:
+        return 0.0
     u, v = np.indices((8, 8))
     read = u + v >= LOWEST
-    steps = luma_table(quality)[read]
+    steps = table[read]
     levels = np.round(blocks[..., read] / steps)  # (rows, cols, coefficients): multiples of the steps
     rows, cols, n = levels.shape
     levels = levels.reshape(rows // PATCH, PATCH, cols // PATCH, PATCH, n).transpose(0, 2, 1, 3, 4)
@@ -49,3 +56,15 @@ def estimate_jpeg_noise(im: np.ndarray, quality: int) -> float:
                            for s in SIGMAS], axis=1)
     per_patch = SIGMAS[likelihood.argmax(axis=1)]
     return float(np.percentile(per_patch, QUANTILE)) / LUMA_GAIN / 255
+
+
+def off_grid(blocks: np.ndarray, table: np.ndarray) -> float:
+    """How far a photo's DCT coefficients (rows, cols, 8, 8) lie from multiples of the quantization `table`:
+    the mean distance, in steps, of the AC coefficients of at least half a step where the step is 4 or more
+    (smaller ones blur in the decoder's rounding). About 0.03-0.07 on the file's grid and table, 0.25 off its
+    8-px grid (a photo cropped, or turned by its EXIF orientation where a side is not a multiple of 8), 0.13
+    and more on a transposed table (one turned by 90 degrees)."""
+    ratio = blocks / table
+    telling = (table >= 4) & (np.abs(ratio) >= 0.5)
+    telling[..., 0, 0] = False
+    return float(np.abs(ratio - np.round(ratio))[telling].mean()) if telling.any() else 0.0
