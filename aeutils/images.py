@@ -142,9 +142,12 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.numpy()
 
 
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as JPEG's YCbCr
+
+
 def luma(im: np.ndarray) -> np.ndarray:
-    """The luma (ITU-R BT.601 weights) of an RGB array (..., 3), as float64 on its own scale."""
-    return np.asarray(im, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
+    """The luma (LUMA_WEIGHTS) of an RGB array (..., 3), as float64 on its own scale."""
+    return np.asarray(im, dtype=np.float64) @ LUMA_WEIGHTS
 
 
 def central_window(im: np.ndarray, side: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.fft import dctn
 from scipy.special import ndtr
 
-from aeutils.images import luma, luma_table
+from aeutils.images import LUMA_WEIGHTS, luma, luma_table
 
 LOWEST = 5  # the coefficients read: u + v >= LOWEST of the 8 x 8 block (a face's detail lies lower)
 PATCH = 2  # blocks a side of a patch
@@ -23,7 +23,7 @@ QUANTILE = 5  # percentile of the patches' estimates
 PROBE = 512  # px: a central window of this side, on the 8-px grid (bounded time and memory)
 OFF_GRID = 0.1  # `off_grid` past which the coefficients are not the file's (read as noiseless: no estimate)
 SIGMAS = np.exp(np.linspace(np.log(0.25), np.log(40), 48))  # candidate luma sigmas, 8-bit levels
-LUMA_GAIN = float(np.sqrt(0.299 ** 2 + 0.587 ** 2 + 0.114 ** 2))  # luma sigma of independent RGB noise of sigma 1
+LUMA_GAIN = float(np.linalg.norm(LUMA_WEIGHTS))  # luma sigma of independent RGB noise of sigma 1
 
 
 def estimate_jpeg_noise(im: np.ndarray, quality: int, steps: np.ndarray | None = None) -> float:
@@ -34,7 +34,7 @@ def estimate_jpeg_noise(im: np.ndarray, quality: int, steps: np.ndarray | None =
     moved off the file's 8-px grid), they would read as noise: no estimate (0)."""
     h, w = im.shape[:2]
     top, left = (max(0, (n - PROBE) // 2) // 8 * 8 for n in (h, w))
-    y = luma(im[top:top + PROBE, left:left + PROBE]).astype(np.float64)
+    y = luma(im[top:top + PROBE, left:left + PROBE])
     side = 8 * PATCH
     h, w = (n // side * side for n in y.shape)
     if not h or not w:
@@ -45,13 +45,12 @@ def estimate_jpeg_noise(im: np.ndarray, quality: int, steps: np.ndarray | None =
         return 0.0
     u, v = np.indices((8, 8))
     read = u + v >= LOWEST
-    steps = table[read]
-    levels = np.round(blocks[..., read] / steps)  # (rows, cols, coefficients): multiples of the steps
+    levels = np.round(blocks[..., read] / table[read])  # (rows, cols, coefficients): multiples of the steps
     rows, cols, n = levels.shape
     levels = levels.reshape(rows // PATCH, PATCH, cols // PATCH, PATCH, n).transpose(0, 2, 1, 3, 4)
     levels = levels.reshape(-1, PATCH * PATCH * n)
-    steps = np.tile(steps, PATCH * PATCH)
-    low, high = (levels - 0.5) * steps, (levels + 0.5) * steps
+    step = np.tile(table[read], PATCH * PATCH)
+    low, high = (levels - 0.5) * step, (levels + 0.5) * step
     likelihood = np.stack([np.log(np.maximum(ndtr(high / s) - ndtr(low / s), 1e-300)).sum(axis=1)
                            for s in SIGMAS], axis=1)
     per_patch = SIGMAS[likelihood.argmax(axis=1)]
