@@ -69,7 +69,7 @@ def measure(faces: dict, auto: repair.AutoRepair) -> list[dict]:
                     unblocked = read = im  # as the default runs the JPEG model (`repair.AutoRepair`)
                     if not repair.leave_as_is(q):
                         unblocked, read = repair.repair_known(auto.jpeg, im, {"quality": q}, once=True)
-                    denoised = repair.repair_known(auto.noise, im, {})
+                    denoised = repair.repair_known(auto.noise, im, {"quality": q})  # told as the command tells it
                     estimate = repair.estimate_noise(read)
                     limits = [None] if unblocked is not im else LIMITS  # a limit only where the estimate reads im
                     gains = {}

@@ -42,6 +42,7 @@ from aeutils.tasks.repair.infer import (
     load_model,
     mark,
     model_for,
+    noise_level,
     noise_ramp,
     noise_share,
     prefill,
@@ -70,10 +71,10 @@ __all__ = [
     "NOISE_LIMITS", "NOISE_RAMPS", "Region", "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable",
     "card", "compare_architectures", "damage_figure", "denoise", "estimate_jpeg_noise", "estimate_noise",
     "evaluate", "example_figure", "find_mosaic", "find_region", "leave_as_is", "load", "load_model", "main", "mark",
-    "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid", "noise_ramp", "noise_share",
-    "prefill", "repair_array", "repair_known", "repair_region", "run_told", "save_results", "specialist_models",
-    "study_hparams", "train_model", "train_wide", "unmosaic", "val_curves", "wide_arch", "wide_hparams",
-    "wide_model_card",
+    "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid", "noise_level", "noise_ramp",
+    "noise_share", "prefill", "repair_array", "repair_known", "repair_region", "run_told", "save_results",
+    "specialist_models", "study_hparams", "train_model", "train_wide", "unmosaic", "val_curves", "wide_arch",
+    "wide_hparams", "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

@@ -75,7 +75,8 @@ class WidePairs(Dataset):
             return clean, prefilled_input(im, d.mask, jpeg=bool(self.saved_as))
         strength = None
         if told(self.kind, "wide"):  # noise: what the command will read in the file, not the sigma drawn
-            level = noise_level(to_uint8(im)) if self.kind == "noise" else damage.told_level(self.kind, d.params)
+            level = noise_level(to_uint8(im), d.params.get("quality")) if self.kind == "noise" else \
+                damage.told_level(self.kind, d.params)
             strength = torch.full_like(clean[:1], level)
         return clean, damage.model_input(im, strength)
 

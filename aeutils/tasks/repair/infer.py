@@ -135,7 +135,8 @@ def repair_known(model: nn.Module, im: np.ndarray, params: dict, mask: np.ndarra
         if kind == "jpeg" and leave_as_is(params.get("quality")) or kind == "blur" and not (
                 params.get("sigma") and blur_repairable(params.get("quality"), model)):
             return (im.copy(), im.copy()) if tiling.get("once") else im.copy()
-        level = noise_level(im) if kind == "noise" else damage.told_level(kind, params)
+        level = noise_level(im, params.get("quality"), params.get("steps")) if kind == "noise" else \
+            damage.told_level(kind, params)
     grid = mosaic_grid(im) if getattr(model, "mosaic", False) else None
     return repair_array(model, im, mask, level=level, jpeg=params.get("quality") is not None, grid=grid, **tiling)
 
@@ -233,7 +234,7 @@ class AutoRepair:
             # saved at quality 30-60) it gained more that way at sigma 15-50, less at lighter noise, and
             # more in all: 332.5 dB summed over the cells, 329.2 at most with it run after the JPEG model
             # where the estimate reads under 2-15 levels (2026-12-06, the told model).
-            unblocked = blend(unblocked, denoise(self.noise, im, sigma, kind, **tiling), share)
+            unblocked = blend(unblocked, denoise(self.noise, im, sigma, kind, params, **tiling), share)
             part = f"; {share:.0%} of the model's correction" if share < 1 else ""
             done.append(f"noise (estimated sigma {255 * sigma:.1f} levels{part})")
         im = unblocked
@@ -272,11 +273,16 @@ def estimate_noise(im: np.ndarray) -> float:
     return float(np.percentile(spread.mean(axis=1), NOISE_QUANTILE))
 
 
-def noise_level(im: np.ndarray) -> float:
+def noise_level(im: np.ndarray, quality: int | None = None, steps: np.ndarray | None = None) -> float:
     """What the noise model reads in its fourth channel for a uint8 (H, W, 3) image, in training as in
     use: its `estimate_noise`, not a true sigma, which reads higher wherever noise clips and than what a
-    JPEG after the noise leaves (`damage.told_level`)."""
-    return damage.told_level("noise", {"sigma": estimate_noise(im)})
+    JPEG after the noise leaves (`damage.told_level`); in a JPEG file of `quality` (its luma `steps` where
+    known) the larger of that and the noise read through its quantization (`estimate_jpeg_noise`), where
+    a JPEG keeps light noise that `estimate_noise` no longer sees."""
+    sigma = estimate_noise(im)
+    if quality is not None:
+        sigma = max(sigma, estimate_jpeg_noise(im, quality, steps))
+    return damage.told_level("noise", {"sigma": sigma})
 
 
 def noise_ramp(quality: int | None) -> str:
@@ -291,10 +297,12 @@ def noise_share(sigma: float, kind: str) -> float:
     return ramp(sigma, *NOISE_RAMPS[kind])
 
 
-def denoise(model: nn.Module, im: np.ndarray, sigma: float, kind: str, **tiling) -> np.ndarray:
+def denoise(model: nn.Module, im: np.ndarray, sigma: float, kind: str, params: dict | None = None,
+            **tiling) -> np.ndarray:
     """The noise model's output on a uint8 photo whose `estimate_noise` reads `sigma` in a file of this
-    `noise_ramp` kind, its correction limited per pixel to NOISE_LIMITS[kind] * sigma where it has one."""
-    out = repair_known(model, im, {}, **tiling)
+    `noise_ramp` kind (`params`: what the file tells, as `repair_known` takes it), its correction limited per
+    pixel to NOISE_LIMITS[kind] * sigma where it has one."""
+    out = repair_known(model, im, params or {}, **tiling)
     return out if kind not in NOISE_LIMITS else limit_change(im, out, NOISE_LIMITS[kind] * sigma)
 
 

@@ -123,9 +123,10 @@ def wide_model_card(weights: Path, record: dict) -> str:
                      "and known pixels are kept.")
     elif told_kind == "noise":
         told_text = ("It is told the noise's Gaussian sigma that `aeutils repair` estimates in the photo's flattest "
-                     "patches (`repair.estimate_noise`), as each training crop was told its own estimate, and so is it "
-                     "in the sweep below; not a sigma the user gives: the true sigma reads higher than the estimate "
-                     "wherever noise clips.")
+                     "patches (`repair.estimate_noise`; in a JPEG file the larger of that and the noise read through "
+                     "its quantization, `repair.noise_level`), as each training crop was told its own estimate, and "
+                     "so is it in the sweep below; not a sigma the user gives: the true sigma reads higher than the "
+                     "estimate wherever noise clips.")
     elif told_kind == "jpeg":
         told_text = ("It is told the quality the photo was saved at, read from the JPEG file's quantization "
                      "tables (`images.jpeg_quality`) or given with `--strength`; a lossless file counts as never "
