@@ -21,21 +21,24 @@ from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate
 from aeutils.tiles import tiled
 
 
-def tiny_model(context: bool) -> MeanScaleHyperprior:
-    """A small randomly initialised model; its context model (whose last layer starts at zero) made
-    to change the means and scales."""
+def tiny_model(context: bool, post_filter: int = 0) -> MeanScaleHyperprior:
+    """A small randomly initialised model; its context model and post-filter (whose last layers start
+    at zero) made to change the means and scales, and the image."""
     torch.manual_seed(0)
-    model = MeanScaleHyperprior(N=8, M=16, context=context)
+    model = MeanScaleHyperprior(N=8, M=16, context=context, post_filter=post_filter)
     if context:
         torch.nn.init.normal_(model.context_model.params[-1].weight, std=0.1)
+    if post_filter:
+        torch.nn.init.normal_(model.post.tail.weight, std=0.05)
     return model.eval()
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["hyperprior", "context"])
+@pytest.fixture(scope="module", params=[(False, 0), (True, 4)], ids=["hyperprior", "context-post"])
 def tiny_codec(request, tmp_path_factory):
-    """A small codec, without and with a checkerboard context, exported exactly as shipped models are."""
+    """A small codec, without and with a checkerboard context and a post-filter, exported exactly as
+    shipped models are."""
     path = tmp_path_factory.mktemp("w") / "tiny-codec.pt"
-    coder.export(tiny_model(request.param), path)
+    coder.export(tiny_model(*request.param), path)
     return coder.FaceCodec(zoo.load_shipped(str(path)))
 
 
@@ -344,6 +347,42 @@ def test_only_context_trains_a_grown_context_and_nothing_else(tmp_path):
     trained = checkpoint.load(tmp_path / "run" / "last.pt")["model"]
     assert all(torch.equal(trained[k], v) for k, v in init.items())
     assert trained["context_model.params.2.weight"].abs().sum() > 0  # grown at zero, then trained
+
+
+@pytest.mark.slow
+def test_only_post_trains_a_grown_post_filter_and_nothing_else(tmp_path):
+    coder.export(tiny_model(context=True), tmp_path / "init.pt")
+    r = run_cli("train", "codec", "--profile", "smoke", "--only-post", "--run-dir", tmp_path / "bad")
+    assert r.returncode == 2 and "needs a post-filter" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "codec", "--profile", "smoke", "--init", tmp_path / "init.pt", "--post-filter", "4",
+                "--only-post", "--steps", "2", "--run-dir", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    init = zoo.load_shipped(str(tmp_path / "init.pt"))["state_dict"]
+    ck = checkpoint.load(tmp_path / "run" / "last.pt")
+    assert all(torch.equal(ck["model"][k], v) for k, v in init.items())
+    assert ck["model"]["post.tail.weight"].abs().sum() > 0  # grown at zero, then trained
+    assert ck["hparams"]["post_filter"] == 4 and ck["hparams"]["only_post"] is True
+    assert "psnr_mean" in json.loads((tmp_path / "run" / "summary.json").read_text())["best"]
+    codec_train.export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "c.pt")
+    codec = coder.FaceCodec(zoo.load_shipped(str(tmp_path / "c.pt")))
+    assert codec.model.post_filter == 4 and "post-filter" in codec.description
+
+
+def test_a_grown_post_filter_first_decodes_as_before():
+    """load_grown adds a missing post-filter at zero: the same images until it trains; it then learns
+    from the first step, and its dB loss weighs every level's distortion alike."""
+    old = tiny_model(context=True)
+    new = MeanScaleHyperprior(N=8, M=16, context=True, post_filter=4).eval()
+    new.load_grown(old.state_dict())
+    x = torch.rand(2, 3, 64, 128)
+    q = torch.tensor([0, 12])
+    with torch.no_grad():
+        assert torch.equal(new(x, q)["x_hat"], old(x, q)["x_hat"])
+    new.train()
+    loss = codec_train.decibel_loss(new(x, q), x)
+    loss["loss"].backward()
+    assert new.post.tail.weight.grad.abs().sum() > 0
+    assert loss["psnr"].item() == pytest.approx(-loss["loss"].item())
 
 
 @pytest.mark.slow

@@ -48,6 +48,7 @@ class CodecHparams:
     res_blocks: bool = False
     photos: bool = False  # train on photo-like crops (PhotoCrops) of side `crop`
     context: bool = False  # checkerboard context model (hyperprior.CheckerboardContext)
+    post_filter: int = 0  # channels of a post-filter on the decoded image (hyperprior.PostFilter); 0: none
     workers: int = 0  # DataLoader worker processes (capped by the cores this process may use)
 
     @classmethod
@@ -58,8 +59,8 @@ class CodecHparams:
 
 PROFILES = {
     "smoke": CodecHparams(N=8, M=16, crop=64, batch_size=2, lr=3e-4, steps=3, val_images=2, val_every=3),
-    "cpu": CodecHparams(N=64, M=128, res_blocks=True, context=True, crop=0, batch_size=2, lr=3e-4,
-                        steps=200_000, val_images=24, val_every=1000),
+    "cpu": CodecHparams(N=64, M=128, res_blocks=True, context=True, post_filter=32, crop=0, batch_size=2,
+                        lr=3e-4, steps=200_000, val_images=24, val_every=1000),
     "paper": CodecHparams(N=128, M=192, crop=256, batch_size=16, lr=1e-4, steps=1_000_000, val_images=100,
                           val_every=5000, photos=True, workers=12),
 }
@@ -78,7 +79,8 @@ def hparams(profile: str | None = None) -> CodecHparams:
 @torch.no_grad()
 def evaluate_levels(model: MeanScaleHyperprior, images, lambdas=DEFAULT_LAMBDAS) -> dict:
     """Per-level PSNR (8-bit, clamped) and rate estimated from the likelihoods, on whole images
-    padded to the model's stride (rate counted over the original pixels). Also the mean RD cost."""
+    padded to the model's stride (rate counted over the original pixels). Also the mean RD cost and
+    the mean PSNR over levels."""
     out = {}
     costs = []
     device = next(model.parameters()).device
@@ -97,38 +99,51 @@ def evaluate_levels(model: MeanScaleHyperprior, images, lambdas=DEFAULT_LAMBDAS)
         out[f"bpp_q{level}"] = sum(bpps) / len(bpps)
         costs.append(out[f"bpp_q{level}"] + lam * 255**2 * sum(mses) / len(mses))
     out["rd_cost"] = sum(costs) / len(costs)
+    out["psnr_mean"] = sum(out[f"psnr_q{level}"] for level in range(len(lambdas))) / len(lambdas)
     out["psnr_unquantised"] = transform_ceiling(model, images)
     return out
 
 
 def evaluate_sources(model: MeanScaleHyperprior, sources: dict[str, list[torch.Tensor]]) -> dict:
     """`evaluate_levels` on each validation source ({source: images}), keys prefixed `source/`, and
-    the mean over sources of `rd_cost` and `psnr_unquantised`, so that each source counts alike."""
+    the mean over sources of `rd_cost`, `psnr_mean` and `psnr_unquantised`, so each source counts alike."""
     out = {}
     for name, images in sources.items():
         out.update({f"{name}/{k}": v for k, v in evaluate_levels(model, images).items()})
-    for key in ("rd_cost", "psnr_unquantised"):
+    for key in ("rd_cost", "psnr_mean", "psnr_unquantised"):
         out[key] = sum(out[f"{name}/{key}"] for name in sources) / len(sources)
     return out
 
 
 @torch.no_grad()
 def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
-    """Mean PSNR of the transforms alone (top level's gains, no rounding): the quality no rate can
-    buy past. When the top level comes close to it, more bits cannot help; bigger transforms can."""
+    """Mean PSNR of the transforms alone (top level's gains, no rounding; with the post-filter if there
+    is one): the quality no rate can buy past. When the top level comes close to it, more bits cannot
+    help; bigger transforms can."""
     top = model.levels - 1
     gain = (model.log_gain[top] + model.log_inv_gain[top]).exp()[None, :, None, None]
+    q = torch.tensor([top], device=gain.device)
     ps = []
     for x in images:
         h, w = x.shape[-2:]
         y = model.g_a(pad_to_multiple(x.to(gain.device), model.stride)[None])
-        ps.append(psnr(to_uint8(x), to_uint8(model.g_s(y * gain)[0, :, :h, :w].cpu())))
+        ps.append(psnr(to_uint8(x), to_uint8(model.synthesis(y * gain, q)[0, :, :h, :w].clamp(0, 1).cpu())))
     return sum(ps) / len(ps)
 
 
 def build_model(hp: CodecHparams) -> MeanScaleHyperprior:
     return MeanScaleHyperprior(N=hp.N, M=hp.M, levels=len(DEFAULT_LAMBDAS), res_blocks=hp.res_blocks,
-                               context=hp.context)
+                               context=hp.context, post_filter=hp.post_filter)
+
+
+def decibel_loss(out: dict, x: torch.Tensor) -> dict:
+    """rate_distortion_loss's keys, the loss minus the PSNR (dB) per image, averaged: for the
+    post-filter trained alone, whose rate is fixed. lambda * MSE would weigh the top level's distortion
+    about 3,000 times the lowest's; in dB every level's gain counts alike, as in a BD-rate."""
+    mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1).clamp(min=1e-10)
+    bits = sum(-torch.log2(l).flatten(1).sum(1) for l in out["likelihoods"].values())
+    return {"loss": (10 * torch.log10(mse)).mean(), "bpp_loss": (bits / x[0, 0].numel()).mean(),
+            "mse_loss": mse.mean(), "psnr": (-10 * torch.log10(mse)).mean()}
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> None:
@@ -156,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                    "without one grows it, starting as it was; an --init model with one keeps it)")
     p.add_argument("--only-context", action="store_true", help="train the context model alone, the rest "
                    "frozen: about 3 times the steps a second, to teach a new context model before training all")
+    p.add_argument("--post-filter", type=positive_int, default=None, metavar="CHANNELS", help="add a post-filter "
+                   "of CHANNELS on the decoded image (an --init model without one grows it, starting as it was)")
+    p.add_argument("--only-post", action="store_true", help="train the post-filter alone, the rest frozen (the "
+                   "rate fixed, the loss is the PSNR in dB, every level alike; the checkpoint with the best mean "
+                   "validation PSNR over levels and sources is kept)")
     p.add_argument("--only-gains", action="store_true", help="train the gain vectors alone, the rest frozen: "
                    "to fit quality levels grown onto a trained model (load_grown)")
     p.add_argument("--photos", action="store_true", help="train on photo-like crops of side --crop (rescaled, "
@@ -172,12 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     asked = {"steps": args.steps, "lr": args.lr, "crop": args.crop, "batch_size": args.batch_size,
              "res_blocks": args.res_blocks or None, "photos": args.photos or None, "workers": args.workers,
              "context": args.context or args.only_context or (init and init["arch"].get("context")) or None,
-             "N": args.width, "M": args.latent, "val_every": args.val_every}
+             "N": args.width, "M": args.latent, "val_every": args.val_every,
+             "post_filter": args.post_filter or (init and init["arch"].get("post_filter")) or None}
     hp = replace(hparams(profile), **{k: v for k, v in asked.items() if v is not None})
     if hp.crop < 0 or hp.crop % MeanScaleHyperprior.stride:
         raise UserError(f"--crop must be 0 or a positive multiple of {MeanScaleHyperprior.stride}")
-    if args.only_context and args.only_gains:
-        raise UserError("--only-context and --only-gains train different parts: give one")
+    if sum((args.only_context, args.only_gains, args.only_post)) > 1:
+        raise UserError("--only-context, --only-gains and --only-post train different parts: give one")
+    if args.only_post and not hp.post_filter:
+        raise UserError("--only-post needs a post-filter: give --post-filter CHANNELS or an --init model with one")
     if hp.photos and not hp.crop:
         raise UserError(f"--photos needs --crop, a positive multiple of {MeanScaleHyperprior.stride}")
     device = pick_device(args.device)
@@ -212,11 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.init and not (Path(run_dir) / "last.pt").exists():
         model.load_grown(init["state_dict"])
         record["init"] = args.init
-    if args.only_context or args.only_gains:
+    only = {"only_context": args.only_context, "only_gains": args.only_gains, "only_post": args.only_post}
+    trained = {"only_context": lambda name: name.startswith("context_model."),
+               "only_gains": lambda name: name in ("log_gain", "log_inv_gain"),
+               "only_post": lambda name: name.startswith("post.")}
+    for key in (k for k, v in only.items() if v):
         for name, param in model.named_parameters():
-            param.requires_grad_(name.startswith("context_model.") if args.only_context
-                                 else name in ("log_gain", "log_inv_gain"))
-        record["only_context" if args.only_context else "only_gains"] = True
+            param.requires_grad_(trained[key](name))
+        record[key] = True
     # channels_last: 7-14% more images a second on this CPU at batch 8-16 (scripts/bench_codec_step.py)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     model.to(device, memory_format=layout)
@@ -228,11 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         h, w = x.shape[-2:]
         out = model(pad_to_multiple(x, model.stride).contiguous(memory_format=layout), q)
         out["x_hat"] = out["x_hat"][..., :h, :w]
-        return rate_distortion_loss(out, x, lambdas[q])
+        return decibel_loss(out, x) if args.only_post else rate_distortion_loss(out, x, lambdas[q])
 
     cfg = LoopConfig(max_steps=hp.steps, lr=hp.lr, val_every=hp.val_every, image_every=hp.val_every,
                      ckpt_every=200, max_minutes=args.minutes,
-                     select_key="rd_cost", select_mode="min", progress=not args.no_progress,
+                     select_key="psnr_mean" if args.only_post else "rd_cost",
+                     select_mode="max" if args.only_post else "min", progress=not args.no_progress,
                      hparams=record)
 
     def images(model):

@@ -15,6 +15,9 @@ Coded symbols: round(z) under the factorized prior, then round(y_q - mu_q) under
 learned image compression"): half of the latent positions (the anchors, i + j even) are coded as
 above; the other half are coded after them, their (mu, sigma) refined from the decoded anchors around
 them. Decoding stays two parallel passes, not one step per position.
+
+`post_filter=C` adds a residual filter of C channels on the decoded image, told the quality level
+(`PostFilter`): the rate is unchanged, only the reconstruction gains.
 """
 from __future__ import annotations
 
@@ -56,14 +59,16 @@ def deconv(cin, cout, k=5, s=2):
 
 class ResidualBlock(nn.Module):
     """x + conv3x3(LeakyReLU(conv3x3(x))), as in the transforms of Cheng et al. 2020. The second
-    convolution starts at zero, so a block added to a trained model changes nothing until it learns."""
+    convolution starts at zero (unless `zero=False`), so a block added to a trained model changes nothing
+    until it learns."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, zero: bool = True):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        if zero:
+            nn.init.zeros_(self.conv2.weight)
+            nn.init.zeros_(self.conv2.bias)
 
     def forward(self, x):
         return x + self.conv2(F.leaky_relu(self.conv1(x), 0.2))
@@ -95,6 +100,30 @@ class CheckerboardContext(nn.Module):
         return self.params(torch.cat([self.spatial(anchor_hat), hyper], dim=1))
 
 
+class PostFilter(nn.Module):
+    """A residual filter on the decoded image, told the quality level: capacity at full resolution,
+    where g_s has the least (its last layer is one transposed convolution from half resolution), so the
+    transforms' ceiling rises without a bit more. It works on the image pixel-unshuffled to half
+    resolution (12 channels) to stay cheap; receptive-field radius 2 * (2 + 2 * blocks) + 1 px. Its
+    last layer starts at zero, so a filter added to a trained model changes nothing until it learns."""
+
+    def __init__(self, levels: int, channels: int = 32, blocks: int = 3):
+        super().__init__()
+        self.levels = levels
+        self.head = nn.Conv2d(12 + 1, channels, 3, padding=1)
+        self.body = nn.Sequential(*(ResidualBlock(channels, zero=False) for _ in range(blocks)))
+        self.tail = nn.Conv2d(channels, 12, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """x (N, 3, H, W), H and W even; q (N,) quality levels."""
+        u = F.pixel_unshuffle(x, 2)
+        level = (q.to(u.dtype) / max(self.levels - 1, 1)).view(-1, 1, 1, 1).expand(-1, 1, *u.shape[-2:])
+        r = self.tail(self.body(F.leaky_relu(self.head(torch.cat([u, level], dim=1)), 0.2)))
+        return x + F.pixel_shuffle(r, 2)
+
+
 class MeanScaleHyperprior(nn.Module):
     """Variable-rate mean-scale hyperprior. Inputs (N, 3, H, W) in [0, 1], H and W multiples of 64.
 
@@ -109,9 +138,10 @@ class MeanScaleHyperprior(nn.Module):
     latent_stride = 16  # one latent (y) position per 16x16 pixels
 
     def __init__(self, N: int = 64, M: int = 128, levels: int = len(DEFAULT_LAMBDAS), res_blocks: bool = False,
-                 context: bool = False):
+                 context: bool = False, post_filter: int = 0):
         super().__init__()
         self.N, self.M, self.levels, self.res_blocks, self.context = N, M, levels, bool(res_blocks), bool(context)
+        self.post_filter = int(post_filter)
 
         def blocks():  # a residual block where `res_blocks` asks for one
             return [ResidualBlock(N)] if res_blocks else []
@@ -128,6 +158,8 @@ class MeanScaleHyperprior(nn.Module):
         self.prior = FactorizedPrior(N)
         if context:
             self.context_model = CheckerboardContext(M)
+        if post_filter:
+            self.post = PostFilter(levels, post_filter)
         # log-gains: level q scales the latent by exp(log_gain[q]); spread so levels start apart
         init = torch.linspace(-1.5, 1.0, levels).view(levels, 1).repeat(1, M)
         self.log_gain = nn.Parameter(init.clone())
@@ -140,6 +172,11 @@ class MeanScaleHyperprior(nn.Module):
 
     def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict:
         return self.from_latent(self.g_a(x), q)
+
+    def synthesis(self, y_hat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """The decoded image from the un-gained latent: g_s, then the post-filter if there is one."""
+        x_hat = self.g_s(y_hat)
+        return self.post(x_hat, q) if self.post_filter else x_hat
 
     def from_latent(self, y: torch.Tensor, q: torch.Tensor, noisy: bool | None = None) -> dict:
         """`forward` from the latent y on: what an encoder that refines y for one image optimises.
@@ -176,16 +213,16 @@ class MeanScaleHyperprior(nn.Module):
             y_lik = gaussian_likelihood(y_q + torch.empty_like(y_q).uniform_(-0.5, 0.5), mu_q, sigma_q)
         else:
             y_lik = gaussian_likelihood(y_hat, mu_q, sigma_q)
-        x_hat = self.g_s(y_hat * inv_gain)
+        x_hat = self.synthesis(y_hat * inv_gain, q)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.prior(z_hat)}}
 
     def load_grown(self, state_dict: dict) -> None:
         """Load weights of a smaller model of the same design: fewer quality levels, no residual
-        blocks, no context model, or all of these, so a trained model can keep training with more room.
+        blocks, no context model, no post-filter, or all of these, so a trained model can keep training with more room.
 
         Missing highest levels get gains extrapolated geometrically from the two highest trained ones,
         so they start at higher rates and the trained levels keep their numbers; missing residual blocks
-        and a missing context model keep their fresh start (identity, zero), so the grown model first
+        and a missing context model or post-filter keep their fresh start (identity, zero), so the grown model first
         decodes exactly as the smaller one did."""
         state = dict(state_dict)
         for key in ("log_gain", "log_inv_gain"):
@@ -212,6 +249,8 @@ class MeanScaleHyperprior(nn.Module):
             state.update({k: v for k, v in fresh.items() if k.startswith(f"{name}.") and k not in state})
         if self.context and not any(k.startswith("context_model.") for k in state):
             state.update({k: v for k, v in fresh.items() if k.startswith("context_model.")})
+        if self.post_filter and not any(k.startswith("post.") for k in state):
+            state.update({k: v for k, v in fresh.items() if k.startswith("post.")})
         self.load_state_dict(state)
 
 
