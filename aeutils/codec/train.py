@@ -127,7 +127,7 @@ def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
     for x in images:
         h, w = x.shape[-2:]
         y = model.g_a(pad_to_multiple(x.to(gain.device), model.stride)[None])
-        ps.append(psnr(to_uint8(x), to_uint8(model.synthesis(y * gain, q)[0, :, :h, :w].clamp(0, 1).cpu())))
+        ps.append(psnr(to_uint8(x), to_uint8(model.synthesis(y * gain, q)[0, :, :h, :w])))
     return sum(ps) / len(ps)
 
 
@@ -140,10 +140,14 @@ def decibel_loss(out: dict, x: torch.Tensor) -> dict:
     """rate_distortion_loss's keys, the loss minus the PSNR (dB) per image, averaged: for the
     post-filter trained alone, whose rate is fixed. lambda * MSE would weigh the top level's distortion
     about 3,000 times the lowest's; in dB every level's gain counts alike, as in a BD-rate."""
-    mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1).clamp(min=1e-10)
-    bits = sum(-torch.log2(l).flatten(1).sum(1) for l in out["likelihoods"].values())
-    return {"loss": (10 * torch.log10(mse)).mean(), "bpp_loss": (bits / x[0, 0].numel()).mean(),
-            "mse_loss": mse.mean(), "psnr": (-10 * torch.log10(mse)).mean()}
+    measured = rate_distortion_loss(out, x, x.new_zeros(x.shape[0]))
+    return dict(measured, loss=-measured["psnr"])
+
+
+# --only-*: the parameters each trains, everything else frozen
+TRAINED_ALONE = {"only_context": lambda name: name.startswith("context_model."),
+                 "only_gains": lambda name: name in ("log_gain", "log_inv_gain"),
+                 "only_post": lambda name: name.startswith("post.")}
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> None:
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     hp = replace(hparams(profile), **{k: v for k, v in asked.items() if v is not None})
     if hp.crop < 0 or hp.crop % MeanScaleHyperprior.stride:
         raise UserError(f"--crop must be 0 or a positive multiple of {MeanScaleHyperprior.stride}")
-    if sum((args.only_context, args.only_gains, args.only_post)) > 1:
+    if sum(getattr(args, key) for key in TRAINED_ALONE) > 1:
         raise UserError("--only-context, --only-gains and --only-post train different parts: give one")
     if args.only_post and not hp.post_filter:
         raise UserError("--only-post needs a post-filter: give --post-filter CHANNELS or an --init model with one")
@@ -235,13 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.init and not (Path(run_dir) / "last.pt").exists():
         model.load_grown(init["state_dict"])
         record["init"] = args.init
-    only = {"only_context": args.only_context, "only_gains": args.only_gains, "only_post": args.only_post}
-    trained = {"only_context": lambda name: name.startswith("context_model."),
-               "only_gains": lambda name: name in ("log_gain", "log_inv_gain"),
-               "only_post": lambda name: name.startswith("post.")}
-    for key in (k for k, v in only.items() if v):
+    for key in (k for k in TRAINED_ALONE if getattr(args, k)):
         for name, param in model.named_parameters():
-            param.requires_grad_(trained[key](name))
+            param.requires_grad_(TRAINED_ALONE[key](name))
         record[key] = True
     # channels_last: 7-14% more images a second on this CPU at batch 8-16 (scripts/bench_codec_step.py)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
