@@ -6,6 +6,7 @@ architecture, the weights (stored in float16 to keep files small), and its measu
 """
 from __future__ import annotations
 
+import copy
 import io
 from pathlib import Path
 
@@ -14,6 +15,15 @@ import torch
 from aeutils import checkpoint, config, task as tasks
 from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes
+
+
+def as_shipped(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` with its float weights rounded to float16 as `save_shipped` stores them: what a
+    user loads. Whatever is computed from the weights at export must be computed from these."""
+    shipped = copy.deepcopy(model)
+    shipped.load_state_dict({k: (v.half().float() if v.is_floating_point() else v)
+                             for k, v in model.state_dict().items()})
+    return shipped
 
 
 def save_shipped(path: str | Path, task: str, arch: dict, model: torch.nn.Module,

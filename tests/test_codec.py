@@ -368,6 +368,24 @@ def test_only_post_trains_a_grown_post_filter_and_nothing_else(tmp_path):
     assert codec.model.post_filter == 4 and "post-filter" in codec.description
 
 
+@pytest.mark.slow
+def test_only_decoder_trains_the_decoder_side_and_keeps_every_bit_of_a_file(tmp_path):
+    coder.export(tiny_model(context=True, post_filter=4), tmp_path / "init.pt")
+    r = run_cli("train", "codec", "--profile", "smoke", "--init", tmp_path / "init.pt", "--only-decoder",
+                "--steps", "2", "--run-dir", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    init = zoo.load_shipped(str(tmp_path / "init.pt"))["state_dict"]
+    trained = checkpoint.load(tmp_path / "run" / "last.pt")["model"]
+    decoder_side = [k for k in init if k.startswith(("g_s.", "post.")) or k == "log_inv_gain"]
+    assert all(torch.equal(trained[k], init[k]) for k in init if k not in decoder_side)
+    assert not all(torch.equal(trained[k], init[k]) for k in decoder_side)
+    codec_train.export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "c.pt")
+    before, after = (coder.FaceCodec(zoo.load_shipped(str(tmp_path / n))) for n in ("init.pt", "c.pt"))
+    im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8))
+    files = [codec.encode(im, 6) for codec in (before, after)]
+    assert bitstream.unpack(files[0])[1] == bitstream.unpack(files[1])[1]  # the same payload, a new tag
+
+
 def test_a_grown_post_filter_first_decodes_as_before():
     """load_grown adds a missing post-filter at zero: the same images until it trains; it then learns
     from the first step, and its dB loss weighs every level's distortion alike."""

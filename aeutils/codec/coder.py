@@ -107,8 +107,9 @@ def coding_tables(model: MeanScaleHyperprior) -> dict:
 
 
 def export(model: MeanScaleHyperprior, path: str | Path, metrics: dict | None = None, **extra) -> None:
-    """Write a trained codec as a shipped model file, with its coding tables."""
-    model = model.eval()
+    """Write a trained codec as a shipped model file, with its coding tables (computed from the weights
+    as they are shipped, so that exporting a loaded codec again changes no bit of the files it writes)."""
+    model = zoo.as_shipped(model).eval()
     zoo.save_shipped(path, "codec", {"N": model.N, "M": model.M, "levels": model.levels,
                                      "res_blocks": model.res_blocks, "context": model.context,
                                      "post_filter": model.post_filter}, model,

@@ -9,7 +9,9 @@ throughout every dev clip. Whole images are padded to the stride as the coder pa
 mislead the hyperprior: on a 64x64 crop its latent is one 1x1 vector, and a model trained so spends
 several times too much on it for a whole face. The checkpoint is chosen on whole validation images of
 three sources (`photos.validation_faces`: CelebA and VoxCeleb2 validation identities, lfw-val) by the
-mean over sources of the rate-distortion cost over levels. `--device cuda` trains on a GPU.
+mean over sources of the rate-distortion cost over levels. `--only-*` train one part, the rest frozen;
+`--only-post` and `--only-decoder` leave every bit of a file as it was and train on the PSNR alone.
+`--device cuda` trains on a GPU.
 """
 from __future__ import annotations
 
@@ -147,7 +149,10 @@ def decibel_loss(out: dict, x: torch.Tensor) -> dict:
 # --only-*: the parameters each trains, everything else frozen
 TRAINED_ALONE = {"only_context": lambda name: name.startswith("context_model."),
                  "only_gains": lambda name: name in ("log_gain", "log_inv_gain"),
-                 "only_post": lambda name: name.startswith("post.")}
+                 "only_post": lambda name: name.startswith("post."),
+                 "only_decoder": lambda name: name.startswith(("g_s.", "post.")) or name == "log_inv_gain"}
+# of these, the ones that leave every bit of a file as it was: trained on the PSNR alone (decibel_loss)
+FIXED_RATE = ("only_post", "only_decoder")
 
 
 def export_checkpoint(path: str | Path, out: str | Path) -> None:
@@ -180,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-post", action="store_true", help="train the post-filter alone, the rest frozen (the "
                    "rate fixed, the loss is the PSNR in dB, every level alike; the checkpoint with the best mean "
                    "validation PSNR over levels and sources is kept)")
+    p.add_argument("--only-decoder", action="store_true", help="train the decoder side alone (synthesis "
+                   "transform, post-filter, inverse gains), the rest frozen: files keep every bit, and the loss "
+                   "and checkpoint are --only-post's")
     p.add_argument("--only-gains", action="store_true", help="train the gain vectors alone, the rest frozen: "
                    "to fit quality levels grown onto a trained model (load_grown)")
     p.add_argument("--photos", action="store_true", help="train on photo-like crops of side --crop (rescaled, "
@@ -202,11 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     if hp.crop < 0 or hp.crop % MeanScaleHyperprior.stride:
         raise UserError(f"--crop must be 0 or a positive multiple of {MeanScaleHyperprior.stride}")
     if sum(getattr(args, key) for key in TRAINED_ALONE) > 1:
-        raise UserError("--only-context, --only-gains and --only-post train different parts: give one")
+        raise UserError("--only-context, --only-gains, --only-post and --only-decoder train different parts: "
+                        "give one")
     if args.only_post and not hp.post_filter:
         raise UserError("--only-post needs a post-filter: give --post-filter CHANNELS or an --init model with one")
     if hp.photos and not hp.crop:
         raise UserError(f"--photos needs --crop, a positive multiple of {MeanScaleHyperprior.stride}")
+    fixed_rate = any(getattr(args, key) for key in FIXED_RATE)
     device = pick_device(args.device)
     torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = True
@@ -248,18 +258,21 @@ def main(argv: list[str] | None = None) -> int:
     model.to(device, memory_format=layout)
 
     def step(model, x):
-        """Padded as the coder pads: distortion on the image only, its bits over the image's pixels."""
+        """Padded as the coder pads: distortion on the image only, its bits over the image's pixels. With
+        the rate fixed nothing before the rounding trains, so the decoder side learns from the very
+        symbols the coder makes (no quantisation proxies)."""
         x = x.to(device, non_blocking=True)
         q = torch.randint(0, len(DEFAULT_LAMBDAS), (x.shape[0],)).to(device)
         h, w = x.shape[-2:]
-        out = model(pad_to_multiple(x, model.stride).contiguous(memory_format=layout), q)
+        y = model.g_a(pad_to_multiple(x, model.stride).contiguous(memory_format=layout))
+        out = model.from_latent(y, q, noisy=False if fixed_rate else None)
         out["x_hat"] = out["x_hat"][..., :h, :w]
-        return decibel_loss(out, x) if args.only_post else rate_distortion_loss(out, x, lambdas[q])
+        return decibel_loss(out, x) if fixed_rate else rate_distortion_loss(out, x, lambdas[q])
 
     cfg = LoopConfig(max_steps=hp.steps, lr=hp.lr, val_every=hp.val_every, image_every=hp.val_every,
                      ckpt_every=200, max_minutes=args.minutes,
-                     select_key="psnr_mean" if args.only_post else "rd_cost",
-                     select_mode="max" if args.only_post else "min", progress=not args.no_progress,
+                     select_key="psnr_mean" if fixed_rate else "rd_cost",
+                     select_mode="max" if fixed_rate else "min", progress=not args.no_progress,
                      hparams=record)
 
     def images(model):
