@@ -17,12 +17,16 @@ from aeutils.errors import UserError
 from aeutils.images import atomic_write_bytes
 
 
+def _stored_state(model: torch.nn.Module) -> dict:
+    """The weights as a shipped file stores them: float tensors in float16."""
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+
+
 def as_shipped(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of `model` with its float weights rounded to float16 as `save_shipped` stores them: what a
-    user loads. Whatever is computed from the weights at export must be computed from these."""
+    """A copy of `model` with its float weights rounded as `save_shipped` stores them: what a user
+    loads. Whatever is computed from the weights at export must be computed from these."""
     shipped = copy.deepcopy(model)
-    shipped.load_state_dict({k: (v.half().float() if v.is_floating_point() else v)
-                             for k, v in model.state_dict().items()})
+    shipped.load_state_dict(_stored_state(model))  # copied into its float32 tensors
     return shipped
 
 
@@ -30,9 +34,8 @@ def save_shipped(path: str | Path, task: str, arch: dict, model: torch.nn.Module
                  metrics: dict | None = None, exclusive: bool = False, **extra) -> None:
     """Write a model for shipping: float tensors in float16 (halves the file; restored to float32).
     `exclusive`: refuse to replace an existing file (`--ship` without --force)."""
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buf = io.BytesIO()
-    torch.save({"task": task, "arch": arch, "state_dict": state, "metrics": metrics or {}, **extra}, buf)
+    torch.save({"task": task, "arch": arch, "state_dict": _stored_state(model), "metrics": metrics or {}, **extra}, buf)
     atomic_write_bytes(path, buf.getvalue(), exclusive)
 
 
