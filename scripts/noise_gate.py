@@ -19,6 +19,10 @@ prints:
 - for JPEG files above JPEG_LEAVE_ABOVE, per candidate ramp on the noise read through the JPEG's quantization
   (`repair.JPEG_NOISE_RAMP`, on `repair.estimate_jpeg_noise`; the larger share of it and of the first ramp
   applies): the summed gain and the cells left worse, and the best ramp with none;
+- for the same files, per candidate pair of ramps for lighter noise read through the JPEG where the model's
+  correction spreads evenly (`repair.EVEN_NOISE_RAMP` on that estimate times `repair.EVEN_RAMP` on
+  `repair.evenness`; the largest share of the three applies): the best pairs that leave no cell worse than its
+  input and no face worse than the shipped first two ramps leave the worst one;
 - for files up to JPEG_LEAVE_ABOVE where the shipped ramp finds noise: the noise model's gain from the
   file as it is against that after the JPEG model, per cell.
 
@@ -46,6 +50,10 @@ SHARES = np.round(np.linspace(0, 1, 21), 2)  # the shares measured; a ramp's sha
 STARTS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4]  # candidate ramps, 8-bit levels: from START to START + WIDTH
 WIDTHS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 4]
 THROUGH_STARTS = [3, 4, 5, 6, 7, 8, 9, 10, 12]  # candidate ramps on the noise read through a JPEG, from START
+EVEN_STARTS = [1.5, 2, 2.5, 3, 3.5, 4, 5]  # candidate EVEN_NOISE_RAMP starts, 8-bit levels (widths: WIDTHS[:4])
+EVENNESS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]  # candidate EVEN_RAMP starts (widths:
+# EVENNESS_WIDTHS); the shipped one starts above what film grain reads (`repair.EVEN_RAMP`)
+EVENNESS_WIDTHS = [0, 0.1, 0.2, 0.3]
 LIMITS = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, None]  # candidate limits of the correction, times the estimate (None: none)
 FILES = {"lossless": "lossless files", "jpeg": f"JPEG files above quality {repair.JPEG_LEAVE_ABOVE}, read as they are",
          "deblocked": "JPEG files read after the JPEG model"}
@@ -79,6 +87,7 @@ def measure(faces: dict, auto: repair.AutoRepair) -> list[dict]:
                     row = dict(source=source, sigma=sigma, q=q, estimate=255 * estimate, gains=gains)
                     if repair.noise_ramp(q) == "jpeg":
                         row["through"] = 255 * repair.estimate_jpeg_noise(im, q)
+                        row["even"] = repair.evenness(im, denoised)
                     if unblocked is not im:
                         row["after"] = score(repair.repair_known(auto.noise, unblocked, {})) - before
                     rows.append(row)
@@ -104,6 +113,46 @@ def cells(rows: list[dict], gain) -> dict:
 def ramp_cells(rows: list[dict], start: float, width: float, limit: float | None) -> dict:
     return cells(rows, lambda r: r["gains"][label(limit)][
         int(np.abs(SHARES - ramp(r["estimate"], start, start + width)).argmin())])
+
+
+def share_at(r: dict, share: float) -> float:
+    """A row's gain (dB) at the measured share nearest `share`, without a limit."""
+    return r["gains"]["none"][int(np.abs(SHARES - share).argmin())]
+
+
+def shipped_through(r: dict) -> float:
+    """The larger share of the shipped first ramp (on `estimate_noise`) and JPEG_NOISE_RAMP (read through the JPEG)."""
+    return max(ramp(r["estimate"] / 255, *repair.NOISE_RAMPS["jpeg"]),
+               ramp(r["through"] / 255, *repair.JPEG_NOISE_RAMP))
+
+
+def even_search(group: list[dict]) -> None:
+    """Print the best candidate pairs of EVEN_NOISE_RAMP and EVEN_RAMP, and the shipped pair's result."""
+    worst = min(share_at(r, shipped_through(r)) for r in group)
+
+    def result(start, width, low, wide):
+        def share(r: dict) -> float:
+            return max(shipped_through(r), ramp(r["through"], start, start + width) * ramp(r["even"], low, low + wide))
+        c = cells(group, lambda r: share_at(r, share(r)))
+        return sum(c.values()), min(c.values()), min(share_at(r, share(r)) for r in group)
+    found = []
+    for start in EVEN_STARTS:
+        for width in WIDTHS[:4]:
+            for low in EVENNESS:
+                for wide in EVENNESS_WIDTHS:
+                    total, cell, face = result(start, width, low, wide)
+                    if cell >= 0 and face >= worst:
+                        found.append((total, start, width, low, wide))
+    print(f"\n{FILES['jpeg']}, also lighter noise read through the JPEG where the correction spreads evenly "
+          f"(EVEN_NOISE_RAMP x EVEN_RAMP); the best with no cell worse and no face worse than {worst:+.2f} dB:")
+    for total, start, width, low, wide in sorted(found, reverse=True)[:5]:
+        print(f"  through {start:g}-{start + width:g} levels x evenness {low:g}-{low + wide:g}: "
+              f"summed gain {total:.1f} dB")
+    (low, high), (even_low, even_high) = (255 * v for v in repair.EVEN_NOISE_RAMP), repair.EVEN_RAMP
+    total, cell, face = result(low, high - low, even_low, even_high - even_low)
+    without = sum(cells(group, lambda r: share_at(r, shipped_through(r))).values())
+    print(f"  shipped ({low:g}-{high:g} x {even_low:g}-{even_high:g}): summed gain {total:.1f} dB, worst cell "
+          f"{cell:+.3f}, worst face {face:+.2f} (without it {without:.1f} dB)")
 
 
 def through_cells(rows: list[dict], start: float, width: float) -> dict:
@@ -169,6 +218,7 @@ def main() -> None:
     alone = sum(ramp_cells(group, low, high - low, None).values())
     print(f"  best ramp with no cell worse {start:g}-{start + width:g} levels, summed gain {total:.1f} dB (the first "
           f"ramp alone: {alone:.1f})")
+    even_search(group)
     low = 255 * repair.NOISE_RAMPS["deblocked"][0]
     found = [r for r in rows if "after" in r and r["estimate"] > low]
     print(f"\nJPEG files up to quality {repair.JPEG_LEAVE_ABOVE} where noise is found (estimate above {low:g} "

@@ -268,6 +268,23 @@ def test_cli_repairs_with_mask_and_refuses_to_overwrite(trained, face):
     assert r.returncode == 2 and "--force" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
+def test_blind_damage_is_the_safe_default_and_a_study_model_says_so(trained, face):
+    """`--damage blind` (damage of unknown kind) runs the default repair, not the blind study model, which
+    made photos outside its ranges up to 20 dB worse; a study model named with --model runs, with a note."""
+    tmp, ship = trained
+    src = tmp / "photo.png"
+    Image.fromarray(to_uint8(face)).save(src)
+    outs = {}
+    for name, extra in [("default", []), ("blind", ["--damage", "blind"]), ("study", ["--model", ship])]:
+        r = _cli(src, tmp / f"{name}.png", *extra, "--no-progress")
+        assert r.returncode == 0, r.stderr
+        assert ("study model" in r.stderr) == (name == "study"), r.stderr
+        outs[name] = np.asarray(Image.open(tmp / f"{name}.png"))
+    assert np.array_equal(outs["blind"], outs["default"])
+    assert cli.main(["repair", str(src), str(tmp / "m.png"), "--damage", "blind", "--mask", str(src)]) == 2
+
+
 def test_cli_bad_input_is_one_line_exit_2(trained, capsys):
     tmp, ship = trained
     r = _cli(tmp / "missing.png", tmp / "o1.png")

@@ -864,17 +864,67 @@ def test_the_default_applies_a_share_of_the_noise_correction_that_grows_with_the
             assert len(seen) == len(done) == (share > 0) and np.all(out == 100 + round(change * share))
             assert (f"{share:.0%} of the model's correction" in "".join(done)) == (0 < share < 1)
     # in a JPEG above JPEG_LEAVE_ABOVE the noise read through its quantization takes over where it asks for more
+    # (the model runs where it reads above EVEN_NOISE_RAMP too, to see how its correction spreads: here evenly
+    # nowhere, a uniform change; the next test)
     monkeypatch.setattr(infer, "estimate_noise", lambda im: 0.0)
     low, high = repair.JPEG_NOISE_RAMP
     for through, share, quality in ((low, 0.0, 90), ((low + high) / 2, 0.5, 90), (high, 1.0, 90), (high, 0.0, None)):
         monkeypatch.setattr(infer, "estimate_jpeg_noise", lambda im, q, steps, t=through: t)
         seen.clear()
         out, done = auto(photo, {"quality": quality})
-        assert len(seen) == len(done) == (share > 0) and np.all(out == 100 + round(40 * share))
+        assert len(seen) == (quality is not None) and len(done) == (share > 0)
+        assert np.all(out == 100 + round(40 * share))
         assert all(f"estimated sigma {255 * through:.1f} levels" in d for d in done)
     assert np.all(repair.denoise(Brighten(), photo, 2 / 255, "lossless") == 100 + 2 * repair.NOISE_LIMITS["lossless"])
     assert all(np.all(repair.denoise(Brighten(), photo, 2 / 255, kind) == 140) for kind in ("jpeg", "deblocked")
                if kind not in repair.NOISE_LIMITS)
+
+
+def test_light_noise_read_through_a_jpeg_is_removed_where_the_correction_spreads_evenly(monkeypatch):
+    """Below JPEG_NOISE_RAMP, noise read through a fine JPEG gets EVEN_NOISE_RAMP's share times EVEN_RAMP's on
+    `evenness`: a correction in every patch (noise) is applied, one in a few patches (a clean face's texture
+    smoothed) is not, and the model runs once either way."""
+    pattern = np.random.default_rng(0).normal(0, 4, (64, 64))
+    patchy = np.where(np.arange(64)[:, None] + np.arange(64)[None] < 24, pattern, 0.0)  # one corner alone
+    runs = []
+
+    class Correct(torch.nn.Module):  # a noise model whose correction is a fixed pattern
+        told = None
+
+        def __init__(self, change):
+            super().__init__()
+            self.change = torch.from_numpy(change / 255).float()
+
+        def forward(self, x):
+            runs.append(1)
+            return x[:, :3] + self.change
+
+    photo = np.full((64, 64, 3), 100, np.uint8)
+    even, uneven = (np.clip(np.round(100 + c[..., None].repeat(3, 2)), 0, 255).astype(np.uint8)
+                    for c in (pattern, patchy))
+    assert repair.evenness(photo, even) > 0.8 and repair.evenness(photo, uneven) == 0.0
+    assert repair.evenness(photo, photo) == 0.0 and repair.EVEN_NOISE_RAMP[1] < repair.JPEG_NOISE_RAMP[0]
+    monkeypatch.setattr(infer, "estimate_noise", lambda im: 0.0)
+    monkeypatch.setattr(infer, "estimate_jpeg_noise", lambda im, q, steps: repair.EVEN_NOISE_RAMP[1])
+    for change, expected in ((pattern, even), (patchy, photo)):
+        runs.clear()
+        out, done = repair.AutoRepair(Correct(change), Correct(change), None)(photo, {"quality": 90})
+        assert np.array_equal(out, expected) and len(done) == (expected is even) and len(runs) == 1
+
+
+@pytest.mark.slow
+def test_film_grain_is_not_taken_for_noise_by_the_evenness_ramp(tmp_path):
+    """Film grain spreads over a photo as evenly as light noise (the demo's scanned Grace Hopper reads 0.34-0.55):
+    EVEN_RAMP starts above that, so the default leaves a clean, grainy photo saved as a fine JPEG as it is."""
+    face = np.asarray(sample_faces()["grace_hopper"].convert("RGB"))[100:330, 40:270]  # the grainiest part
+    auto = repair.AutoRepair.shipped()
+    for quality in (95, 90, 75):
+        Image.fromarray(face).save(tmp_path / "grain.jpg", quality=quality)
+        raw = Image.open(tmp_path / "grain.jpg")
+        im = np.asarray(raw.convert("RGB"))
+        out, done = auto(im, {"quality": quality, "steps": jpeg_luma_steps(raw)})
+        assert repair.estimate_jpeg_noise(im, quality) >= repair.EVEN_NOISE_RAMP[1]  # read as light noise
+        assert np.array_equal(out, im) and not done
 
 
 @pytest.mark.slow

@@ -28,6 +28,8 @@ from aeutils.tasks.repair.hparams import (
 )
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
+    EVEN_NOISE_RAMP,
+    EVEN_RAMP,
     JPEG_FILL_RADIUS,
     JPEG_LEAVE_ABOVE,
     JPEG_NOISE_RAMP,
@@ -37,6 +39,7 @@ from aeutils.tasks.repair.infer import (
     blur_repairable,
     denoise,
     estimate_noise,
+    evenness,
     leave_as_is,
     load,
     load_model,
@@ -66,15 +69,15 @@ from aeutils.tasks.repair.train import (
 )
 
 __all__ = [
-    "AutoRepair", "BEST", "BLUR_GATE", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS", "JPEG_KINDS",
-    "JPEG_LEAVE_ABOVE", "JPEG_NOISE_RAMP", "JPEG_TRAIN", "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE",
+    "AutoRepair", "BEST", "BLUR_GATE", "EVEN_NOISE_RAMP", "EVEN_RAMP", "INPUTS", "INPUTS_TOLD", "JPEG_FILL_RADIUS",
+    "JPEG_KINDS", "JPEG_LEAVE_ABOVE", "JPEG_NOISE_RAMP", "JPEG_TRAIN", "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE",
     "NOISE_LIMITS", "NOISE_RAMPS", "Region", "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable",
     "card", "compare_architectures", "damage_figure", "denoise", "estimate_jpeg_noise", "estimate_noise",
-    "evaluate", "example_figure", "find_mosaic", "find_region", "leave_as_is", "load", "load_model", "main", "mark",
-    "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid", "noise_level", "noise_ramp",
-    "noise_share", "prefill", "repair_array", "repair_known", "repair_region", "run_told", "save_results",
-    "specialist_models", "study_hparams", "train_model", "train_wide", "unmosaic", "val_curves", "wide_arch",
-    "wide_hparams", "wide_model_card",
+    "evaluate", "evenness", "example_figure", "find_mosaic", "find_region", "leave_as_is", "load", "load_model",
+    "main", "mark", "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid", "noise_level",
+    "noise_ramp", "noise_share", "prefill", "repair_array", "repair_known", "repair_region", "run_told",
+    "save_results", "specialist_models", "study_hparams", "train_model", "train_wide", "unmosaic", "val_curves",
+    "wide_arch", "wide_hparams", "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

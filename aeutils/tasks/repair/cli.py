@@ -22,6 +22,7 @@ from aeutils.options import positive_float
 from aeutils.tasks.repair.holes import holes_in
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
+    EVEN_NOISE_RAMP,
     JPEG_LEAVE_ABOVE,
     JPEG_NOISE_RAMP,
     NOISE_RAMPS,
@@ -51,14 +52,17 @@ def register(sub) -> None:
                    help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
                    f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is above "
                    f"{ramp_text('lossless')} in a lossless file, {ramp_text('jpeg')} in a JPEG (or, read through its "
-                   f"quantization, {255 * JPEG_NOISE_RAMP[0]:g} levels, all from {255 * JPEG_NOISE_RAMP[1]:g}), and "
+                   f"quantization, {255 * JPEG_NOISE_RAMP[0]:g} levels, all from {255 * JPEG_NOISE_RAMP[1]:g}, or "
+                   f"{255 * EVEN_NOISE_RAMP[0]:g} levels where the model's correction spreads evenly over the "
+                   "photo), and "
                    f"{ramp_text('deblocked')} in a JPEG after undoing its artifacts; then blur where a lossless "
                    f"photo, or a JPEG above quality {JPEG_LEAVE_ABOVE}, measures a blur of at least {BLUR_GATE:g} px "
                    "(through the blur model for JPEG files); a photo where a mosaic is found goes "
                    "through the mosaic model alone (a mosaic over part of it: that part alone); otherwise leave "
                    "the photo as it is (light blur and holes need "
-                   "--damage). noise: the default's JPEG and noise steps alone. blind: the blind study model (the "
-                   "default with --model). For blocks, squares and grid without --mask, the holes are found in "
+                   "--damage). noise: the default's JPEG and noise steps alone. blind: damage of unknown kind, "
+                   "the same as the default (with --model, the default: the model runs as it is). For blocks, "
+                   "squares and grid without --mask, the holes are found in "
                    "the image: pure-black lines and rectangles with sharp edges (not dark hair or the black "
                    "corners of a rotated photo); in a JPEG file, near-black ones")
     p.add_argument("--mask", default=None, help="hole mask image of the same size: white (above 127) = missing")
@@ -154,11 +158,14 @@ def run(args) -> int:
     if args.tile < 64:
         raise UserError("--tile must be at least 64")
     kind = args.damage or (damage.BLIND if args.model else AUTO)
+    if kind == damage.BLIND and not args.model:
+        kind = AUTO  # damage of unknown kind: the safe default, not the blind study model (up to 20 dB worse)
     check_strength(kind, args.strength)
-    if kind == AUTO and (args.model or args.mask):
-        raise UserError(f"--{'model' if args.model else 'mask'} needs --damage: auto runs the shipped repair-jpeg, "
-                        "repair-noise, repair-blur and repair-pixelate")
-
+    if kind == AUTO and args.mask:
+        raise UserError("--mask needs --damage blocks, squares or grid: the automatic repair fills no holes")
+    if kind == AUTO and args.model:
+        raise UserError("--model needs --damage: auto runs the shipped repair-jpeg, repair-noise, repair-blur and "
+                        "repair-pixelate")
     load = functools.cache(lambda name: AutoRepair.shipped() if name == AUTO else load_model(name)[0])
 
     def model_name(jpeg: bool) -> str:  # a JPEG file's holes have a model of their own where shipped
@@ -180,6 +187,10 @@ def run(args) -> int:
             print(f"{src}: " + (f"undid {' and '.join(done)}" if done else nothing_found(kind, arr, quality)),
                   file=sys.stderr)
         else:
-            out = _repair_kind(load(model_name(jpeg_quality(raw) is not None)), kind, args, src, raw, arr, tiling)
+            model = load(model_name(jpeg_quality(raw) is not None))
+            out = _repair_kind(model, kind, args, src, raw, arr, tiling)
+            if getattr(model, "study", False):
+                print(f"{src}: repaired by a study model, trained on damage inside the study's ranges only: it can "
+                      "make a photo outside them worse (docs/repair.md)", file=sys.stderr)
         save_image(Image.fromarray(out, "RGB"), dst, exclusive=not args.force)
     return batch.run(args, one, lambda: load(model_name(False)))

@@ -27,7 +27,7 @@ def model_card(weights: Path, results: dict, name: str) -> str:
     lr = ck.get("lr", hp.lr)
     lr = lr if isinstance(lr, str) else format(lr, "g")
     if kind == damage.BLIND:
-        what = ("Blind damage-repair model of notebook 09 (`aeutils repair --damage blind`): one network for "
+        what = ("Blind damage-repair model of notebook 09 (`aeutils repair --model repair-blind`): one network for "
                 "seven damages (heavy\nGaussian noise, blocks over the face, random squares, grid lines, "
                 "pixelation, blur, JPEG artifacts).")
         drawn, shown = "a random kind per sample", results
