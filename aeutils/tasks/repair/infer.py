@@ -63,13 +63,14 @@ JPEG_NOISE_RAMP = (8.0 / 255, 9.0 / 255)
 # source, saved at quality 70-95, 2026-12-07) the clean faces that read 2.3-7.7 levels through the JPEG
 # measured 0.00-0.25, faces with noise of sigma 5 saved at quality 90 0.31-0.68 (10th-90th percentile). Film grain
 # is noise too, and spreads as evenly: the demo's scanned Grace Hopper, clean, measures 0.34-0.55 (crops of it
-# saved at quality 65-95), and from lower starts the default made it up to 0.45 dB worse. So the ramp starts above
-# that, at 0.6: 448.9 dB summed over the 108 validation cells (sigma 0-50, quality 70-95) against 420.5 without it
-# (the best start for the validation faces alone, 0.25-0.35, 477-481), no cell worse than its input, no face worse
-# than the first two ramps leave the worst (-1.09 dB); sigma 5 at quality 90 +0.19 / +2.05 / +0.41 dB (CelebA /
-# VoxCeleb2 / lfw-val; none before).
+# saved at quality 65-95; `grain_evenness` in the script), and from lower starts the default made it up to 0.45 dB
+# worse. So the ramp starts above that, at 0.6: 448.8 dB summed over the 108 validation cells (sigma 0-50, quality
+# 70-95) against 420.5 without it (the best start for the validation faces alone, 0.25-0.35, 477-481; the best above
+# the grain, a step at 0.6, 457.7: the ramp is a softer edge so near it), no cell worse than its input, no face
+# worse than the first two ramps leave the worst (-1.09 dB); sigma 5 at quality 90 +0.19 / +2.05 / +0.41 dB (CelebA
+# / VoxCeleb2 / lfw-val; none before).
 EVEN_NOISE_RAMP, EVEN_RAMP = (2.5 / 255, 3.0 / 255), (0.6, 0.7)
-EVEN_PATCH = 16  # px: the patches whose correction energies `evenness` compares
+EVEN_PATCH = 16  # px: the patches whose correction variances `evenness` compares
 NOISE_PATCH, NOISE_QUANTILE = 32, 10  # the noise is read in patches of this side, at this percentile of them
 NOISE_PROBE = 1024  # the noise is estimated on a central window of this side (bounded time and memory)
 # The blur model runs by default where the photo as given (before the JPEG and noise models, which
