@@ -123,10 +123,16 @@ def share_at(r: dict, share: float) -> float:
     return r["gains"]["none"][int(np.abs(SHARES - share).argmin())]
 
 
+def through_share(r: dict, start: float, width: float) -> float:
+    """A JPEG file's share above JPEG_LEAVE_ABOVE: the larger of the shipped first ramp's (on `estimate_noise`) and
+    that of a ramp from `start` to `start + width` levels on the noise read through the JPEG's quantization."""
+    return max(repair.noise_share(r["estimate"] / 255, "jpeg"), ramp(r["through"], start, start + width))
+
+
 def shipped_through(r: dict) -> float:
-    """The larger share of the shipped first ramp (on `estimate_noise`) and JPEG_NOISE_RAMP (read through the JPEG)."""
-    return max(ramp(r["estimate"] / 255, *repair.NOISE_RAMPS["jpeg"]),
-               ramp(r["through"] / 255, *repair.JPEG_NOISE_RAMP))
+    """`through_share` with the shipped JPEG_NOISE_RAMP."""
+    low, high = (255 * level for level in repair.JPEG_NOISE_RAMP)
+    return through_share(r, low, high - low)
 
 
 def grain_evenness(noise) -> float:
@@ -175,13 +181,8 @@ def even_search(group: list[dict], grain: float) -> None:
 
 
 def through_cells(rows: list[dict], start: float, width: float) -> dict:
-    """The cells of JPEG files above JPEG_LEAVE_ABOVE with the larger share of the shipped ramp (on
-    `estimate_noise`) and of a ramp on the noise read through the JPEG's quantization (`estimate_jpeg_noise`)."""
-    first = repair.NOISE_RAMPS["jpeg"]
-
-    def share(r: dict) -> float:
-        return max(ramp(r["estimate"] / 255, *first), ramp(r["through"], start, start + width))
-    return cells(rows, lambda r: r["gains"]["none"][int(np.abs(SHARES - share(r)).argmin())])
+    """The cells of JPEG files above JPEG_LEAVE_ABOVE at `through_share` (a candidate JPEG_NOISE_RAMP)."""
+    return cells(rows, lambda r: share_at(r, through_share(r, start, width)))
 
 
 def main() -> None:
