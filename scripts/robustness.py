@@ -11,6 +11,7 @@ writes KIND.json and KIND.png under --out.
     python scripts/robustness.py --auto                      # also the default without --damage, every kind
     python scripts/robustness.py --kinds blur --estimate --auto   # also the blur model told its own estimate
     python scripts/robustness.py --kinds blocks,squares,grid --found   # also the hole models without a mask
+    python scripts/robustness.py --kinds noise --saved-as 90 --given   # also the noise model told the sigma
     python scripts/robustness.py --kinds none --jpeg-leave 24          # the JPEG model above its quality cut-off
     python scripts/robustness.py --kinds mixed                         # the default on damages that come together
     python scripts/robustness.py --kinds noise,blocks --saved-as 90    # damaged photos saved as JPEGs (KIND-q90.json)
@@ -55,6 +56,14 @@ class Estimated:
         self.model = model
 
 
+class Given:
+    """The noise steps of the default as `aeutils repair --damage noise --strength SIGMA` runs them: told the
+    true sigma (`repair.denoise_given`); a clean photo, with no sigma to give, as without --strength."""
+
+    def __init__(self, auto: repair.AutoRepair):
+        self.auto = auto
+
+
 class Found:
     """A hole model run as `aeutils repair --damage KIND` runs it without `--mask`: on the holes found
     from the damage itself (`holes.holes_in`), not the true mask."""
@@ -71,6 +80,9 @@ def run(model, im: np.ndarray, params: dict) -> np.ndarray:
         quality = params.get("quality")
         told = {"quality": quality, "sigma": blur_estimate.blur_sigma(im, jpeg=quality is not None)}
         return repair.repair_known(model.model, im, told)
+    if isinstance(model, Given):
+        return (repair.denoise_given(model.auto, im, params["sigma"], params) if params.get("sigma")
+                else model.auto(im, params))[0]
     if isinstance(model, Found):
         quality = params.get("quality")
         return repair.repair_known(model.model, im, {"quality": quality}, holes_in(im, quality))
@@ -89,6 +101,8 @@ def main() -> None:
                    "(repair.AutoRepair) on every kind but holes")
     p.add_argument("--estimate", action="store_true", help="also the blur model told the sigma estimated "
                    "from the photo (what --damage blur does without --strength), as model `estimated`")
+    p.add_argument("--given", action="store_true", help="also the noise model told the true sigma (what --damage "
+                   "noise --strength SIGMA does), as model `given`")
     p.add_argument("--found", action="store_true", help="also each hole model without a mask, on the holes "
                    "found from the damage (what --damage KIND does without --mask), as model `found`")
     p.add_argument("--per-source", type=int, default=12, help="test images per source")
@@ -141,6 +155,8 @@ def main() -> None:
             models["auto"] = repair.AutoRepair.shipped()
         if args.estimate and kind == "blur":
             models["estimated"] = Estimated(models["model"])
+        if args.given and kind == "noise":
+            models["given"] = Given(repair.AutoRepair(repair.load_model("repair-jpeg")[0], models["model"]))
         if args.found and kind in damage.HOLE_KINDS:
             models["found"] = Found(models["model"])
         tuned = robustness.tune(kind, val, slow=args.slow, saved_as=args.saved_as, part=args.part)
@@ -164,6 +180,8 @@ def main() -> None:
             print(f"\n## {kind}: the default without --damage\n\n" + robustness.markdown(results, "auto"))
         if "estimated" in models:
             print(f"\n## {kind}: told the estimated sigma\n\n" + robustness.markdown(results, "estimated"))
+        if "given" in models:
+            print(f"\n## {kind}: told the true sigma (--strength)\n\n" + robustness.markdown(results, "given"))
         if "found" in models:
             print(f"\n## {kind}: without a mask, on the holes found\n\n" + robustness.markdown(results, "found"))
         for name, v in verdicts.items():

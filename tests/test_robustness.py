@@ -927,6 +927,34 @@ def test_film_grain_is_not_taken_for_noise_by_the_evenness_ramp(tmp_path):
         assert np.array_equal(out, im) and not done
 
 
+def test_a_noise_sigma_given_removes_light_noise_the_default_leaves_in_a_fine_jpeg(tmp_path, capsys):
+    """`--damage noise --strength SIGMA`: light noise in a fine JPEG, which the default leaves, is removed (the
+    shipped models, a real photo: +1.2 dB); a sigma below GIVEN_RAMPS' first level runs the default; the model is
+    told the sigma given up to GIVEN_CAP; a sigma past the training range is refused in one line."""
+    face = np.asarray(sample_faces()["astronaut"].convert("RGB"))
+    noisy = to_uint8(damage.apply("noise", to_tensor(Image.fromarray(face)), seed=1, sigma=8 / 255).image)
+    Image.fromarray(noisy).save(tmp_path / "noisy.jpg", quality=70)
+    before = metrics.psnr(np.asarray(Image.open(tmp_path / "noisy.jpg").convert("RGB")), face)
+    args = ["repair", "--damage", "noise", "--no-progress", str(tmp_path / "noisy.jpg")]
+    with levels_told() as seen:
+        assert cli.main([*args, str(tmp_path / "default.png")]) == 0
+        assert cli.main([*args, str(tmp_path / "given.png"), "--strength", "8"]) == 0
+    assert seen[-1] == pytest.approx(8 / 75)
+    assert "sigma 8 levels as given" in capsys.readouterr().err
+    default, given = (metrics.psnr(np.asarray(Image.open(tmp_path / f"{n}.png")), face) for n in ("default", "given"))
+    assert given > max(default, before) + 0.3
+    assert cli.main([*args, str(tmp_path / "low.png"), "--strength", "2"]) == 0
+    assert "no noise found" in capsys.readouterr().err
+    low, default = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in ("low", "default"))
+    assert np.array_equal(low, default)
+    with levels_told() as seen:
+        heavy = repair.denoise_given(repair.AutoRepair.shipped(), face, 60 / 255, {})[1]
+    assert seen == [pytest.approx(repair.GIVEN_CAP * 255 / 75)] and "sigma 60 levels as given" in heavy[0]
+    assert cli.main([*args, str(tmp_path / "bad.png"), "--strength", "80"]) == 2
+    err = capsys.readouterr().err
+    assert "up to 75" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad.png").exists()
+
+
 @pytest.mark.slow
 def test_the_default_repair_leaves_clean_photos_and_removes_noise_through_the_cli(tmp_path):
     """`aeutils repair` without --damage, the shipped models: a clean PNG and a quality-95 JPEG come
@@ -1000,10 +1028,10 @@ def test_the_blur_model_is_told_the_sigma_given_or_estimated(tmp_path, face, cap
 
 def test_the_noise_model_is_told_the_noise_it_estimates(tmp_path, capsys):
     """The wide noise model reads the noise's sigma / (75 / 255) in its fourth channel: the estimate
-    the command reads in the photo (`repair.estimate_noise`), as each training crop was told its own,
-    never a sigma given (`--strength`: the true sigma reads higher wherever noise clips). Started from a
-    model whose fourth channel only ever held zeros, it starts as that model; a file that says its
-    fourth channel holds a mask is read untold."""
+    the command reads in the photo (`repair.estimate_noise`), as each training crop was told its own, not a
+    sweep's true sigma (it reads higher wherever noise clips); with `--strength`, the sigma the user gives.
+    Started from a model whose fourth channel only ever held zeros, it starts as that model; a file that says
+    its fourth channel holds a mask is read untold."""
     model, _ = repair.train_wide("noise", "smoke", tmp_path / "run", steps=2, progress=False)
     assert model.told == "noise"
     arch = repair.wide_arch("noise", "smoke")
@@ -1035,12 +1063,10 @@ def test_the_noise_model_is_told_the_noise_it_estimates(tmp_path, capsys):
         assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "a.png")]) == 0
         assert "undid noise (estimated sigma" in capsys.readouterr().err
         repair.repair_known(repair.load_model(str(ship))[0], noisy, {"sigma": 25 / 255})  # a sweep's truth
-        assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "b.png"), "--strength", "25"]) == 2
-        err = capsys.readouterr().err
-        assert "--strength is read with --damage blur or jpeg only" in err and len(err.strip().splitlines()) == 1
+        assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "b.png"), "--strength", "25"]) == 0
+        assert "sigma 25 levels as given" in capsys.readouterr().err
     estimate = repair.estimate_noise(noisy)
-    assert seen == [pytest.approx(estimate * 255 / 75)] * 2 and 15 < 255 * estimate < 25
-    assert not (tmp_path / "b.png").exists()
+    assert seen == [pytest.approx(estimate * 255 / 75)] * 2 + [pytest.approx(25 / 75)] and 15 < 255 * estimate < 25
 
 
 def test_blur_estimate_is_low_and_reads_a_central_window(face, monkeypatch):

@@ -1,5 +1,5 @@
 """The `aeutils repair` command: by default the safe automatic repair (`AutoRepair`), with --damage a
-chosen shipped model, told the JPEG's quality or the blur's sigma, and holes given or found:
+chosen shipped model, told the JPEG's quality or the blur's or noise's sigma, and holes given or found:
 
     aeutils repair damaged.png repaired.png --damage blocks --mask holes.png
 """
@@ -29,6 +29,7 @@ from aeutils.tasks.repair.infer import (
     SHIPPED,
     AutoRepair,
     blur_repairable,
+    denoise_given,
     estimate_noise,
     leave_as_is,
     load_model,
@@ -39,9 +40,8 @@ from aeutils.tasks.repair.infer import (
 )
 
 AUTO = "auto"  # the command's default without --damage (`AutoRepair`)
-# The damages whose strength a user may give (`--strength`). The noise model is told the noise the command
-# estimates, as it was in training: a true sigma reads higher than the estimate wherever noise clips.
-GIVEN = ("blur", "jpeg")
+NOISE_GIVEN_MAX = 255 * damage.NOISE_TOLD_MAX  # 8-bit levels: the heaviest noise the model trained on
+GIVEN = ("blur", "jpeg", "noise")  # the damages whose strength a user may give (`--strength`)
 
 
 def register(sub) -> None:
@@ -72,7 +72,9 @@ def register(sub) -> None:
                    help="with --damage jpeg: the quality (1-100) the photo was saved at, if it is no longer the "
                    "JPEG file that says so (default: read from the file; a lossless file counts as never "
                    f"compressed and comes back unchanged). With --damage blur: the blur's Gaussian sigma in pixels, "
-                   f"up to {damage.BLUR_TOLD_MAX:g} (default: a low estimate from the photo)")
+                   f"up to {damage.BLUR_TOLD_MAX:g} (default: a low estimate from the photo). With --damage noise: "
+                   f"the noise's Gaussian sigma in 8-bit levels, up to {NOISE_GIVEN_MAX:g} (default: estimated from "
+                   "the photo, where light noise in a fine JPEG reads like texture or film grain and is left)")
     p.add_argument("--tile", type=int, default=256, help="tile side in pixels (bounds memory)")
     p.set_defaults(func=run)
 
@@ -102,13 +104,17 @@ def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:
 
 def check_strength(kind: str, strength: float | None) -> None:
     """`--strength` is a JPEG quality (a whole number 1-100) with --damage jpeg, a blur's sigma (up to
-    BLUR_TOLD_MAX, what the model was trained on) with --damage blur, and nothing else."""
+    BLUR_TOLD_MAX, what the model was trained on) with --damage blur, a noise's sigma in 8-bit levels (up to
+    NOISE_GIVEN_MAX) with --damage noise, and nothing else."""
     if strength is None:
         return
     if kind not in GIVEN:
         raise UserError(f"--strength is read with --damage {' or '.join(GIVEN)} only")
     if kind == "jpeg" and (strength != int(strength) or strength > 100):
         raise UserError(f"--strength with --damage jpeg is a JPEG quality, a whole number 1-100, not {strength:g}")
+    if kind == "noise" and strength > NOISE_GIVEN_MAX:
+        raise UserError(f"--strength with --damage noise is a Gaussian sigma in 8-bit levels, up to "
+                        f"{NOISE_GIVEN_MAX:g}, not {strength:g}")
     if kind == "blur" and strength > damage.BLUR_TOLD_MAX:
         raise UserError(f"--strength with --damage blur is a Gaussian sigma up to {damage.BLUR_TOLD_MAX:g} pixels "
                         f"(what the model was trained on), not {strength:g}")
@@ -183,7 +189,11 @@ def run(args) -> int:
         tiling = dict(tile=args.tile, overlap=min(32, args.tile // 8), progress=batch.tile_progress(args))
         if kind in (AUTO, "noise"):
             quality = jpeg_quality(raw)
-            out, done = automatic(quality)(arr, {"quality": quality, "steps": jpeg_luma_steps(raw)}, **tiling)
+            params = {"quality": quality, "steps": jpeg_luma_steps(raw)}
+            if args.strength:
+                out, done = denoise_given(automatic(quality), arr, args.strength / 255, params, **tiling)
+            else:
+                out, done = automatic(quality)(arr, params, **tiling)
             print(f"{src}: " + (f"undid {' and '.join(done)}" if done else nothing_found(kind, arr, quality)),
                   file=sys.stderr)
         else:
