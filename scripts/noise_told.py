@@ -133,8 +133,8 @@ def search(rows: list[dict], grain: list[dict]) -> None:
                       f"in {sum(c[k] > default[k] for k in c)}; worse than the input (and the default): "
                       f"{worse or 'none'}; the scan {sum(g.values()):.1f} dB, worse: {grain_worse or 'none'}")
         total, start, width, scanned = max(safe)
-        print(f"  best ramp with no cell worse: {start:g}-{start + width:g} levels, summed gain {total:.1f} dB "
-              f"(the scan {scanned:.1f})")
+        print(f"  best ramp with no cell worse than its input (or the default): {start:g}-{start + width:g} levels, "
+              f"summed gain {total:.1f} dB (the scan {scanned:.1f})")
 
 
 def shipped_gain(r: dict) -> float:
