@@ -156,7 +156,7 @@ def main() -> None:
         rows = [r for path in args.rows for r in json.loads(path.read_text())]
     else:
         sources = args.sources.split(",")
-        auto = repair.AutoRepair(repair.load_model("repair-jpeg")[0], repair.load_model("repair-noise")[0])
+        auto = repair.AutoRepair.noise_steps()
         faces = {s: v for s, v in photos.validation_faces("cpu", args.per_source).items() if s in sources}
         rows = measure(faces, auto)  # as --damage noise runs
         if "grain" in sources:

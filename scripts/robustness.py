@@ -156,7 +156,7 @@ def main() -> None:
         if args.estimate and kind == "blur":
             models["estimated"] = Estimated(models["model"])
         if args.given and kind == "noise":
-            models["given"] = Given(repair.AutoRepair(repair.load_model("repair-jpeg")[0], models["model"]))
+            models["given"] = Given(repair.AutoRepair.noise_steps(models["model"]))
         if args.found and kind in damage.HOLE_KINDS:
             models["found"] = Found(models["model"])
         tuned = robustness.tune(kind, val, slow=args.slow, saved_as=args.saved_as, part=args.part)

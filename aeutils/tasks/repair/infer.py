@@ -234,6 +234,12 @@ class AutoRepair:
         blur_jpeg = model_for("blur", jpeg=True)
         return cls(*models, blur_jpeg=load_model(blur_jpeg)[0] if blur_jpeg.endswith("-jpeg") else None)
 
+    @classmethod
+    def noise_steps(cls, noise: nn.Module | None = None) -> AutoRepair:
+        """The default's JPEG and noise steps alone, as `--damage noise` runs them (`noise`: the shipped repair-noise
+        where not given)."""
+        return cls(load_model("repair-jpeg")[0], noise if noise is not None else load_model("repair-noise")[0])
+
     def __call__(self, im: np.ndarray, params: dict, **tiling) -> tuple[np.ndarray, list[str]]:
         """(the repaired uint8 image, what was done) given what the file tells (`params`: its JPEG quality,
         and where known its luma quantization steps, `images.jpeg_luma_steps`)."""
