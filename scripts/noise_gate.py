@@ -15,7 +15,9 @@ prints:
   are, JPEG files read after the JPEG model): the summed gain of the default over their cells (source,
   sigma, quality; the mean over its faces), its worst cell and the cells it would leave worse than their
   input, with the correction limited as shipped (`repair.NOISE_LIMITS` times the estimate);
-- per limit of the correction (LIMITS), the ramp with the most summed gain that left no cell worse;
+- per limit of the correction (LIMITS), the ramp with the most summed gain that left no cell worse (lossless
+  files' ramps are chosen since 2026-12-07 with `scripts/noise_grain.py`, beside the spread of the correction into
+  the chroma, which tells noise from film grain; their rows here are without it);
 - for JPEG files above JPEG_LEAVE_ABOVE, per candidate ramp on the noise read through the JPEG's quantization
   (`repair.JPEG_NOISE_RAMP`, on `repair.estimate_jpeg_noise`; the larger share of it and of the first ramp
   applies): the summed gain and the cells left worse, and the best ramp with none;
@@ -32,14 +34,13 @@ prints:
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from aeutils import metrics
+from aeutils.benchmark import measured
 from aeutils.datasets import damage, photos
 from aeutils.images import sample_faces, to_tensor, to_uint8
 from aeutils.tasks import repair
@@ -188,17 +189,11 @@ def through_cells(rows: list[dict], start: float, width: float) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--per-source", type=int, default=24, help="validation faces per source")
-    p.add_argument("--rows", type=Path, default=None,
-                   help="JSON file of the measured rows: read if it exists (to try other candidates without "
-                   "measuring again), else written")
+    measured.add_rows_argument(p)
     args = p.parse_args()
     torch.set_num_threads(1)
-    if args.rows and args.rows.is_file():
-        rows = json.loads(args.rows.read_text())
-    else:
-        rows = measure(photos.validation_faces("cpu", args.per_source), repair.AutoRepair.shipped())
-        if args.rows:
-            args.rows.write_text(json.dumps(rows))
+    rows = measured.rows(args.rows, lambda: measure(photos.validation_faces("cpu", args.per_source),
+                                                    repair.AutoRepair.shipped()))
     clean = [r["estimate"] for r in rows if r["sigma"] == 0]
     light = [r["estimate"] for r in rows if r["sigma"] == 5 and r["q"] is None]
     print(f"estimate: noiseless files (lossless or JPEG) at most {max(clean):.2f} levels; lossless sigma 5 "

@@ -21,7 +21,6 @@ faces given a sigma they do not have (a user who is wrong).
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch
 from PIL import Image
 
 from aeutils import metrics
+from aeutils.benchmark import measured
 from aeutils.datasets import damage, photos
 from aeutils.images import jpeg_luma_steps, sample_faces, to_tensor, to_uint8
 from aeutils.tasks import repair
@@ -147,22 +147,19 @@ def main() -> None:
     p.add_argument("--per-source", type=int, default=24, help="validation faces per source")
     p.add_argument("--sources", default="celeba,voxceleb2,lfw,grain", help="what to measure: validation sources "
                    "and the scan (grain)")
-    p.add_argument("--rows", type=Path, nargs="+", default=None,
-                   help="JSON files of measured rows: read where they all exist (to try other candidates without "
-                   "measuring again), else the first written")
+    measured.add_rows_argument(p)
     args = p.parse_args()
     torch.set_num_threads(1)
-    if args.rows and all(path.is_file() for path in args.rows):
-        rows = [r for path in args.rows for r in json.loads(path.read_text())]
-    else:
+
+    def measure_all() -> list[dict]:
         sources = args.sources.split(",")
         auto = repair.AutoRepair.noise_steps()
         faces = {s: v for s, v in photos.validation_faces("cpu", args.per_source).items() if s in sources}
         rows = measure(faces, auto)  # as --damage noise runs
         if "grain" in sources:
             rows += measure_grain(auto, (args.rows[0] if args.rows else Path("noise_told")).with_suffix(".jpg"))
-        if args.rows:
-            args.rows[0].write_text(json.dumps(rows))
+        return rows
+    rows = measured.rows(args.rows, measure_all)
     grain = [r for r in rows if r["source"].startswith("grain")]
     faces = [r for r in rows if r not in grain]
     noisy, wrong = [r for r in faces if r["sigma"]], [r for r in faces if not r["sigma"]]

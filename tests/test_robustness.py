@@ -190,7 +190,8 @@ def test_sweep_scores_the_input_itself_as_no_gain(face):
     v = robustness.summary(res, "same")
     assert v["gain_min"] == 0 and v["clean_min"] == 60
     assert res["s"]["clean"]["same"]["cast"] == 0 and res["s"]["sigma 5"]["same"]["cast"] < 1
-    assert len(v["short"]) == len(damage.SWEEP["noise"][1])  # no cell is +0.3 dB better than its input
+    below = [f"s {cell}" for cell, c in res["s"].items() if c["same"]["psnr"] < 40]
+    assert v["short"] == below and len(below) >= len(damage.SWEEP["noise"][1]) - 1  # none +0.3 dB above its input
 
 
 def test_tuned_baselines_beat_the_input_on_heavy_noise(face):
@@ -437,9 +438,9 @@ def test_the_noise_model_runs_only_where_noise_is_found(tmp_path, capsys):
     zoo.save_shipped(ship, "repair", repair.wide_hparams("smoke").arch, model, {"val": summary["best"]},
                      damage="noise", strengths="wide")
     smooth = np.broadcast_to(np.linspace(40, 200, 96)[None, :, None], (96, 96, 3))
-    light = 255 * sum(repair.NOISE_RAMPS["lossless"]) / 2  # half-way up the ramp of a lossless file
+    light = 255 * sum(repair.GREY_RAMP) / 2  # half-way up the ramp of a lossless grey photo (grey noise keeps it grey)
     for sigma, name in ((0, "clean.png"), (light, "light.png"), (20, "noisy.png")):
-        noisy = smooth + np.random.default_rng(0).normal(0, sigma, (96, 96, 3)) if sigma else smooth
+        noisy = smooth + np.random.default_rng(0).normal(0, sigma, (96, 96, 1)) if sigma else smooth
         Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8)).save(tmp_path / name)
         args = ["repair", str(tmp_path / name), str(tmp_path / f"out-{name}"), "--damage", "noise", "--model",
                 str(ship), "--no-progress"]
@@ -773,6 +774,8 @@ def test_auto_repair_runs_only_what_the_file_and_the_noise_estimate_call_for():
 
         def forward(self, x):
             calls.append((self.name, round(float(x[0, 3].mean()), 2)))
+            if self.name == "noise":  # a correction in the chroma alone, as noise's mostly is (`chroma_spread`)
+                return x[:, :3] + torch.tensor([1.0, 0.0, -1.0]).view(1, 3, 1, 1) / 255
             return x[:, :3]
 
     auto = repair.AutoRepair(Recorder("jpeg"), Recorder("noise"), Recorder("blur"))
@@ -850,12 +853,12 @@ def test_the_default_applies_a_share_of_the_noise_correction_that_grows_with_the
     assert repair.noise_share(deblocked, "jpeg") == 0.0 < deblocked < repair.NOISE_RAMPS["jpeg"][0]
     kinds = ["lossless", "jpeg", "jpeg", "deblocked", "deblocked"]
     assert [repair.noise_ramp(q) for q in (None, 90, repair.JPEG_LEAVE_ABOVE + 1, repair.JPEG_LEAVE_ABOVE, 30)] == kinds
-    photo = np.full((64, 64, 3), 100, np.uint8)
+    photo = np.full((64, 64, 3), 100, np.uint8)  # grey: a lossless one has its own ramp, and no chroma to read
     auto = repair.AutoRepair(Brighten(), Brighten(), None)
     for kind, params in (("jpeg", {"quality": 90}), ("lossless", {"quality": None})):
-        low, high = repair.NOISE_RAMPS[kind]
+        low, high = repair.first_ramp(kind, grey=True)
         for estimate, share in ((low, 0.0), ((3 * low + high) / 4, 0.25), (high, 1.0), (2 * high, 1.0)):
-            assert repair.noise_share(estimate, kind) == pytest.approx(share)
+            assert repair.noise_share(estimate, kind, grey=True) == pytest.approx(share)
             monkeypatch.setattr(infer, "estimate_noise", lambda im, e=estimate: e)
             seen.clear()
             out, done = auto(photo, params)
@@ -878,6 +881,63 @@ def test_the_default_applies_a_share_of_the_noise_correction_that_grows_with_the
     assert np.all(repair.denoise(Brighten(), photo, 2 / 255, "lossless") == 100 + 2 * repair.NOISE_LIMITS["lossless"])
     assert all(np.all(repair.denoise(Brighten(), photo, 2 / 255, kind) == 140) for kind in ("jpeg", "deblocked")
                if kind not in repair.NOISE_LIMITS)
+
+
+def test_a_lossless_colour_photo_gets_the_noise_correction_where_it_lies_in_the_chroma_too(monkeypatch):
+    """Noise drawn for each channel on its own puts two thirds of its energy in the chroma, a film's grain and a
+    face's texture lie in the luma: in a lossless colour photo the share is times SPREAD_RAMP's on `chroma_spread`
+    (a correction all in the luma is not applied, one all in the chroma is, one between in part); a grey photo has
+    no chroma to read, and a ramp of its own (GREY_RAMP, above the colour one's first level)."""
+    class Correct(torch.nn.Module):  # a noise model whose correction is the same change of each channel everywhere
+        told = None
+
+        def __init__(self, change):
+            super().__init__()
+            self.change = torch.tensor(change).view(1, 3, 1, 1) / 255
+
+        def forward(self, x):
+            return x[:, :3] + self.change
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 5, (64, 64, 3))
+    flat = np.full((64, 64, 3), 100, np.uint8)
+    assert repair.chroma_spread(flat, np.clip(np.round(100 + noise), 0, 255).astype(np.uint8)) == pytest.approx(2 / 3,
+                                                                                                                abs=0.02)
+    colour, grey = np.full((64, 64, 3), [90, 100, 110], np.uint8), flat
+    assert repair.colourfulness(grey) == 0 < repair.GREY_BELOW < repair.colourfulness(colour)
+    monkeypatch.setattr(infer, "estimate_noise", lambda im: 2 * repair.GREY_RAMP[1])  # all of the correction
+    spread = 72 / 180  # (12, 6, 0): its mean (6, 6, 6) in the luma, (6, 0, -6) in the chroma
+    share = infer.ramp(spread, *repair.SPREAD_RAMP)
+    assert 0 < share < 1
+    for change, expected in (((12, 12, 12), 0), ((12, 0, -12), 1), ((12, 6, 0), share)):
+        out, done = repair.AutoRepair(Correct(change), Correct(change), None)(colour, {"quality": None})
+        assert np.array_equal(out, colour + np.round(np.multiply(change, expected)).astype(int)), change
+        assert len(done) == (expected > 0)
+    out, _ = repair.AutoRepair(Correct((12, 12, 12)), Correct((12, 12, 12)), None)(grey, {"quality": None})
+    assert np.all(out == 112)  # a grey photo: no chroma to read, all of it
+    light = repair.GREY_RAMP[0]  # part of it for a colour photo, none for a grey one
+    share = repair.noise_share(light, "lossless")
+    assert share > 0 == repair.noise_share(light, "lossless", grey=True)
+    monkeypatch.setattr(infer, "estimate_noise", lambda im: light)
+    auto = repair.AutoRepair(Correct((8, 0, -8)), Correct((8, 0, -8)), None)  # (within NOISE_LIMITS)
+    assert np.array_equal(auto(grey, {})[0], grey)
+    assert np.array_equal(auto(colour, {})[0], colour + np.round(np.multiply((8, 0, -8), share)).astype(int))
+
+
+@pytest.mark.slow
+def test_the_default_leaves_a_film_scans_grain_and_removes_light_noise_beside_it():
+    """The demo's scanned Grace Hopper photo (its grainiest part, lossless): clean, the default leaves it as it is
+    (it read as light noise, and its grain was smoothed away); with noise of sigma 2 and 4 the default comes back
+    at least as close to it as its input, with sigma 4 1 dB closer (3.9 and 1.3 dB worse before `SPREAD_RAMP`)."""
+    scan = to_tensor(sample_faces()["grace_hopper"])[:, 100:330, 40:270]
+    clean = to_uint8(scan)
+    auto = repair.AutoRepair.noise_steps()
+    assert repair.estimate_noise(clean) > repair.NOISE_RAMPS["lossless"][0]  # its grain reads as noise
+    assert np.array_equal(auto(clean, {})[0], clean)
+    for sigma in (2, 4):
+        noisy = to_uint8(damage.apply("noise", scan, seed=1, sigma=sigma / 255).image)
+        out = auto(noisy, {})[0]
+        assert metrics.psnr(out, clean) >= metrics.psnr(noisy, clean) + (sigma > 2)  # (sigma 2: left as it is)
 
 
 def test_light_noise_read_through_a_jpeg_is_removed_where_the_correction_spreads_evenly(monkeypatch):
@@ -1061,7 +1121,7 @@ def test_the_noise_model_is_told_the_noise_it_estimates(tmp_path, capsys):
     args = ["repair", "--damage", "noise", "--model", str(ship), "--no-progress"]
     with levels_told() as seen:
         assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "a.png")]) == 0
-        assert "undid noise (estimated sigma" in capsys.readouterr().err
+        assert "estimated sigma" in capsys.readouterr().err  # (applied or not as its correction lies)
         repair.repair_known(repair.load_model(str(ship))[0], noisy, {"sigma": 25 / 255})  # a sweep's truth
         assert cli.main([*args, str(tmp_path / "noisy.png"), str(tmp_path / "b.png"), "--strength", "25"]) == 0
         assert "sigma 25 levels as given" in capsys.readouterr().err

@@ -184,7 +184,7 @@ WIDE = {
 # Strengths the robustness sweeps visit: below, inside and above the study's ranges (and the clean
 # image itself, `sweep_damage(kind, x, None)`).
 SWEEP = {
-    "noise": ("sigma", [5 / 255, 10 / 255, 15 / 255, 25 / 255, 50 / 255, 75 / 255]),
+    "noise": ("sigma", [2 / 255, 3 / 255, 5 / 255, 10 / 255, 15 / 255, 25 / 255, 50 / 255, 75 / 255]),
     "blur": ("sigma", [0.5, 0.75, 1.0, 1.5, 2.0, 3.0]),
     "jpeg": ("quality", [95, 90, 70, 50, 30, 20, 10, 5]),
     "pixelate": ("factor", [2, 3, 4, 6, 8, 12, 16]),

@@ -23,14 +23,18 @@ from aeutils.tasks.repair.holes import holes_in
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     EVEN_NOISE_RAMP,
+    GREY_BELOW,
+    GREY_RAMP,
     JPEG_LEAVE_ABOVE,
     JPEG_NOISE_RAMP,
     NOISE_RAMPS,
     SHIPPED,
     AutoRepair,
     blur_repairable,
+    colourfulness,
     denoise_given,
     estimate_noise,
+    first_ramp,
     leave_as_is,
     load_model,
     model_for,
@@ -51,7 +55,9 @@ def register(sub) -> None:
     p.add_argument("--damage", choices=[AUTO, *damage.KINDS, damage.BLIND], default=None,
                    help="what happened to the image. Default (auto): undo a JPEG's artifacts when its file says "
                    f"quality {JPEG_LEAVE_ABOVE} or less, or noise where the noise estimated in the image is above "
-                   f"{ramp_text('lossless')} in a lossless file, {ramp_text('jpeg')} in a JPEG (or, read through its "
+                   f"{ramp_text('lossless')} in a lossless file (in a colour photo, where the model's correction "
+                   "lies in every channel, as noise's does, not in the luma alone, as film grain and texture do; in a "
+                   f"grey one from {255 * GREY_RAMP[0]:g} levels), {ramp_text('jpeg')} in a JPEG (or, read through its "
                    f"quantization, {255 * JPEG_NOISE_RAMP[0]:g} levels, all from {255 * JPEG_NOISE_RAMP[1]:g}, or "
                    f"{255 * EVEN_NOISE_RAMP[0]:g} levels where the model's correction spreads evenly over the "
                    "photo), and "
@@ -90,8 +96,12 @@ def nothing_found(kind: str, arr: np.ndarray, quality: int | None) -> str:
     if kind == AUTO:
         return ("no JPEG artifacts, noise, blur or mosaic found, written unchanged (light blur, most of a JPEG's "
                 "blur and holes need --damage)")
-    sigma, low = 255 * estimate_noise(arr), 255 * NOISE_RAMPS[noise_ramp(quality)][0]
-    return f"no noise found (estimated sigma {sigma:.1f} levels, at most {low:g}): written unchanged"
+    sigma = 255 * estimate_noise(arr)
+    low = 255 * first_ramp(noise_ramp(quality), colourfulness(arr) < GREY_BELOW)[0]
+    if sigma <= low:
+        return f"no noise found (estimated sigma {sigma:.1f} levels, at most {low:g}): written unchanged"
+    return (f"no noise found: what reads as noise (estimated sigma {sigma:.1f} levels) lies in the luma alone, as a "
+            "film's grain and a face's texture do, not in every channel as noise does: written unchanged")
 
 
 def read_mask(path: str, size: tuple[int, int]) -> np.ndarray:

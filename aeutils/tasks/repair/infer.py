@@ -43,7 +43,26 @@ SHIPPED = "repair-blind"
 # the most summed gain that left no cell worse than its input. Measured again with the noise and JPEG models
 # run mirrored (`forward`), the same ramps came out (in a JPEG read as it is, a 4-sigma limit with a 3-3.5
 # ramp summed 0.6 dB more over 108 cells, 0.006 dB a cell: kept as it was).
-NOISE_RAMPS = {"lossless": (1.5 / 255, 4.0 / 255), "jpeg": (2.5 / 255, 5.0 / 255), "deblocked": (0.5 / 255, 1.0 / 255)}
+NOISE_RAMPS = {"lossless": (1.75 / 255, 1.75 / 255), "jpeg": (2.5 / 255, 5.0 / 255),
+               "deblocked": (0.5 / 255, 1.0 / 255)}
+# A lossless colour photo's share is also multiplied by a ramp on where the model's correction lies (SPREAD_RAMP on
+# `chroma_spread`): noise drawn for each channel on its own puts two thirds of its energy in the chroma, and the
+# correction that takes it away does too (0.6-0.85 on validation faces at sigma 1-5), while what the model mistakes
+# for noise lies in the luma: a film scan's grain (the demo's scanned Grace Hopper photo, clean, 0.20-0.30; with
+# noise of sigma 3, 0.34-0.41) and the texture of some CelebA faces. Without it the default made that scan up to
+# 3.9 dB worse than its input at sigma 1-4 and changed its clean grainiest part (which reads 2.2 levels). A grey
+# photo (`colourfulness` under GREY_BELOW) has no chroma to read, and its own ramp (GREY_RAMP), higher: light grey
+# noise cannot be told from grain or texture there (the 1.5-4 ramp made the scikit-image cameraman with noise of
+# sigma 4 1.1 dB worse). Chosen on validation (`scripts/noise_grain.py`, 2026-12-07: 24 faces per source, 24 grey
+# copies under grey noise, 4 crops of the scan and 6 scikit-image sample photos, noise sigma 0-50): the ramps with
+# the most summed gain over the faces that left no cell worse than its input (within 0.005 dB). Faces 278.4 dB
+# summed over 44 cells against 271.6 with the one 1.5-4 ramp before (colour faces at sigma 2-3 +0.6 to +2.0 dB a
+# cell; grey faces at sigma 3 -1.7, the price of the scan's and the cameraman's cells); the scan and sample photos
+# were worse than their input in 19 of their 110 cells, by up to 13.8 dB, and are in none now. Noise alone reads
+# 0.62-0.68 at sigma 25-75, so there the ramp's top leaves up to a tenth of the correction (CelebA test faces
+# 0.04-0.07 dB).
+SPREAD_RAMP = (0.35, 0.65)
+GREY_RAMP, GREY_BELOW = (2.75 / 255, 3.75 / 255), 2.0 / 255
 NOISE_LIMITS = {"lossless": 4.0}  # kinds without one: no limit
 # A JPEG above JPEG_LEAVE_ABOVE also gets the share of a ramp on the noise read through its quantization
 # (`estimate_jpeg_noise`), where that is larger: its finest detail, all `estimate_noise` reads, keeps little
@@ -263,7 +282,8 @@ class AutoRepair:
             return found[0], done + [found[1]]
         sigma = estimate_noise(read)
         kind = noise_ramp(quality)
-        share = noise_share(sigma, kind)
+        grey = colourfulness(im) < GREY_BELOW
+        share = noise_share(sigma, kind, grey)
         denoised = None
         if kind == "jpeg" and share < 1:  # the noise read through the JPEG's quantization, where it asks for more
             through = estimate_jpeg_noise(im, quality, params.get("steps"))
@@ -281,6 +301,9 @@ class AutoRepair:
             # where the estimate reads under 2-15 levels (2026-12-06, the told model).
             if denoised is None:
                 denoised = denoise(self.noise, im, sigma, kind, params, **tiling)
+            if kind == "lossless" and not grey:  # what it takes must lie in the chroma too, as noise's does
+                share *= ramp(chroma_spread(im, denoised), *SPREAD_RAMP)
+        if share:
             unblocked = blend(unblocked, denoised, share)
             part = f"; {share:.0%} of the model's correction" if share < 1 else ""
             done.append(f"noise (estimated sigma {255 * sigma:.1f} levels{part})")
@@ -346,6 +369,23 @@ def estimate_noise(im: np.ndarray) -> float:
     return float(np.percentile(spread.mean(axis=1), NOISE_QUANTILE))
 
 
+def chroma_spread(before: np.ndarray, after: np.ndarray) -> float:
+    """The share of a correction's energy (uint8 `before` -> `after`, (H, W, 3)) in its chroma (what is left after
+    its mean over the channels): 2/3 where it took away noise drawn for each channel on its own, near 0 where it
+    took away what lies in the luma alone (a face's texture, a film's grain)."""
+    change = central_window(after, NOISE_PROBE).astype(np.float32) - central_window(before, NOISE_PROBE)
+    total = float((change ** 2).sum())
+    grey = change.mean(axis=-1, keepdims=True)
+    return float(((change - grey) ** 2).sum()) / total if total else 0.0
+
+
+def colourfulness(im: np.ndarray) -> float:
+    """The root mean square of a uint8 photo's chroma (its difference from its mean over the channels), [0, 1]
+    units, over its central window: near 0 for a black-and-white photo."""
+    x = central_window(im, NOISE_PROBE).astype(np.float32) / 255
+    return float(np.sqrt(((x - x.mean(axis=-1, keepdims=True)) ** 2).mean()))
+
+
 def evenness(before: np.ndarray, after: np.ndarray) -> float:
     """How evenly a correction (uint8 `before` -> `after`, (H, W, 3)) spreads over a photo: of the variances of its
     luma in EVEN_PATCH-px patches of the central NOISE_PROBE window, the 25th percentile over the 75th (near 1
@@ -377,10 +417,16 @@ def noise_ramp(quality: int | None) -> str:
     return "lossless" if quality is None else "jpeg" if leave_as_is(quality) else "deblocked"
 
 
-def noise_share(sigma: float, kind: str) -> float:
-    """The share of the noise model's correction to apply where `estimate_noise` reads `sigma` in a file of
-    this `noise_ramp` kind."""
-    return ramp(sigma, *NOISE_RAMPS[kind])
+def noise_share(sigma: float, kind: str, grey: bool = False) -> float:
+    """The share of the noise model's correction to apply where `estimate_noise` reads `sigma` in a file of this
+    `noise_ramp` kind (before, in a lossless colour photo, the ramp on its `chroma_spread`)."""
+    return ramp(sigma, *first_ramp(kind, grey))
+
+
+def first_ramp(kind: str, grey: bool = False) -> tuple[float, float]:
+    """The ramp on `estimate_noise` of a file of this `noise_ramp` kind: NOISE_RAMPS[kind], or for a `grey` lossless
+    photo GREY_RAMP."""
+    return GREY_RAMP if grey and kind == "lossless" else NOISE_RAMPS[kind]
 
 
 def denoise(model: nn.Module, im: np.ndarray, sigma: float, kind: str, params: dict | None = None,
