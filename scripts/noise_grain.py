@@ -8,16 +8,19 @@ so in a colour photo the share is also multiplied by a ramp on the correction's 
 (`repair.colourfulness` under GREY_BELOW) has no chroma to read and a ramp of its own. For every validation face
 (CelebA validation identities, the VoxCeleb2 validation identity, even-numbered lfw-val images), grey copies of some
 of them under grey noise (`mono`: a black-and-white photo's noise), crops of the demo's scanned Grace Hopper photo
-(`grain`) and scikit-image's sample photos (`photos`), with noise of each sigma in SIGMAS kept lossless, this records
+(`grain`) and grey copies of them under grey noise (`grey scan`: a black-and-white film scan) and scikit-image's
+sample photos (`photos`), with noise of each sigma in SIGMAS kept lossless, this records
 the estimate, the spread, the colourfulness and the gain over the damaged input of each share of the correction.
 Then it prints the best candidates (colour photos: a ramp on the estimate from STARTS times one on the spread
 from SPREAD_STARTS; grey photos: a ramp from STARTS) by summed gain over the faces' cells (source, sigma; the
 mean over its faces) that leave no cell worse than its input (each scan crop and sample photo a cell of its own), and
-per cell the one ramp before (BEFORE, no spread) beside the shipped ramps.
+per cell the one ramp before (BEFORE, no spread) beside the shipped ramps; with --kodak, the same two on the Kodak
+images (film scans) under light noise, a check not used to choose.
 
     python scripts/noise_grain.py --per-source 24 --rows rows.json
     python scripts/noise_grain.py --sources voxceleb2,lfw --rows b.json   # some sources a process
     python scripts/noise_grain.py --rows a.json b.json   # then all of them
+    python scripts/noise_grain.py --rows a.json b.json --kodak ../shared/data/kodak   # and the Kodak check (5 min)
 """
 from __future__ import annotations
 
@@ -47,7 +50,9 @@ MONO_PER_SOURCE = 8  # faces of each source also measured grey, under grey noise
 GRAIN_CROPS = [(0, 330, 0, 270), (0, 192, 0, 192), (60, 300, 20, 250), (100, 330, 40, 270)]  # rows, columns
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png", "motorcycle_left.png"]
 PHOTO_SIDE = 320  # px: the central crop of each sample photo measured
-ALONE = ("grain", "photos")  # sources whose every image is a cell of its own
+ALONE = ("grain", "grey scan", "photos")  # sources whose every image is a cell of its own
+GREY_NOISE = ("mono", "grey scan")  # sources of grey photos, under grey noise
+KODAK_SIGMAS = [1, 2, 3, 4, 5, 7]  # 8-bit levels
 
 
 def measure(images: dict, noise: torch.nn.Module) -> list[dict]:
@@ -59,7 +64,7 @@ def measure(images: dict, noise: torch.nn.Module) -> list[dict]:
             for sigma in SIGMAS:
                 if not sigma:
                     im = gt
-                elif source == "mono":  # one noise for the three channels
+                elif source in GREY_NOISE:  # one noise for the three channels
                     grey_noise = damage.apply("noise", x[:1], seed=j, sigma=sigma / 255).image - x[:1]
                     im = to_uint8((x + grey_noise).clamp(0, 1))
                 else:
@@ -74,11 +79,14 @@ def measure(images: dict, noise: torch.nn.Module) -> list[dict]:
     return rows
 
 
+def grey(x: torch.Tensor) -> torch.Tensor:
+    """A (3, H, W) photo made grey: its luma in all three channels."""
+    return (x * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True).expand(3, -1, -1).contiguous()
+
+
 def grey_faces(faces: dict) -> list[torch.Tensor]:
-    """MONO_PER_SOURCE faces of each source made grey (their luma in all three channels)."""
-    weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
-    return [(x * weights).sum(0, keepdim=True).expand(3, -1, -1).contiguous()
-            for images in faces.values() for x in images[:MONO_PER_SOURCE]]
+    """MONO_PER_SOURCE faces of each source made grey."""
+    return [grey(x) for images in faces.values() for x in images[:MONO_PER_SOURCE]]
 
 
 def scan_crops() -> list[torch.Tensor]:
@@ -164,11 +172,42 @@ def shipped_share(estimate: float, spread: float, grey: bool) -> float:
     return share if grey else share * ramp(spread, *repair.SPREAD_RAMP)
 
 
+def kodak(folder: Path, noise: torch.nn.Module) -> None:
+    """The one ramp before and the shipped ramps on the Kodak images in `folder` (film scans, not faces; a check,
+    not used to choose) and grey copies of them under grey noise, with noise of each KODAK_SIGMAS kept lossless:
+    gain over the input per image, and the cells made worse than their input."""
+    worse, total = {"before": [], "shipped": []}, {"before": 0.0, "shipped": 0.0}
+    for path, is_grey in [(path, g) for path in sorted(folder.glob("*.png")) for g in (False, True)]:
+        x = to_tensor(Image.open(path).convert("RGB"))
+        x = grey(x) if is_grey else x
+        gt, line = to_uint8(x), []
+        for sigma in KODAK_SIGMAS:
+            noisy = damage.apply("noise", x[:1] if is_grey else x, seed=1, sigma=sigma / 255).image
+            im = to_uint8((x + noisy - x[:1]).clamp(0, 1) if is_grey else noisy)
+            estimate = repair.estimate_noise(im)
+            denoised = repair.denoise(noise, im, estimate, "lossless")
+            spread, reads_grey = repair.chroma_spread(im, denoised), repair.colourfulness(im) < repair.GREY_BELOW
+            shares = {"before": ramp(255 * estimate, *BEFORE),
+                      "shipped": shipped_share(255 * estimate, spread, reads_grey)}
+            before = metrics.psnr(im, gt)
+            gains = {name: metrics.psnr(blend(im, denoised, share), gt) - before for name, share in shares.items()}
+            for name, g in gains.items():
+                total[name] += g
+                worse[name] += [f"{path.stem}{' grey' * is_grey} sigma {sigma} {g:+.2f}"] * (g < -LEVEL)
+            line.append(f"sigma {sigma} {gains['before']:+.2f} / {gains['shipped']:+.2f}")
+        print(f"  {path.stem}{' (grey, grey noise)' * is_grey}: " + ", ".join(line))
+    for name in worse:
+        print(f"{name}: summed gain {total[name]:.1f} dB, worse than the input: {worse[name] or 'none'}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--per-source", type=int, default=24, help="validation faces per source")
-    p.add_argument("--sources", default="celeba,voxceleb2,lfw,mono,grain,photos",
-                   help="what to measure: validation sources, grey faces (mono), the scan (grain), sample photos")
+    p.add_argument("--sources", default="celeba,voxceleb2,lfw,mono,grain,grey scan,photos",
+                   help="what to measure: validation sources, grey faces (mono), the scan (grain) and a grey copy "
+                   "of it (grey scan), sample photos")
+    p.add_argument("--kodak", type=Path, default=None, help="also check the Kodak images in this folder (a check on "
+                   "film scans, not used to choose; e.g. ../shared/data/kodak)")
     measured.add_rows_argument(p)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -177,11 +216,15 @@ def main() -> None:
         sources = args.sources.split(",")
         faces = photos.validation_faces("cpu", args.per_source)
         images = {s: v for s, v in faces.items() if s in sources}
-        extra = {"mono": lambda: grey_faces(faces), "grain": scan_crops, "photos": sample_photos}
+        extra = {"mono": lambda: grey_faces(faces), "grain": scan_crops, "photos": sample_photos,
+                 "grey scan": lambda: [grey(x) for x in scan_crops()]}
         images |= {s: make() for s, make in extra.items() if s in sources}
         return measure(images, repair.load_model("repair-noise")[0])
     rows = measured.rows(args.rows, measure_all)
     search(Cells(rows))
+    if args.kodak:
+        print(f"\nKodak ({args.kodak}), noise kept lossless, gain over the input (dB): one ramp before / shipped")
+        kodak(args.kodak, repair.load_model("repair-noise")[0])
 
 
 if __name__ == "__main__":
