@@ -188,8 +188,7 @@ def through_cells(rows: list[dict], start: float, width: float) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--per-source", type=int, default=24, help="validation faces per source")
-    measured.add_rows_argument(p)
+    measured.add_arguments(p)
     args = p.parse_args()
     torch.set_num_threads(1)
     rows = measured.rows(args.rows, lambda: measure(photos.validation_faces("cpu", args.per_source),

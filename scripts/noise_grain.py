@@ -168,8 +168,7 @@ def search(cells: Cells) -> None:
 
 def shipped_share(estimate: float, spread: float, grey: bool) -> float:
     """The share the default applies to a lossless photo (`repair.AutoRepair`)."""
-    share = repair.noise_share(estimate / 255, "lossless", grey)
-    return share if grey else share * ramp(spread, *repair.SPREAD_RAMP)
+    return repair.noise_share(estimate / 255, "lossless", grey) * repair.spread_share(spread, grey)
 
 
 def kodak(folder: Path, noise: torch.nn.Module) -> None:
@@ -186,9 +185,8 @@ def kodak(folder: Path, noise: torch.nn.Module) -> None:
             im = to_uint8((x + noisy - x[:1]).clamp(0, 1) if is_grey else noisy)
             estimate = repair.estimate_noise(im)
             denoised = repair.denoise(noise, im, estimate, "lossless")
-            spread, reads_grey = repair.chroma_spread(im, denoised), repair.colourfulness(im) < repair.GREY_BELOW
             shares = {"before": ramp(255 * estimate, *BEFORE),
-                      "shipped": shipped_share(255 * estimate, spread, reads_grey)}
+                      "shipped": shipped_share(255 * estimate, repair.chroma_spread(im, denoised), repair.is_grey(im))}
             before = metrics.psnr(im, gt)
             gains = {name: metrics.psnr(blend(im, denoised, share), gt) - before for name, share in shares.items()}
             for name, g in gains.items():
@@ -202,13 +200,12 @@ def kodak(folder: Path, noise: torch.nn.Module) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--per-source", type=int, default=24, help="validation faces per source")
     p.add_argument("--sources", default="celeba,voxceleb2,lfw,mono,grain,grey scan,photos",
                    help="what to measure: validation sources, grey faces (mono), the scan (grain) and a grey copy "
                    "of it (grey scan), sample photos")
     p.add_argument("--kodak", type=Path, default=None, help="also check the Kodak images in this folder (a check on "
                    "film scans, not used to choose; e.g. ../shared/data/kodak)")
-    measured.add_rows_argument(p)
+    measured.add_arguments(p)
     args = p.parse_args()
     torch.set_num_threads(1)
 

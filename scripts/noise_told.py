@@ -144,10 +144,9 @@ def shipped_gain(r: dict) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--per-source", type=int, default=24, help="validation faces per source")
     p.add_argument("--sources", default="celeba,voxceleb2,lfw,grain", help="what to measure: validation sources "
                    "and the scan (grain)")
-    measured.add_rows_argument(p)
+    measured.add_arguments(p)
     args = p.parse_args()
     torch.set_num_threads(1)
 

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def add_rows_argument(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """--per-source (validation faces measured per source) and --rows (`rows`)."""
+    p.add_argument("--per-source", type=int, default=24, help="validation faces per source")
     p.add_argument("--rows", type=Path, nargs="+", default=None,
                    help="JSON files of measured rows: read where they all exist (to try other candidates without "
                    "measuring again), else the rows are measured and written to the first")

@@ -50,6 +50,7 @@ from aeutils.tasks.repair.infer import (
     evenness,
     first_ramp,
     given_level,
+    is_grey,
     leave_as_is,
     load,
     load_model,
@@ -63,6 +64,7 @@ from aeutils.tasks.repair.infer import (
     repair_known,
     repair_region,
     run_told,
+    spread_share,
     unmosaic,
 )
 from aeutils.tasks.repair.jpeg_noise import estimate_jpeg_noise
@@ -84,11 +86,11 @@ __all__ = [
     "JPEG_TRAIN", "JPEG_VAL", "LOSS", "MODELS", "MOSAIC_GATE", "NOISE_LIMITS", "NOISE_RAMPS", "Region", "SPREAD_RAMP",
     "TASK", "WIDE_SCALE", "WidePairs", "blind_model", "blur_repairable", "card", "chroma_spread", "colourfulness",
     "compare_architectures", "damage_figure", "denoise", "denoise_given", "estimate_jpeg_noise", "estimate_noise",
-    "evaluate", "evenness", "example_figure", "find_mosaic", "find_region", "first_ramp", "given_level", "leave_as_is",
-    "load", "load_model", "main", "mark", "markdown_table", "model_card", "model_for", "mosaic_gaps", "mosaic_grid",
-    "noise_level", "noise_ramp", "noise_share", "prefill", "repair_array", "repair_known", "repair_region", "run_told",
-    "save_results", "specialist_models", "study_hparams", "train_model", "train_wide", "unmosaic", "val_curves",
-    "wide_arch", "wide_hparams", "wide_model_card",
+    "evaluate", "evenness", "example_figure", "find_mosaic", "find_region", "first_ramp", "given_level", "is_grey",
+    "leave_as_is", "load", "load_model", "main", "mark", "markdown_table", "model_card", "model_for", "mosaic_gaps",
+    "mosaic_grid", "noise_level", "noise_ramp", "noise_share", "prefill", "repair_array", "repair_known",
+    "repair_region", "run_told", "save_results", "specialist_models", "spread_share", "study_hparams", "train_model",
+    "train_wide", "unmosaic", "val_curves", "wide_arch", "wide_hparams", "wide_model_card",
 ]
 
 TASK = Task("repair", main=main, load=load, card=card)

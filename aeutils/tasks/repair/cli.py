@@ -23,7 +23,6 @@ from aeutils.tasks.repair.holes import holes_in
 from aeutils.tasks.repair.infer import (
     BLUR_GATE,
     EVEN_NOISE_RAMP,
-    GREY_BELOW,
     GREY_RAMP,
     JPEG_LEAVE_ABOVE,
     JPEG_NOISE_RAMP,
@@ -31,10 +30,10 @@ from aeutils.tasks.repair.infer import (
     SHIPPED,
     AutoRepair,
     blur_repairable,
-    colourfulness,
     denoise_given,
     estimate_noise,
     first_ramp,
+    is_grey,
     leave_as_is,
     load_model,
     model_for,
@@ -97,7 +96,7 @@ def nothing_found(kind: str, arr: np.ndarray, quality: int | None) -> str:
         return ("no JPEG artifacts, noise, blur or mosaic found, written unchanged (light blur, most of a JPEG's "
                 "blur and holes need --damage)")
     sigma = 255 * estimate_noise(arr)
-    low = 255 * first_ramp(noise_ramp(quality), colourfulness(arr) < GREY_BELOW)[0]
+    low = 255 * first_ramp(noise_ramp(quality), is_grey(arr))[0]
     if sigma <= low:
         return f"no noise found (estimated sigma {sigma:.1f} levels, at most {low:g}): written unchanged"
     return (f"no noise found: what reads as noise (estimated sigma {sigma:.1f} levels) lies in the luma alone, as a "

@@ -283,7 +283,7 @@ class AutoRepair:
             return found[0], done + [found[1]]
         sigma = estimate_noise(read)
         kind = noise_ramp(quality)
-        grey = colourfulness(im) < GREY_BELOW
+        grey = is_grey(im)
         share = noise_share(sigma, kind, grey)
         denoised = None
         if kind == "jpeg" and share < 1:  # the noise read through the JPEG's quantization, where it asks for more
@@ -302,8 +302,8 @@ class AutoRepair:
             # where the estimate reads under 2-15 levels (2026-12-06, the told model).
             if denoised is None:
                 denoised = denoise(self.noise, im, sigma, kind, params, **tiling)
-            if kind == "lossless" and not grey:  # what it takes must lie in the chroma too, as noise's does
-                share *= ramp(chroma_spread(im, denoised), *SPREAD_RAMP)
+            if kind == "lossless":  # what it takes must lie in the chroma too, as noise's does
+                share *= spread_share(chroma_spread(im, denoised), grey)
         if share:
             unblocked = blend(unblocked, denoised, share)
             part = f"; {share:.0%} of the model's correction" if share < 1 else ""
@@ -378,6 +378,17 @@ def chroma_spread(before: np.ndarray, after: np.ndarray) -> float:
     total = float((change ** 2).sum())
     grey = change.mean(axis=-1, keepdims=True)
     return float(((change - grey) ** 2).sum()) / total if total else 0.0
+
+
+def spread_share(spread: float, grey: bool) -> float:
+    """The part of its `noise_share` a lossless photo keeps where the model's correction has this `chroma_spread`:
+    SPREAD_RAMP's, or all of it for a grey photo (`is_grey`), which has no chroma to read."""
+    return 1.0 if grey else ramp(spread, *SPREAD_RAMP)
+
+
+def is_grey(im: np.ndarray) -> bool:
+    """Whether a uint8 photo is black-and-white (`colourfulness` under GREY_BELOW): its noise gets GREY_RAMP."""
+    return colourfulness(im) < GREY_BELOW
 
 
 def colourfulness(im: np.ndarray) -> float:
