@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from aeutils import checkpoint, zoo
 from aeutils.codec import bitstream, coder, refine, train as codec_train
@@ -385,6 +386,36 @@ def test_only_decoder_trains_the_decoder_side_and_keeps_every_bit_of_a_file(tmp_
     files = [codec.encode(im, 6) for codec in (before, after)]
     assert bitstream.unpack(files[0])[1] == bitstream.unpack(files[1])[1]  # the same payload, a new tag
 
+
+@pytest.mark.slow
+def test_a_continued_run_keeps_its_start_unless_a_step_is_better_by_the_log_cost(tmp_path):
+    """--init: the weights a run starts from are validated at step 0 and compete for best.pt, so a
+    continued run can never ship worse than it started; --log-cost trains and selects on the mean log cost."""
+    coder.export(tiny_model(context=True), tmp_path / "init.pt")
+    r = run_cli("train", "codec", "--profile", "smoke", "--init", tmp_path / "init.pt", "--only-context",
+                "--log-cost", "--steps", "2", "--run-dir", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["config"]["select_key"] == "log_rd_cost" and summary["config"]["validate_start"]
+    assert summary["hparams"]["log_cost"] is True and "log_rd_cost" in summary["best"]
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    validated = {e.step: e.value for e in events.Scalars("val/log_rd_cost")}
+    assert sorted(validated) == [0, 2]
+    assert summary["best"]["log_rd_cost"] == pytest.approx(min(validated.values()), rel=1e-6)
+
+
+def test_the_log_cost_weighs_each_images_relative_change_alike():
+    """With `log`, the loss is the mean log of each image's cost: halving any one image's cost lowers it
+    by the same amount, where the plain mean is moved by the costliest image."""
+    x = torch.full((2, 3, 8, 8), 0.5)
+    out = {"x_hat": x + torch.tensor([0.01, 0.1]).view(2, 1, 1, 1),
+           "likelihoods": {"y": torch.full((2, 1, 8, 8), 0.5)}}  # 1 bit a pixel
+    lambdas = torch.tensor([0.01, 0.01])
+    cost = 1 + 0.01 * 255**2 * torch.tensor([0.01, 0.1]) ** 2
+    assert rate_distortion_loss(out, x, lambdas)["loss"].item() == pytest.approx(cost.mean().item(), rel=1e-5)
+    assert rate_distortion_loss(out, x, lambdas, log=True)["loss"].item() == pytest.approx(
+        cost.log().mean().item(), rel=1e-5)
 
 def test_a_grown_post_filter_first_decodes_as_before():
     """load_grown adds a missing post-filter at zero: the same images until it trains; it then learns

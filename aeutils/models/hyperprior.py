@@ -254,12 +254,16 @@ class MeanScaleHyperprior(nn.Module):
         self.load_state_dict(state)
 
 
-def rate_distortion_loss(out: dict, x: torch.Tensor, lambdas: torch.Tensor) -> dict:
-    """Per-image bpp + lambda * 255^2 * MSE, averaged over the batch (lambdas: (N,) per image)."""
+def rate_distortion_loss(out: dict, x: torch.Tensor, lambdas: torch.Tensor, log: bool = False) -> dict:
+    """Per-image bpp + lambda * 255^2 * MSE, averaged over the batch (lambdas: (N,) per image). `log`
+    averages its log instead: each image's relative change then counts alike, as in a BD-rate, where
+    the plain cost lets the top levels' (40-180 times the lowest's on validation faces) decide what
+    shared weights learn."""
     n, _, h, w = x.shape
     bits = sum(-torch.log2(l).reshape(n, -1).sum(1) for l in out["likelihoods"].values())
     bpp = bits / (h * w)
     mse = F.mse_loss(out["x_hat"], x, reduction="none").reshape(n, -1).mean(1)
-    loss = (bpp + lambdas * 255**2 * mse).mean()
+    cost = bpp + lambdas * 255**2 * mse
+    loss = (cost.log() if log else cost).mean()
     return {"loss": loss, "bpp_loss": bpp.mean(), "mse_loss": mse.mean(),
             "psnr": (10 * torch.log10(1 / mse.clamp(min=1e-10))).mean()}
