@@ -384,7 +384,10 @@ def _run(out: Path, jobs: list[tuple[str, tuple]], worker, workers: int, progres
         if new:
             f.write(_csv_text([MANIFEST_FIELDS]))
             f.flush()
-        pool = multiprocessing.Pool(workers, _ignore_sigint) if workers > 1 and len(todo) > 1 else None
+        # Workers start from a fork server, not a fork of this process: a fork copies any lock that
+        # another thread (FFmpeg's, torch's) held at that moment, and a worker then waited on it forever.
+        pool = multiprocessing.get_context("forkserver").Pool(workers, _ignore_sigint) \
+            if workers > 1 and len(todo) > 1 else None
         try:
             results = pool.imap_unordered(worker, todo, chunksize=1) if pool else map(worker, todo)
             for source, rows, error in results:
