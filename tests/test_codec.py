@@ -22,22 +22,25 @@ from aeutils.models.hyperprior import DEFAULT_LAMBDAS, MeanScaleHyperprior, rate
 from aeutils.tiles import tiled
 
 
-def tiny_model(context: bool, post_filter: int = 0) -> MeanScaleHyperprior:
-    """A small randomly initialised model; its context model and post-filter (whose last layers start
+def tiny_model(context: bool, post_filter: int = 0, slices: int = 1) -> MeanScaleHyperprior:
+    """A small randomly initialised model; its context models and post-filter (whose last layers start
     at zero) made to change the means and scales, and the image."""
     torch.manual_seed(0)
-    model = MeanScaleHyperprior(N=8, M=16, context=context, post_filter=post_filter)
+    model = MeanScaleHyperprior(N=8, M=16, context=context, post_filter=post_filter, slices=slices)
     if context:
         torch.nn.init.normal_(model.context_model.params[-1].weight, std=0.1)
+    for net in model.channel_context.nets if slices > 1 else []:
+        torch.nn.init.normal_(net[-1].weight, std=0.1)
     if post_filter:
         torch.nn.init.normal_(model.post.tail.weight, std=0.05)
     return model.eval()
 
 
-@pytest.fixture(scope="module", params=[(False, 0), (True, 4)], ids=["hyperprior", "context-post"])
+@pytest.fixture(scope="module", params=[(False, 0), (True, 4), (False, 0, 4)],
+                ids=["hyperprior", "context-post", "slices"])
 def tiny_codec(request, tmp_path_factory):
-    """A small codec, without and with a checkerboard context and a post-filter, exported exactly as
-    shipped models are."""
+    """A small codec, without and with a checkerboard context and a post-filter, or with channel
+    slices, exported exactly as shipped models are."""
     path = tmp_path_factory.mktemp("w") / "tiny-codec.pt"
     coder.export(tiny_model(*request.param), path)
     return coder.FaceCodec(zoo.load_shipped(str(path)))
@@ -102,10 +105,11 @@ def test_integer_entropy_parameters_track_the_float_model(tiny_codec):
     assert ((table.float() >= (sigma * gain).clamp(max=63) * 0.98)).all()
 
 
-def test_integer_context_model_tracks_the_float_model(tmp_path):
-    """The coder's fixed-point two-pass decoding reconstructs what the float model does (the same
+@pytest.mark.parametrize("slices", [1, 4])
+def test_integer_context_model_tracks_the_float_model(tmp_path, slices):
+    """The coder's fixed-point decoding, pass by pass, reconstructs what the float model does (the same
     symbols but for a few rounded the other way at a boundary), and the context changes the file."""
-    model = tiny_model(context=True)
+    model = tiny_model(context=True, slices=slices)
     coder.export(model, tmp_path / "c.pt")
     codec = coder.FaceCodec(zoo.load_shipped(str(tmp_path / "c.pt")))
     im = face(128, 128, seed=2)
@@ -119,10 +123,11 @@ def test_integer_context_model_tracks_the_float_model(tmp_path):
     assert len(plain.encode(im, 7)) != len(codec.encode(im, 7))
 
 
-def test_context_starts_as_the_model_it_grows_from():
+@pytest.mark.parametrize("grown", [{"context": True}, {"slices": 4}, {"context": True, "slices": 4}])
+def test_context_starts_as_the_model_it_grows_from(grown):
     torch.manual_seed(0)
-    old = MeanScaleHyperprior(N=8, M=16).eval()
-    new = MeanScaleHyperprior(N=8, M=16, context=True).eval()
+    old = MeanScaleHyperprior(N=8, M=16, context=grown.get("slices", 1) > 1 and grown.get("context", False)).eval()
+    new = MeanScaleHyperprior(N=8, M=16, **grown).eval()
     new.load_grown(old.state_dict())
     x = torch.rand(1, 3, 64, 128)
     with torch.no_grad():
@@ -130,7 +135,8 @@ def test_context_starts_as_the_model_it_grows_from():
     assert torch.equal(a["x_hat"], b["x_hat"]) and torch.equal(a["likelihoods"]["y"], b["likelihoods"]["y"])
     new.train()
     rate_distortion_loss(new(x, torch.tensor([4])), x, torch.tensor([0.05]))["loss"].backward()
-    assert new.context_model.params[-1].weight.grad.abs().sum() > 0  # it learns from the first step
+    last = new.channel_context.nets[-1][-1] if "slices" in grown else new.context_model.params[-1]
+    assert last.weight.grad.abs().sum() > 0  # it learns from the first step
 
 
 def test_refined_latent_lowers_the_cost_and_is_repeatable(tiny_codec):
@@ -342,12 +348,16 @@ def test_training_pads_like_the_coder_and_counts_bits_over_the_image(tmp_path):
 def test_only_context_trains_a_grown_context_and_nothing_else(tmp_path):
     coder.export(tiny_model(context=False), tmp_path / "init.pt")
     r = run_cli("train", "codec", "--profile", "smoke", "--init", tmp_path / "init.pt", "--only-context",
-                "--steps", "2", "--run-dir", tmp_path / "run", "--no-progress")
+                "--slices", "2", "--steps", "2", "--run-dir", tmp_path / "run", "--no-progress")
     assert r.returncode == 0, r.stderr
     init = zoo.load_shipped(str(tmp_path / "init.pt"))["state_dict"]
     trained = checkpoint.load(tmp_path / "run" / "last.pt")["model"]
     assert all(torch.equal(trained[k], v) for k, v in init.items())
-    assert trained["context_model.params.2.weight"].abs().sum() > 0  # grown at zero, then trained
+    for grown in ("context_model.params.2.weight", "channel_context.nets.0.4.weight"):
+        assert trained[grown].abs().sum() > 0  # grown at zero, then trained
+    codec_train.export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "c.pt")  # a sliced model ships
+    codec = coder.FaceCodec(zoo.load_shipped(str(tmp_path / "c.pt")))
+    assert codec.slices == 2 and codec.decode(codec.encode(face(), 2)).size == (70, 90)
 
 
 @pytest.mark.slow

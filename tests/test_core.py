@@ -10,7 +10,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity as sk_ssim
 
 from aeutils import checkpoint, config, images, metrics
-from aeutils.datasets import sources
+from aeutils.datasets import photos, sources
 from aeutils.errors import UserError
 from aeutils.train import LoopConfig, fit, infinite, learning_rate, load_best, trained_sessions
 
@@ -113,9 +113,19 @@ def _tiny_fit(run_dir, steps, lr=1e-2):
     return model, fit(model, step, data, evaluate, run_dir, cfg)
 
 
-def test_loader_workers_are_capped_by_the_cores(monkeypatch):
+def test_loader_workers_are_capped_by_the_cores_and_start_from_a_fork_server(monkeypatch):
     monkeypatch.setattr(sources.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert (sources.loader_workers(4), sources.loader_workers(1), sources.loader_workers(0)) == (2, 1, 0)
+    counts = [sources.worker_options(n)["num_workers"] for n in (4, 1, 0)]
+    assert counts == [2, 1, 0]
+    assert sources.worker_options(4)["multiprocessing_context"] == "forkserver"
+    assert sources.worker_options(0)["multiprocessing_context"] is None  # no workers: nothing to start
+
+
+def test_a_worker_from_the_fork_server_loads_batches():
+    """The data sets must pickle to reach a fork-server worker (a plain fork never checked it)."""
+    crops = photos.PhotoCrops(photos.training_faces("smoke"), 64)
+    loader = torch.utils.data.DataLoader(crops, batch_size=2, **sources.worker_options(1))
+    assert next(iter(loader)).shape == (2, 3, 64, 64)
 
 
 def test_grouped_batches_never_mix_sizes_and_cover_every_full_batch():

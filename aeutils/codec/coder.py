@@ -7,7 +7,8 @@ and back:
     file -> check header and CRC -> decode z -> exact integer hyper-synthesis -> decode y
     -> synthesise (g_s in tiles) -> crop -> PNG
 A model with a checkerboard context decodes y in two passes: the anchors, then the other half with
-their means and scales refined from the decoded anchors (an exact integer context model too).
+their means and scales refined from the decoded anchors (an exact integer context model too). A model
+with channel slices splits each pass into one per slice, each refined from what is decoded before it.
 
 Memory: the transforms run in overlapping tiles (`aeutils.tiles`) whose margin covers their
 receptive field, so a large photo never holds its full-resolution feature maps; only the latent,
@@ -50,7 +51,7 @@ from aeutils.images import (
 )
 from aeutils.models.cae import CompressiveAutoencoder
 from aeutils.models.entropy import SCALE_TABLE, gaussian_tables
-from aeutils.models.hyperprior import MeanScaleHyperprior, anchors
+from aeutils.models.hyperprior import MeanScaleHyperprior, anchors, slice_channels
 from aeutils.options import add_command, int_between
 from aeutils.tiles import tiled
 
@@ -112,7 +113,7 @@ def export(model: MeanScaleHyperprior, path: str | Path, metrics: dict | None = 
     model = zoo.as_shipped(model).eval()
     zoo.save_shipped(path, "codec", {"N": model.N, "M": model.M, "levels": model.levels,
                                      "res_blocks": model.res_blocks, "context": model.context,
-                                     "post_filter": model.post_filter}, model,
+                                     "post_filter": model.post_filter, "slices": model.slices}, model,
                      metrics, tables=coding_tables(model), **extra)
 
 
@@ -185,8 +186,10 @@ class FaceCodec(LearnedCodec):
         self.levels = ck["arch"]["levels"]
         self.qualities = list(range(1, self.levels + 1))
         self.context = bool(ck["arch"].get("context"))
+        self.slices = int(ck["arch"].get("slices", 1))
         self.description = (f"learned face codec {self.name}: mean-scale hyperprior"
                             f"{' with checkerboard context' if self.context else ''}"
+                            f"{f', {self.slices} channel slices' if self.slices > 1 else ''}"
                             f"{' and post-filter' if self.model.post_filter else ''}, "
                             f"{self.levels} quality levels, ANS-coded")
         # exact fixed-point copies of the hyper-synthesis and context model (integer-valued float64)
@@ -194,6 +197,8 @@ class FaceCodec(LearnedCodec):
         if self.context:
             self._int_spatial = fixed_point(self.model.context_model.spatial)
             self._int_params = fixed_point(self.model.context_model.params)
+        if self.slices > 1:
+            self._int_slices = [fixed_point(net) for net in self.model.channel_context.nets]
         # one model per z channel and per y scale (a table row per symbol would take 12 bytes a pixel)
         self._z_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["z_probs"]]
         self._y_models = [constriction.stream.model.Categorical(p, perfect=False) for p in self.tables["y_probs"]]
@@ -210,19 +215,45 @@ class FaceCodec(LearnedCodec):
         return tiled(lambda t, b, l, r: run_fixed_point(self._int_h_s, z_hat[..., t:b, l:r].double() * 2**FRAC_ACT),
                      *z_hat.shape[-2:], max(TILE // s, 1), 2, scale=s)
 
-    def _with_context(self, hyper: torch.Tensor, k: torch.Tensor, level: int) -> torch.Tensor:
-        """(mu, s) refined by the context model from the anchors' symbols k (others ignored): exact
-        integers as `_hyper_parameters` gives. The anchors' un-gained values are mu + k / gain."""
-        m = self.model.M
+    def _decoded(self, params: torch.Tensor, k: torch.Tensor, decoded: torch.Tensor, level: int) -> torch.Tensor:
+        """The un-gained latent where `decoded`, zero elsewhere, exact integers at FRAC_ACT fractional bits:
+        mu + k / gain, with the mu each symbol k was coded with (`params`)."""
         inv_gain = torch.as_tensor(self.tables["inv_gain_int"][level], dtype=torch.float64).view(1, -1, 1, 1)
-        first = anchors(*k.shape[-2:])
-        anchor_hat = (hyper[:, :m] + (k * inv_gain / 2 ** (FRAC_W - FRAC_ACT)).floor()) * first
+        return (params[:, :self.model.M] + (k * inv_gain / 2 ** (FRAC_W - FRAC_ACT)).floor()) * decoded
 
+    def _with_context(self, hyper: torch.Tensor, anchor_hat: torch.Tensor) -> torch.Tensor:
+        """h_s's (mu, s) refined by the checkerboard context from the decoded anchors (`_decoded`):
+        exact integers as `_hyper_parameters` gives."""
         def refine(t, b, l, r):
             h = hyper[..., t:b, l:r]
             features = run_fixed_point(self._int_spatial, anchor_hat[..., t:b, l:r])
             return h + run_fixed_point(self._int_params, torch.cat([features, h], dim=1))
-        return tiled(refine, *k.shape[-2:], TILE, 2)  # margin 2: the 5x5 convolution's radius
+        return tiled(refine, *hyper.shape[-2:], TILE, 2)  # margin 2: the 5x5 convolution's radius
+
+    def _with_slices(self, base: torch.Tensor, part: int, known: torch.Tensor) -> torch.Tensor:
+        """`base`'s (mu, s) with slice `part`'s refined by the channel context from what is decoded (`_decoded`)."""
+        c, cs = slice_channels(self.model.M, self.slices, part)
+        p = torch.cat([base[:, c], base[:, cs]], dim=1)
+        delta = tiled(lambda t, b, l, r: run_fixed_point(self._int_slices[part - 1], torch.cat(
+            [known[..., t:b, l:r], p[..., t:b, l:r]], dim=1)), *base.shape[-2:], TILE, 1)  # its 3x3's radius
+        out = base.clone()
+        out[:, c] += delta[:, :c.stop - c.start]
+        out[:, cs] += delta[:, c.stop - c.start:]
+        return out
+
+    def _coding_passes(self, hyper: torch.Tensor, k: torch.Tensor, level: int):
+        """Yield (where, p) for each pass in decoding order: the symbols it codes and their exact integer
+        (mu, s), predicted from the symbols decoded before it, which the caller writes into `k` (in place)
+        before asking for the next pass. h_s's (mu, s) in the first phase, the checkerboard's refinement
+        in the second; slices after a phase's first refined from the channel context."""
+        params, decoded, base = hyper.clone(), torch.zeros(k.shape, dtype=torch.bool), hyper
+        for where, phase, part in self._passes(k.shape):
+            if phase and not part:
+                base = self._with_context(hyper, self._decoded(params, k, decoded, level))
+            p = self._with_slices(base, part, self._decoded(params, k, decoded, level)) if part else base
+            yield where, p
+            params = torch.where(torch.cat([where, where], dim=1), p, params)
+            decoded |= where
 
     def _gained(self, hyper: torch.Tensor, level: int):
         """(mu_q, scale index) of every symbol at quality `level`, from exact integer (mu, s)."""
@@ -235,13 +266,20 @@ class FaceCodec(LearnedCodec):
         index = torch.searchsorted(thresholds, s_int[0].flatten(1).contiguous()).view_as(s_int)
         return mu_q, index
 
-    def _passes(self, shape) -> list[torch.Tensor]:
-        """The positions (bool, `shape`) coded in each pass, in decoding order: all at once, or with a
-        context the anchors, then the rest."""
-        if not self.context:
-            return [torch.ones(shape, dtype=torch.bool)]
-        first = anchors(*shape[-2:]).expand(shape)
-        return [first, ~first]
+    def _passes(self, shape) -> list[tuple[torch.Tensor, int, int]]:
+        """(symbols coded (bool, `shape`), phase, slice) of each pass in decoding order: all positions at
+        once, or with a context the anchors, then the rest; within each phase the channel slices in turn."""
+        phases = [torch.ones(1, 1, *shape[-2:], dtype=torch.bool)]
+        if self.context:
+            first = anchors(*shape[-2:])
+            phases = [first, ~first]
+        passes = []
+        for phase, where in enumerate(phases):
+            for part in range(self.slices):
+                channels = torch.zeros(1, shape[1], 1, 1, dtype=torch.bool)
+                channels[:, slice_channels(self.model.M, self.slices, part)[0]] = True
+                passes.append(((where & channels).expand(shape), phase, part))
+        return passes
 
     def _analysis(self, x: torch.Tensor) -> torch.Tensor:
         """g_a in tiles: uint8 (3, H, W), H and W multiples of 64 -> y (1, M, H/16, W/16)."""
@@ -296,19 +334,17 @@ class FaceCodec(LearnedCodec):
         index = torch.zeros(y_q.shape, dtype=torch.long)
         clamped = 0
         radii = torch.as_tensor(self._y_radius, dtype=torch.float64)  # per scale index
-        passes = self._passes(y_q.shape)
-        for i, where in enumerate(passes):
-            if i:
-                hyper = self._with_context(hyper, k, level)
-            mu_p, index_p = self._gained(hyper, level)
+        for where, p in self._coding_passes(hyper, k, level):
+            mu_p, index_p = self._gained(p, level)
             radius = radii[index_p]
             k_p = (y_q - mu_p).round_()
             clamped += int(((k_p.abs() > radius) & where).sum())
             k_p = torch.maximum(torch.minimum(k_p, radius), -radius)
-            k, mu_q, index = (torch.where(where, new, old) for new, old in ((k_p, k), (mu_p, mu_q), (index_p, index)))
+            k[where] = k_p[where]  # in place: the next pass is predicted from it
+            mu_q, index = torch.where(where, mu_p, mu_q), torch.where(where, index_p, index)
         # The decoder reads this symbol last (the last pass's top scale level's last one); it must not
         # be the alphabet's first, which an exhausted coder yields for free (decode_payload's end check).
-        final = passes[-1].flatten()
+        final = where.flatten()
         last = torch.nonzero(final & (index.flatten() == index.flatten()[final].max()))[-1]
         radius = radii[index]
         k.view(-1)[last] = torch.maximum(k.view(-1)[last], 1 - radius.view(-1)[last])
@@ -326,7 +362,7 @@ class FaceCodec(LearnedCodec):
         k, index = sym["k"][0].numpy().astype(np.int32), sym["index"][0].numpy()
         coder = constriction.stream.stack.AnsCoder()
         # ANS is a stack: encode in the reverse of the decoding order (z, then y pass by pass, by scale level)
-        for where in reversed(self._passes(sym["k"].shape)):
+        for where, _, _ in reversed(self._passes(sym["k"].shape)):
             for level in reversed(range(len(self._y_models))):
                 sel = k[where[0].numpy() & (index == level)]
                 if sel.size:
@@ -354,10 +390,8 @@ class FaceCodec(LearnedCodec):
             hyper = self._hyper_parameters(z_hat)
             k = torch.zeros(hyper[:, :self.model.M].shape, dtype=torch.float64)
             mu_q = torch.zeros_like(k)
-            for i, where in enumerate(self._passes(k.shape)):
-                if i:
-                    hyper = self._with_context(hyper, k, level)
-                mu_p, index = self._gained(hyper, level)
+            for where, p in self._coding_passes(hyper, k, level):
+                mu_p, index = self._gained(p, level)
                 mu_q = torch.where(where, mu_p, mu_q)
                 idx, kk, mask = index[0].numpy(), k[0].numpy(), where[0].numpy()  # kk: a view, fills k
                 for lv, model in enumerate(self._y_models):

@@ -52,6 +52,7 @@ class CodecHparams:
     photos: bool = False  # train on photo-like crops (PhotoCrops) of side `crop`
     context: bool = False  # checkerboard context model (hyperprior.CheckerboardContext)
     post_filter: int = 0  # channels of a post-filter on the decoded image (hyperprior.PostFilter); 0: none
+    slices: int = 1  # channel slices of the latent, each coded after those before it (hyperprior.ChannelContext)
     workers: int = 0  # DataLoader worker processes (capped by the cores this process may use)
 
     @classmethod
@@ -138,7 +139,7 @@ def transform_ceiling(model: MeanScaleHyperprior, images) -> float:
 
 def build_model(hp: CodecHparams) -> MeanScaleHyperprior:
     return MeanScaleHyperprior(N=hp.N, M=hp.M, levels=len(DEFAULT_LAMBDAS), res_blocks=hp.res_blocks,
-                               context=hp.context, post_filter=hp.post_filter)
+                               context=hp.context, post_filter=hp.post_filter, slices=hp.slices)
 
 
 def decibel_loss(out: dict, x: torch.Tensor) -> dict:
@@ -150,7 +151,7 @@ def decibel_loss(out: dict, x: torch.Tensor) -> dict:
 
 
 # --only-*: the parameters each trains, everything else frozen
-TRAINED_ALONE = {"only_context": lambda name: name.startswith("context_model."),
+TRAINED_ALONE = {"only_context": lambda name: name.startswith(("context_model.", "channel_context.")),
                  "only_gains": lambda name: name in ("log_gain", "log_inv_gain"),
                  "only_post": lambda name: name.startswith("post."),
                  "only_decoder": lambda name: name.startswith(("g_s.", "post.")) or name == "log_inv_gain"}
@@ -181,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
                    "profile has them; an --init model without them grows them, starting as it was)")
     p.add_argument("--context", action="store_true", help="add a checkerboard context model (an --init model "
                    "without one grows it, starting as it was; an --init model with one keeps it)")
-    p.add_argument("--only-context", action="store_true", help="train the context model alone, the rest "
-                   "frozen: about 3 times the steps a second, to teach a new context model before training all")
+    p.add_argument("--slices", type=positive_int, default=None, help="code the latent's channels in SLICES "
+                   "slices, each refined from those before it (an --init model with fewer grows them, starting "
+                   "as it was)")
+    p.add_argument("--only-context", action="store_true", help="train the context models (checkerboard, channel "
+                   "slices) alone, the rest frozen: about 3 times the steps a second, to teach a new one")
     p.add_argument("--post-filter", type=positive_int, default=None, metavar="CHANNELS", help="add a post-filter "
                    "of CHANNELS on the decoded image (an --init model without one grows it, starting as it was)")
     p.add_argument("--only-post", action="store_true", help="train the post-filter alone, the rest frozen (the "
@@ -211,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
              "res_blocks": args.res_blocks or None, "photos": args.photos or None, "workers": args.workers,
              "context": args.context or args.only_context or (init and init["arch"].get("context")) or None,
              "N": args.width, "M": args.latent, "val_every": args.val_every,
-             "post_filter": args.post_filter or (init and init["arch"].get("post_filter")) or None}
+             "post_filter": args.post_filter or (init and init["arch"].get("post_filter")) or None,
+             "slices": args.slices or (init and init["arch"].get("slices")) or None}
     hp = replace(hparams(profile), **{k: v for k, v in asked.items() if v is not None})
     if hp.crop < 0 or hp.crop % MeanScaleHyperprior.stride:
         raise UserError(f"--crop must be 0 or a positive multiple of {MeanScaleHyperprior.stride}")
@@ -228,13 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.benchmark = True
     seed_all(0)
     run_dir = args.run_dir or config.RUNS_DIR / f"codec-{profile}"
-    workers = sources.loader_workers(hp.workers)
+    worker_options = sources.worker_options(hp.workers)
 
     if hp.photos:
         crops = photos.PhotoCrops(photos.training_faces(profile), hp.crop, scale=PHOTO_SCALE)
         # a data set smaller than one batch (the smoke profile's fixtures) still gives one batch a pass
         loader = DataLoader(crops, batch_size=hp.batch_size, shuffle=True, drop_last=len(crops) >= hp.batch_size,
-                            num_workers=workers, persistent_workers=workers > 0)
+                            **worker_options)
     else:
         faces = sources.face_split("train", profile, crop=hp.crop or None)
         groups = [range(len(faces))]
@@ -245,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             frames = sources.VoxCeleb2Frames("train", crop=hp.crop or None)
             train = ConcatDataset([faces] + [frames] * 4)
             groups = [range(len(faces)), range(len(faces), len(train))]
-        loader = DataLoader(train, batch_sampler=sources.GroupedBatches(groups, hp.batch_size),
-                            num_workers=workers)
+        loader = DataLoader(train, batch_sampler=sources.GroupedBatches(groups, hp.batch_size), **worker_options)
     val = photos.validation_faces(profile, hp.val_images)
     lambdas = torch.tensor(DEFAULT_LAMBDAS, device=device)
     model = build_model(hp)

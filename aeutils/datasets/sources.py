@@ -36,11 +36,14 @@ def image_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def loader_workers(requested: int) -> int:
-    """DataLoader worker processes: a profile's number, capped by the cores this process may use
-    (a GPU profile's 4 workers on a 2-core machine only oversubscribe it)."""
+def worker_options(requested: int) -> dict:
+    """DataLoader keyword arguments for worker processes: a profile's number, capped by the cores this
+    process may use (a GPU profile's 4 workers on a 2-core machine only oversubscribe it), kept for the
+    whole run and started from a fork server: a plain fork copies locks that the trainer's other threads
+    may hold, and a worker can wait on one forever (as `compile-voxceleb2`'s did)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return min(requested, cores)
+    n = min(requested, cores)
+    return {"num_workers": n, "persistent_workers": n > 0, "multiprocessing_context": "forkserver" if n else None}
 
 
 def have_celeba() -> bool:

@@ -16,6 +16,11 @@ learned image compression"): half of the latent positions (the anchors, i + j ev
 above; the other half are coded after them, their (mu, sigma) refined from the decoded anchors around
 them. Decoding stays two parallel passes, not one step per position.
 
+`slices=K` adds channel-conditional coding (Minnen & Singh 2020, "Channel-wise autoregressive entropy
+models for learned image compression"): each pass codes the latent's channels in K slices, and slice
+k's (mu, sigma) are refined from the slices decoded before it (`ChannelContext`). With a checkerboard
+the order is: the anchors' slices 0..K-1, then the other half's slices 0..K-1; 2K passes in all.
+
 `post_filter=C` adds a residual filter of C channels on the decoded image, told the quality level
 (`PostFilter`): the rate is unchanged, only the reconstruction gains.
 """
@@ -100,6 +105,37 @@ class CheckerboardContext(nn.Module):
         return self.params(torch.cat([self.spatial(anchor_hat), hyper], dim=1))
 
 
+class ChannelContext(nn.Module):
+    """(delta mu, delta s) of slice k (k >= 1 of `slices`, M / slices channels each) from what is decoded
+    before it: the un-gained latent, zero where not yet decoded (a 3x3 convolution sees the
+    neighbours), and the slice's own (mu, s) so far. Last layers start at zero, so slices added to a
+    trained model change nothing until they learn. Only convolutions and ReLUs: the coder runs it in
+    exact integer arithmetic."""
+
+    def __init__(self, M: int, slices: int, hidden: int = 128):
+        super().__init__()
+        self.slices, self.width = slices, M // slices
+        self.nets = nn.ModuleList(self.net(M, 2 * self.width, hidden) for _ in range(slices - 1))
+
+    @staticmethod
+    def net(M: int, params: int, hidden: int) -> nn.Sequential:
+        layers = nn.Sequential(nn.Conv2d(M + params, hidden, 3, padding=1), nn.ReLU(inplace=True),
+                               nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, params, 1))
+        nn.init.zeros_(layers[-1].weight)
+        nn.init.zeros_(layers[-1].bias)
+        return layers
+
+    def forward(self, k: int, decoded: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """decoded: (N, M, h, w) un-gained latent, zero where not yet decoded; params: slice k's (mu, s)."""
+        return self.nets[k - 1](torch.cat([decoded, params], dim=1))
+
+
+def slice_channels(M: int, slices: int, k: int) -> tuple[slice, slice]:
+    """Slice k's channels in the latent (or mu) and in the s half of a (mu, s) tensor of 2M channels."""
+    width = M // slices
+    return slice(k * width, (k + 1) * width), slice(M + k * width, M + (k + 1) * width)
+
+
 class PostFilter(nn.Module):
     """A residual filter on the decoded image, told the quality level: capacity at full resolution,
     where g_s has the least (its last layer is one transposed convolution from half resolution), so the
@@ -138,10 +174,12 @@ class MeanScaleHyperprior(nn.Module):
     latent_stride = 16  # one latent (y) position per 16x16 pixels
 
     def __init__(self, N: int = 64, M: int = 128, levels: int = len(DEFAULT_LAMBDAS), res_blocks: bool = False,
-                 context: bool = False, post_filter: int = 0):
+                 context: bool = False, post_filter: int = 0, slices: int = 1):
         super().__init__()
         self.N, self.M, self.levels, self.res_blocks, self.context = N, M, levels, bool(res_blocks), bool(context)
-        self.post_filter = int(post_filter)
+        self.post_filter, self.slices = int(post_filter), int(slices)
+        if self.slices < 1 or M % self.slices:
+            raise ValueError(f"slices must divide the latent's {M} channels")
 
         def blocks():  # a residual block where `res_blocks` asks for one
             return [ResidualBlock(N)] if res_blocks else []
@@ -158,6 +196,8 @@ class MeanScaleHyperprior(nn.Module):
         self.prior = FactorizedPrior(N)
         if context:
             self.context_model = CheckerboardContext(M)
+        if self.slices > 1:
+            self.channel_context = ChannelContext(M, self.slices)
         if post_filter:
             self.post = PostFilter(levels, post_filter)
         # log-gains: level q scales the latent by exp(log_gain[q]); spread so levels start apart
@@ -192,23 +232,9 @@ class MeanScaleHyperprior(nn.Module):
         gain = self.log_gain[q].exp()[:, :, None, None]
         inv_gain = self.log_inv_gain[q].exp()[:, :, None, None]
         y_q = y * gain
-
-        def quantise(hyper):
-            """(y_hat, mu_q, sigma_q) in the gained domain: straight-through rounding while training
-            (Minnen & Singh 2020: rate on noise, reconstruction on rounded values)."""
-            mu, s = hyper.chunk(2, dim=1)
-            mu_q, sigma_q = mu * gain, F.softplus(s) * gain
-            if noisy:
-                return y_q + (torch.round(y_q - mu_q) + mu_q - y_q).detach(), mu_q, sigma_q
-            return torch.round(y_q - mu_q) + mu_q, mu_q, sigma_q
-
-        y_hat, mu_q, sigma_q = quantise(hyper)
-        if self.context:
-            first = anchors(*y.shape[-2:], device=y.device)
-            refined = hyper + self.context_model(y_hat / gain * first, hyper)
-            y_hat2, mu_q2, sigma_q2 = quantise(refined)
-            y_hat, mu_q, sigma_q = (torch.where(first, a, b) for a, b in
-                                    ((y_hat, y_hat2), (mu_q, mu_q2), (sigma_q, sigma_q2)))
+        y_hat, params = self.coded(y_q, hyper, gain, noisy)
+        mu, s = params.chunk(2, dim=1)
+        mu_q, sigma_q = mu * gain, F.softplus(s) * gain
         if noisy:
             y_lik = gaussian_likelihood(y_q + torch.empty_like(y_q).uniform_(-0.5, 0.5), mu_q, sigma_q)
         else:
@@ -216,13 +242,48 @@ class MeanScaleHyperprior(nn.Module):
         x_hat = self.synthesis(y_hat * inv_gain, q)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": self.prior(z_hat)}}
 
+    def coded(self, y_q: torch.Tensor, hyper: torch.Tensor, gain: torch.Tensor, noisy: bool):
+        """(y_hat, params): the decoded gained latent and the un-gained (mu, s) each symbol is coded
+        with, pass by pass in the coder's order (the anchors, then the rest; within each, slice by
+        slice). Rounding is straight-through while training (Minnen & Singh 2020: rate on noise,
+        reconstruction on rounded values)."""
+        M, K = self.M, self.slices
+        phases = [None]
+        if self.context:
+            first = anchors(*y_q.shape[-2:], device=y_q.device)
+            phases = [first, ~first]
+        y_hat = [torch.zeros_like(y_q[:, slice_channels(M, K, k)[0]]) for k in range(K)]
+        params = [[None, None] for _ in range(K)]  # per slice: (mu, s)
+        for phase, where in enumerate(phases):
+            base = hyper
+            if phase:  # the checkerboard's second half: refined from the decoded anchors
+                base = hyper + self.context_model(torch.cat(y_hat, dim=1) / gain * first, hyper)
+            for k in range(K):
+                c, cs = slice_channels(M, K, k)
+                p = torch.cat([base[:, c], base[:, cs]], dim=1)
+                if k:
+                    p = p + self.channel_context(k, torch.cat(y_hat, dim=1) / gain, p)
+                mu, s = p.chunk(2, dim=1)
+                mu_q = mu * gain[:, c]
+                rounded = torch.round(y_q[:, c] - mu_q) + mu_q
+                new = y_q[:, c] + (rounded - y_q[:, c]).detach() if noisy else rounded
+                if where is None:
+                    y_hat[k], params[k] = new, [mu, s]
+                else:
+                    y_hat[k] = torch.where(where, new, y_hat[k])
+                    params[k] = [torch.where(where, a, b) if b is not None else a for a, b in zip((mu, s), params[k])]
+        mus, ss = zip(*params)
+        return torch.cat(y_hat, dim=1), torch.cat(mus + ss, dim=1)
+
     def load_grown(self, state_dict: dict) -> None:
         """Load weights of a smaller model of the same design: fewer quality levels, no residual
-        blocks, no context model, no post-filter, or all of these, so a trained model can keep training with more room.
+        blocks, no context model, no channel slices, no post-filter, or several of these, so a trained
+        model can keep training with more room.
 
         Missing highest levels get gains extrapolated geometrically from the two highest trained ones,
         so they start at higher rates and the trained levels keep their numbers; missing residual blocks
-        and a missing context model or post-filter keep their fresh start (identity, zero), so the grown model first
+        and a missing context model, channel context or post-filter keep their fresh start (identity, zero), so the
+        grown model first
         decodes exactly as the smaller one did."""
         state = dict(state_dict)
         for key in ("log_gain", "log_inv_gain"):
@@ -249,6 +310,8 @@ class MeanScaleHyperprior(nn.Module):
             state.update({k: v for k, v in fresh.items() if k.startswith(f"{name}.") and k not in state})
         if self.context and not any(k.startswith("context_model.") for k in state):
             state.update({k: v for k, v in fresh.items() if k.startswith("context_model.")})
+        if self.slices > 1 and not any(k.startswith("channel_context.") for k in state):
+            state.update({k: v for k, v in fresh.items() if k.startswith("channel_context.")})
         if self.post_filter and not any(k.startswith("post.") for k in state):
             state.update({k: v for k, v in fresh.items() if k.startswith("post.")})
         self.load_state_dict(state)

@@ -109,10 +109,9 @@ def train_experiment(number: int, profile: str | None = None, *, run_dir: str | 
         net = model
 
     train_set, used = train_dataset(hp, profile)
-    workers = sources.loader_workers(hp.num_workers)
+    worker_options = sources.worker_options(hp.num_workers)
     loader = DataLoader(train_set, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_set) >= hp.batch_size,
-                        num_workers=workers, pin_memory=dev.type == "cuda",
-                        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
+                        pin_memory=dev.type == "cuda", generator=torch.Generator().manual_seed(seed), **worker_options)
     amp = hp.precision == "bf16" or (hp.precision == "auto" and dev.type == "cuda")
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop and batch sizes: let cuDNN pick its fastest kernels
