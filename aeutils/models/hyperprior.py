@@ -114,8 +114,7 @@ class ChannelContext(nn.Module):
 
     def __init__(self, M: int, slices: int, hidden: int = 128):
         super().__init__()
-        self.slices, self.width = slices, M // slices
-        self.nets = nn.ModuleList(self.net(M, 2 * self.width, hidden) for _ in range(slices - 1))
+        self.nets = nn.ModuleList(self.net(M, 2 * (M // slices), hidden) for _ in range(slices - 1))
 
     @staticmethod
     def net(M: int, params: int, hidden: int) -> nn.Sequential:
